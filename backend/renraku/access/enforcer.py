@@ -1,0 +1,56 @@
+"""The Casbin enforcer over policies/, and one decide() for every permission question.
+
+Roles come from the request (the actor's relation to the patient), not from Casbin policy rows:
+see DESIGN.md "Casbin holds the rules, SQL holds the memberships".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import casbin
+
+# cache_key_order indexes the (obj, act) columns, so each decision scans only the rows for them.
+_CACHE_KEY_ORDER = (1, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class RoleSubject:
+    role: str
+
+
+def policies_dir() -> Path:
+    configured = os.environ.get("RENRAKU_POLICIES")
+    if configured:
+        return Path(configured)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "policies" / "model.conf"
+        if candidate.exists():
+            return candidate.parent
+    raise FileNotFoundError("policies/model.conf not found; set RENRAKU_POLICIES")
+
+
+@cache
+def enforcer() -> casbin.FastEnforcer:
+    folder = policies_dir()
+    return casbin.FastEnforcer(
+        str(folder / "model.conf"),
+        str(folder / "roles.csv"),
+        cache_key_order=list(_CACHE_KEY_ORDER),
+    )
+
+
+@cache
+def _decide_role(role: str, obj: str, act: str) -> bool:
+    # Decisions depend only on the policy files, which are read once per process.
+    return bool(enforcer().enforce(RoleSubject(role), obj, act))
+
+
+def allowed(roles: Iterable[str], obj: str, act: str) -> bool:
+    """True if any of `roles` may do `act` on `obj`."""
+    return any(_decide_role(role, obj, act) for role in roles)

@@ -1,0 +1,219 @@
+"""Sign-in, sessions, second factor and one-time links: check_* validates, do_* changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from renraku.access.actor import Actor
+from renraku.accounts import secrets
+from renraku.accounts.models import AuthSession, OneTimeLink, RecoveryCode, User
+from renraku.accounts.service import TOUCH_INTERVAL, get_user_by_username
+from renraku.errors import BadInput, NotFound, Unauthenticated
+from renraku.runtime import Runtime
+from renraku.timeutil import utcnow
+
+WRONG_CREDENTIALS = "Wrong username, password or code."
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    token: str
+    auth: AuthSession
+    user: User
+
+
+async def do_create_session(
+    session: AsyncSession, runtime: Runtime, *, user: User, kind: str, method: str
+) -> IssuedSession:
+    assert user.id is not None
+    token, digest = secrets.new_token()
+    now = utcnow()
+    auth = AuthSession(
+        token_hash=digest,
+        user_id=user.id,
+        kind=kind,
+        method=method,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=runtime.settings.session_absolute_hours),
+    )
+    session.add(auth)
+    await session.flush()
+    return IssuedSession(token=token, auth=auth, user=user)
+
+
+async def _check_second_factor(session: AsyncSession, user: User, otp: str | None) -> bool:
+    """True without a second factor, or when `otp` is a valid code or unused recovery code."""
+    if not user.totp_secret:
+        return True
+    if not otp:
+        raise BadInput("This account needs the code from its authenticator app.", field="otp")
+    if secrets.verify_totp(user.totp_secret, otp):
+        return True
+    recovery = (
+        await session.exec(
+            select(RecoveryCode).where(
+                RecoveryCode.user_id == user.id,
+                RecoveryCode.code_hash == secrets.recovery_code_hash(otp),
+                col(RecoveryCode.used_at).is_(None),
+            )
+        )
+    ).first()
+    if recovery is None:
+        return False
+    recovery.used_at = utcnow()
+    session.add(recovery)
+    return True
+
+
+async def check_and_do_login(
+    runtime: Runtime,
+    *,
+    username: str,
+    password: str,
+    otp: str | None,
+    address: str,
+    kind: str,
+) -> IssuedSession:
+    """Verify the credentials and open a session; slows down repeated failures."""
+    if len(username) > 80 or len(password) > secrets.MAX_PASSWORD_LENGTH:
+        raise Unauthenticated(WRONG_CREDENTIALS)
+    await runtime.throttle.check(username, address)
+    async with runtime.db.transaction() as session:
+        user = await get_user_by_username(session, username)
+        password_ok = secrets.verify_password(user.password_hash if user else None, password)
+        usable = (
+            user is not None
+            and user.active
+            and not (user.is_demo and runtime.settings.is_production)
+        )
+        if not (password_ok and usable):
+            await runtime.throttle.failed(username, address)
+            raise Unauthenticated(WRONG_CREDENTIALS)
+        assert user is not None
+        if not await _check_second_factor(session, user, otp):
+            await runtime.throttle.failed(username, address)
+            raise Unauthenticated(WRONG_CREDENTIALS)
+        issued = await do_create_session(session, runtime, user=user, kind=kind, method="password")
+    await runtime.throttle.succeeded(username, address)
+    return issued
+
+
+async def do_touch_session(runtime: Runtime, auth: AuthSession) -> None:
+    if utcnow() - auth.last_seen_at < TOUCH_INTERVAL:
+        return
+    async with runtime.db.transaction() as session:
+        await session.exec(
+            update(AuthSession).where(col(AuthSession.id) == auth.id).values(last_seen_at=utcnow())
+        )
+
+
+async def do_logout(runtime: Runtime, *, actor: Actor) -> None:
+    if actor.session_id is None:
+        return
+    async with runtime.db.transaction() as session:
+        await session.exec(
+            update(AuthSession)
+            .where(col(AuthSession.id) == actor.session_id, col(AuthSession.revoked_at).is_(None))
+            .values(revoked_at=utcnow())
+        )
+
+
+async def do_revoke_sessions(session: AsyncSession, *, user_id: int) -> None:
+    """End every session of a user (password change, deactivation)."""
+    await session.exec(
+        update(AuthSession)
+        .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def do_issue_link(
+    session: AsyncSession, *, user_id: int, purpose: str, created_by: int | None, hours: int
+) -> str:
+    """A single-use link token (set-up or reset); only its hash is stored."""
+    token, digest = secrets.new_token()
+    session.add(
+        OneTimeLink(
+            token_hash=digest,
+            user_id=user_id,
+            purpose=purpose,
+            created_by=created_by,
+            expires_at=utcnow() + timedelta(hours=hours),
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def check_link(session: AsyncSession, token: str) -> tuple[OneTimeLink, User]:
+    """The unused, unexpired link behind `token` and its user; NotFound otherwise."""
+    if not token or len(token) > 128:
+        raise NotFound
+    row = (
+        await session.exec(
+            select(OneTimeLink, User)
+            .join(User, col(User.id) == OneTimeLink.user_id)
+            .where(OneTimeLink.token_hash == secrets.token_hash(token))
+        )
+    ).first()
+    if row is None:
+        raise NotFound
+    link, user = row
+    if link.used_at is not None or link.expires_at <= utcnow() or not user.active:
+        raise NotFound
+    return link, user
+
+
+async def check_and_do_use_link(runtime: Runtime, *, token: str, new_password: str) -> User:
+    """Set a password through a set-up or reset link, ending the user's other sessions."""
+    problem = secrets.password_problem(new_password)
+    if problem:
+        raise BadInput(problem, field="password")
+    async with runtime.db.transaction() as session:
+        link, user = await check_link(session, token)
+        link.used_at = utcnow()
+        user.password_hash = secrets.hash_password(new_password)
+        user.is_demo = False
+        session.add(link)
+        session.add(user)
+        assert user.id is not None
+        await do_revoke_sessions(session, user_id=user.id)
+    return user
+
+
+async def do_begin_totp(runtime: Runtime, *, actor: Actor) -> tuple[str, str]:
+    """Start TOTP enrolment: a new secret, kept server-side until confirmed with a valid code."""
+    secret = secrets.new_totp_secret()
+    return secret, secrets.totp_uri(secret, actor.username)
+
+
+async def check_and_do_enable_totp(
+    runtime: Runtime, *, actor: Actor, secret: str, code: str
+) -> list[str]:
+    """Turn TOTP on once the user proves their app has the secret; returns new recovery codes."""
+    if len(secret) != 32 or not secret.isalnum():
+        raise BadInput("The enrolment secret is not valid.", field="secret")
+    if not secrets.verify_totp(secret, code):
+        raise BadInput("That code does not match. Check the time on your phone.", field="code")
+    codes = secrets.new_recovery_codes()
+    async with runtime.db.transaction() as session:
+        user = await session.get(User, actor.user_id)
+        if user is None:
+            raise Unauthenticated
+        user.totp_secret = secret
+        session.add(user)
+        await session.exec(
+            update(RecoveryCode)
+            .where(col(RecoveryCode.user_id) == actor.user_id, col(RecoveryCode.used_at).is_(None))
+            .values(used_at=utcnow())
+        )
+        for code_text in codes:
+            session.add(
+                RecoveryCode(user_id=actor.user_id, code_hash=secrets.recovery_code_hash(code_text))
+            )
+    return codes

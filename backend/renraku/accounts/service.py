@@ -1,0 +1,81 @@
+"""Reads about accounts: users, organisations, sessions. No commits here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from renraku.access.actor import Actor
+from renraku.accounts.models import AuthSession, Organisation, OrganisationMember, User
+from renraku.accounts.secrets import token_hash
+from renraku.kinds import UserKind
+from renraku.settings import Settings
+from renraku.timeutil import utcnow
+
+# Refresh a session's last-seen time at most this often, so reads do not each cost a write.
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def actor_for(user: User, session_id: int | None = None) -> Actor:
+    assert user.id is not None
+    return Actor(
+        user_id=user.id,
+        username=user.username,
+        kind=UserKind(user.kind),
+        profession=user.profession,
+        municipality_code=user.municipality_code,
+        session_id=session_id,
+    )
+
+
+async def get_user_by_username(session: AsyncSession, username: str) -> User | None:
+    normalized = username.strip().lower()
+    if not normalized or len(normalized) > 80:
+        return None
+    return (await session.exec(select(User).where(User.username == normalized))).first()
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def list_organisations_of(session: AsyncSession, user_id: int) -> list[Organisation]:
+    rows = await session.exec(
+        select(Organisation)
+        .join(OrganisationMember, col(OrganisationMember.organisation_id) == Organisation.id)
+        .where(OrganisationMember.user_id == user_id)
+        .order_by(col(Organisation.name))
+    )
+    return list(rows.all())
+
+
+def session_is_live(auth: AuthSession, settings: Settings) -> bool:
+    now = utcnow()
+    if auth.revoked_at is not None or auth.expires_at <= now:
+        return False
+    return auth.last_seen_at + timedelta(minutes=settings.session_idle_minutes) > now
+
+
+async def find_live_session(
+    session: AsyncSession, token: str, settings: Settings
+) -> tuple[AuthSession, User] | None:
+    """The session and user behind a token, if the session is live and the user active."""
+    if not token or len(token) > 128:
+        return None
+    row = (
+        await session.exec(
+            select(AuthSession, User)
+            .join(User, col(User.id) == AuthSession.user_id)
+            .where(AuthSession.token_hash == token_hash(token))
+        )
+    ).first()
+    if row is None:
+        return None
+    auth, user = row
+    if not user.active or not session_is_live(auth, settings):
+        return None
+    if user.is_demo and settings.is_production:
+        return None
+    return auth, user

@@ -1,0 +1,157 @@
+"""The `renraku` command: serve, demo, migrate, seed, audit, admin, import.
+
+Each command group lives beside its domain and registers itself here through `COMMAND_GROUPS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from renraku.settings import ConfigurationError, load_settings
+
+EXIT_USAGE = 2
+
+
+def _cmd_migrate(_args: argparse.Namespace) -> int:
+    from renraku.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    print("Database is up to date.")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = load_settings()
+    if args.workers > 1 and settings.broker_url is None:
+        print(
+            "Refusing --workers > 1 without BROKER_URL: each worker would have its own live feed.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    uvicorn.run(
+        "renraku.app:build_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=False,
+        log_level="info",
+    )
+    return 0
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+
+
+def _cmd_seed_demo(_args: argparse.Namespace) -> int:
+    from renraku.db import Database
+    from renraku.seed.demo import seed_demo
+
+    settings = load_settings()
+    if settings.is_production:
+        print("Refusing to load the demo world in production mode.", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def run() -> dict[str, int]:
+        db = Database.from_url(settings.database_url)
+        try:
+            return await seed_demo(db)
+        finally:
+            await db.dispose()
+
+    created = asyncio.run(run())
+    print(f"Demo world loaded: {created['patients']} patients, {created['accounts']} accounts new.")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from renraku.seed.accounts_table import print_demo_accounts
+
+    settings = load_settings()
+    if settings.is_production:
+        print("`renraku demo` runs in demo mode only.", file=sys.stderr)
+        return EXIT_USAGE
+    for step in (_cmd_migrate, _cmd_seed_demo):
+        code = step(args)
+        if code:
+            return code
+    asyncio.run(print_demo_accounts(settings, url=f"http://{args.host}:{args.port}"))
+    return _cmd_serve(args)
+
+
+def _cmd_audit_verify(_args: argparse.Namespace) -> int:
+    from renraku.audit.chain import verify
+    from renraku.db import Database
+
+    settings = load_settings()
+
+    async def run() -> int:
+        db = Database.from_url(settings.database_url)
+        try:
+            async with db.session() as session:
+                result = await verify(session)
+        finally:
+            await db.dispose()
+        if result.ok:
+            print(f"Audit chain intact: {result.checked} records.")
+            return 0
+        print(f"Audit chain broken at record {result.first_bad_id}: {result.problem}.")
+        return 1
+
+    return asyncio.run(run())
+
+
+def _core_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_cmd_migrate)
+
+    serve = sub.add_parser("serve", help="serve the API and web app")
+    _add_serve_options(serve)
+    serve.set_defaults(func=_cmd_serve)
+
+    demo = sub.add_parser("demo", help="migrate, load the demo world, print its accounts, serve")
+    _add_serve_options(demo)
+    demo.set_defaults(func=_cmd_demo)
+
+    seed = sub.add_parser("seed", help="load data").add_subparsers(dest="what", required=True)
+    seed.add_parser("demo", help="load seed/demo.toml (idempotent)").set_defaults(
+        func=_cmd_seed_demo
+    )
+
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="what", required=True)
+    audit.add_parser("verify", help="check the hash chain").set_defaults(func=_cmd_audit_verify)
+
+
+CommandGroup = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+COMMAND_GROUPS: list[CommandGroup] = [_core_commands]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="renraku", description="Renraku care-team notebook")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in COMMAND_GROUPS:
+        group(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigurationError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""Database engines and sessions: SQLite (WAL) by default, PostgreSQL by DATABASE_URL.
+
+Writes go through `transaction()`, which on SQLite takes the write lock up front (BEGIN IMMEDIATE)
+so two writers never deadlock upgrading a read lock. Events are published only after commit, through
+`publish_on_commit()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+def async_url(database_url: str) -> URL:
+    """Map a plain `sqlite:///` or `postgresql://` URL onto its async driver."""
+    url = make_url(database_url)
+    if url.drivername in ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"):
+        return url.set(drivername="sqlite+aiosqlite")
+    if url.drivername in ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg"):
+        return url.set(drivername="postgresql+asyncpg")
+    raise ValueError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _prepare_sqlite_file(url: URL) -> None:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, decide when transactions begin (so BEGIN IMMEDIATE works).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _on_sqlite_begin(conn: Any) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for DATABASE_URL, with Renraku's SQLite settings applied."""
+    url = async_url(database_url)
+    if url.drivername.startswith("sqlite"):
+        _prepare_sqlite_file(url)
+        engine = create_async_engine(url, **kwargs)
+        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kwargs)
+
+
+class Database:
+    """One engine and the way to open sessions and transactions on it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, database_url: str) -> Database:
+        return cls(create_engine(database_url))
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A read session: no commit; what it reads is consistent within one statement."""
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction: commit or roll back, then run the after-commit hooks."""
+        hooks: list[AfterCommit] = []
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            if is_sqlite(self.engine):
+                conn = await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+                del conn
+            session.info["after_commit"] = hooks
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+        for hook in hooks:
+            await hook()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def publish_on_commit(session: AsyncSession, hook: AfterCommit) -> None:
+    """Run `hook` once the transaction that `session` belongs to has committed (never before)."""
+    hooks: list[AfterCommit] | None = session.info.get("after_commit")
+    if hooks is None:
+        raise RuntimeError("publish_on_commit needs a session opened by Database.transaction()")
+    hooks.append(hook)

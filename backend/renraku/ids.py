@@ -1,0 +1,29 @@
+"""Opaque global ids: base64url of "Type:number". Anything that does not decode is NOT_FOUND."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from renraku.errors import NotFound
+
+MAX_ID_LENGTH = 64
+
+
+def encode_id(type_name: str, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
+
+
+def decode_id(type_name: str, global_id: str) -> int:
+    """The primary key behind `global_id` if it names a `type_name`; NotFound otherwise."""
+    if not global_id or len(global_id) > MAX_ID_LENGTH:
+        raise NotFound
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise NotFound from None
+    kind, _, number = raw.partition(":")
+    if kind != type_name or not number.isdigit() or len(number) > 18:
+        raise NotFound
+    return int(number)

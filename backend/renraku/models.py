@@ -1,0 +1,11 @@
+"""Every table, imported in one place so Alembic and the tests see the whole metadata."""
+
+from sqlmodel import SQLModel
+
+from renraku.accounts import models as accounts_models
+from renraku.audit import models as audit_models
+from renraku.teams import models as teams_models
+
+metadata = SQLModel.metadata
+
+__all__ = ["accounts_models", "audit_models", "metadata", "teams_models"]

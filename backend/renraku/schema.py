@@ -1,0 +1,30 @@
+"""The strawberry schema, composed from each domain's Query and Mutation."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
+
+from renraku.accounts import graphql as accounts_graphql
+from renraku.graphql_errors import ErrorCodes
+from renraku.teams import graphql as teams_graphql
+
+Query = merge_types("Query", (accounts_graphql.Query, teams_graphql.Query))
+Mutation = merge_types("Mutation", (accounts_graphql.Mutation,))
+
+# Limits that keep one hostile query from costing the server much: nesting and size.
+MAX_DEPTH = 12
+MAX_TOKENS = 4000
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[
+            ErrorCodes,
+            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        ],
+    )

@@ -1,0 +1,108 @@
+"""Configuration, read once from the environment, with embedded defaults for the demo."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SECRET_KEY = "renraku-demo-secret-key-do-not-use-in-production"  # noqa: S105 - the demo default, refused in production
+DEFAULT_DATABASE_URL = "sqlite:///var/renraku.db"
+MIN_SECRET_LENGTH = 32
+
+log = logging.getLogger("renraku.settings")
+
+
+class ConfigurationError(RuntimeError):
+    """The environment asks for something Renraku refuses to run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    broker_url: str | None = None
+    mode: str = "demo"
+    secret_key: str = DEFAULT_SECRET_KEY
+    # The origin the server answers as; cookie-authenticated requests must come from it.
+    public_origin: str = "http://127.0.0.1:8000"
+    allowed_origins: tuple[str, ...] = ()
+    session_idle_minutes: int = 60 * 12
+    session_absolute_hours: int = 24 * 14
+    # Sign-in slow-down: free failures before delays start, and the longest delay.
+    login_free_failures: int = 5
+    login_max_delay_seconds: int = 60
+    login_window_minutes: int = 15
+    reset_link_hours: int = 24
+    invitation_days: int = 14
+    retention_days: int = 365 * 5
+    max_body_bytes: int = 1_000_000
+    web_dist: Path = field(default_factory=lambda: Path("mobile-web/dist"))
+
+    @property
+    def is_production(self) -> bool:
+        return self.mode == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_origin.startswith("https://")
+
+    @property
+    def session_cookie_name(self) -> str:
+        # The __Host- prefix is only accepted by browsers on Secure cookies.
+        return "__Host-renraku_session" if self.secure_cookies else "renraku_session"
+
+    def trusted_origins(self) -> frozenset[str]:
+        return frozenset((self.public_origin, *self.allowed_origins))
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a whole number") from exc
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read Settings from the environment and refuse unsafe production configurations."""
+    env = os.environ if env is None else env
+    mode = env.get("RENRAKU_MODE", "demo")
+    if mode not in ("demo", "production"):
+        raise ConfigurationError("RENRAKU_MODE must be 'demo' or 'production'")
+    origins = tuple(
+        o.strip() for o in env.get("RENRAKU_ALLOWED_ORIGINS", "").split(",") if o.strip()
+    )
+    settings = Settings(
+        database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+        broker_url=env.get("BROKER_URL") or None,
+        mode=mode,
+        secret_key=env.get("RENRAKU_SECRET_KEY") or DEFAULT_SECRET_KEY,
+        public_origin=(env.get("RENRAKU_PUBLIC_ORIGIN") or "http://127.0.0.1:8000").rstrip("/"),
+        allowed_origins=origins,
+        session_idle_minutes=_int(env, "RENRAKU_SESSION_IDLE_MINUTES", 60 * 12),
+        session_absolute_hours=_int(env, "RENRAKU_SESSION_ABSOLUTE_HOURS", 24 * 14),
+        login_free_failures=_int(env, "RENRAKU_LOGIN_FREE_FAILURES", 5),
+        login_max_delay_seconds=_int(env, "RENRAKU_LOGIN_MAX_DELAY_SECONDS", 60),
+        retention_days=_int(env, "RENRAKU_RETENTION_DAYS", 365 * 5),
+        web_dist=Path(env.get("RENRAKU_WEB_DIST") or "mobile-web/dist"),
+    )
+    check_settings(settings)
+    return settings
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse what production must never run with; warn about what it should not."""
+    if not settings.is_production:
+        return
+    if len(settings.secret_key) < MIN_SECRET_LENGTH or settings.secret_key == DEFAULT_SECRET_KEY:
+        raise ConfigurationError(
+            f"RENRAKU_SECRET_KEY must be set to a secret of at least {MIN_SECRET_LENGTH} characters"
+        )
+    if settings.database_url.startswith("sqlite"):
+        log.warning("production on SQLite: use PostgreSQL (DATABASE_URL)")
+    if settings.broker_url is None:
+        log.warning("production without BROKER_URL: serve one worker only")

@@ -1,0 +1,268 @@
+"""GraphQL for patients and care teams: `patients`, `patient`, Patient, CareTeam."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+
+from renraku.accounts.graphql import User
+from renraku.context import Info
+from renraku.ids import decode_id, encode_id
+from renraku.kinds import CareLevel, Living, Mobility, TeamRole
+from renraku.teams import service
+from renraku.teams.models import Patient as PatientRow
+from renraku.teams.models import RiskProfile as RiskRow
+
+strawberry.enum(TeamRole)
+strawberry.enum(CareLevel)
+strawberry.enum(Mobility)
+strawberry.enum(Living)
+
+
+@strawberry.type
+class Location:
+    latitude: float
+    longitude: float
+    confidence: str
+
+
+@strawberry.type
+class Contact:
+    name: str
+    relation: str
+    phone: str
+    is_key_person: bool
+
+
+@strawberry.type
+class Device:
+    kind: str
+    battery_hours: float | None
+
+
+@strawberry.type
+class RiskProfile:
+    row: strawberry.Private[RiskRow]
+
+    @strawberry.field
+    def care_level(self) -> CareLevel:
+        return CareLevel(self.row.care_level)
+
+    @strawberry.field
+    def mobility(self) -> Mobility:
+        return Mobility(self.row.mobility)
+
+    @strawberry.field
+    def living(self) -> Living:
+        return Living(self.row.living)
+
+    @strawberry.field
+    def dementia(self) -> bool:
+        return self.row.dementia
+
+    @strawberry.field
+    def sensory_impairment(self) -> bool:
+        return self.row.sensory_impairment
+
+    @strawberry.field
+    def devices(self) -> list[Device]:
+        return [
+            Device(kind=d["kind"], battery_hours=d.get("battery_hours")) for d in self.row.devices
+        ]
+
+    @strawberry.field
+    def floor(self) -> int:
+        return self.row.floor
+
+    @strawberry.field
+    def landslide_zone(self) -> str:
+        return self.row.landslide_zone
+
+    @strawberry.field
+    def flood_depth_m(self) -> float:
+        return self.row.flood_depth_m
+
+    @strawberry.field
+    def tsunami_zone(self) -> bool:
+        return self.row.tsunami_zone
+
+    @strawberry.field
+    def air_conditioning(self) -> bool:
+        return self.row.air_conditioning
+
+    @strawberry.field
+    def supporter(self) -> str:
+        return self.row.supporter
+
+
+@strawberry.type
+class TeamMember:
+    role: TeamRole
+    since: datetime
+    until: datetime | None
+    user: User
+
+
+@strawberry.type
+class CareTeam:
+    patient_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def members(self, info: Info) -> list[TeamMember]:
+        await info.context.gate.require(self.patient_id, "team", "read")
+        async with info.context.runtime.db.session() as session:
+            rows = await service.list_team(session, self.patient_id)
+        return [
+            TeamMember(role=TeamRole(m.role), since=m.starts_at, until=m.ends_at, user=User(row=u))
+            for m, u in rows
+        ]
+
+
+@strawberry.type
+class ConsentState:
+    kind: str
+    granted: bool
+    recorded_at: datetime
+
+
+@strawberry.type
+class Patient:
+    row: strawberry.Private[PatientRow]
+
+    @property
+    def pk(self) -> int:
+        assert self.row.id is not None
+        return self.row.id
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("Patient", self.pk))
+
+    @strawberry.field
+    def display_name(self) -> str:
+        return self.row.display_name
+
+    @strawberry.field
+    def kana(self) -> str:
+        return self.row.kana
+
+    @strawberry.field
+    def municipality_code(self) -> str:
+        return self.row.municipality_code
+
+    @strawberry.field
+    async def birth_date(self, info: Info) -> date | None:
+        await info.context.gate.require(self.pk, "patient", "read")
+        return self.row.birth_date
+
+    @strawberry.field
+    def sex(self) -> str:
+        return self.row.sex
+
+    @strawberry.field
+    def address(self) -> str:
+        return self.row.address
+
+    @strawberry.field
+    def location(self) -> Location:
+        return Location(
+            latitude=self.row.latitude,
+            longitude=self.row.longitude,
+            confidence=self.row.location_confidence,
+        )
+
+    @strawberry.field
+    async def phone(self, info: Info) -> str | None:
+        await info.context.gate.require(self.pk, "patient.contacts", "read")
+        return self.row.phone
+
+    @strawberry.field
+    async def contacts(self, info: Info) -> list[Contact] | None:
+        await info.context.gate.require(self.pk, "patient.contacts", "read")
+        async with info.context.runtime.db.session() as session:
+            rows = await service.list_contacts(session, self.pk)
+        return [
+            Contact(name=c.name, relation=c.relation, phone=c.phone, is_key_person=c.is_key_person)
+            for c in rows
+        ]
+
+    @strawberry.field
+    async def risk(self, info: Info) -> RiskProfile | None:
+        await info.context.gate.require(self.pk, "patient.risk", "read")
+        async with info.context.runtime.db.session() as session:
+            row = await service.get_risk(session, self.pk)
+        return RiskProfile(row=row) if row else None
+
+    @strawberry.field
+    async def consents(self, info: Info) -> list[ConsentState] | None:
+        await info.context.gate.require(self.pk, "consent", "read")
+        async with info.context.runtime.db.session() as session:
+            latest = await service.current_consents(session, self.pk)
+        return [
+            ConsentState(kind=c.kind, granted=c.granted, recorded_at=c.recorded_at)
+            for c in latest.values()
+        ]
+
+    @strawberry.field
+    def last_visit_at(self) -> datetime | None:
+        return self.row.last_visit_at
+
+    @strawberry.field
+    async def my_roles(self, info: Info) -> list[str]:
+        return sorted(await info.context.gate.roles(self.pk))
+
+    @strawberry.field
+    async def care_team(self, info: Info) -> CareTeam:
+        await info.context.gate.require(self.pk, "team", "read")
+        return CareTeam(patient_id=self.pk)
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class PatientEdge:
+    cursor: str
+    node: Patient
+
+
+@strawberry.type
+class PatientConnection:
+    edges: list[PatientEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The patients the signed-in user may see.")
+    async def patients(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
+    ) -> PatientConnection:
+        actor = info.context.require_actor()
+        async with info.context.runtime.db.session() as session:
+            page = await service.list_patients(
+                session, actor=actor, first=first, after=after, search=search
+            )
+        edges = [PatientEdge(cursor=c, node=Patient(row=p)) for p, c in page.items]
+        end = edges[-1].cursor if edges else None
+        return PatientConnection(
+            edges=edges, page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=end)
+        )
+
+    @strawberry.field(description="One patient, if the signed-in user may see it.")
+    async def patient(self, info: Info, id: strawberry.ID) -> Patient | None:
+        info.context.require_actor()
+        patient_id = decode_id("Patient", id)
+        async with info.context.runtime.db.session() as session:
+            row = await service.access_patient(
+                session, gate=info.context.gate, patient_id=patient_id
+            )
+        return Patient(row=row)
