@@ -21,7 +21,11 @@ query($first: Int, $after: String, $search: String) {
 def expected_names(demo: dict[str, Any], username: str) -> set[str]:
     account = next(a for a in demo["accounts"] if a["username"] == username)
     if account["kind"] == "municipality":
-        return {p["display_name"] for p in demo["patients"] if p["municipality"] == account["municipality"]}
+        return {
+            p["display_name"]
+            for p in demo["patients"]
+            if p["municipality"] == account["municipality"]
+        }
     if account["kind"] in ("professional", "family", "patient"):
         return {
             p["display_name"]
@@ -56,7 +60,9 @@ async def test_paging_walks_every_patient_once(gql: GraphQLClient, demo: dict[st
     assert len(seen) == len(set(seen)) == len(expected_names(demo, "dr.suzuki"))
 
 
-async def test_search_filters_within_visible_patients(gql: GraphQLClient, demo: dict[str, Any]) -> None:
+async def test_search_filters_within_visible_patients(
+    gql: GraphQLClient, demo: dict[str, Any]
+) -> None:
     client = await gql.login("nurse.sato")
     mine = sorted(expected_names(demo, "nurse.sato"))
     surname = mine[0].split()[0]
@@ -65,9 +71,7 @@ async def test_search_filters_within_visible_patients(gql: GraphQLClient, demo: 
     assert names and all(surname in n for n in names)
     others = [p["display_name"] for p in demo["patients"] if p["display_name"] not in mine]
     hidden = await client.execute(PATIENTS, {"search": others[0].split()[0]})
-    assert all(
-        e["node"]["displayName"] in mine for e in hidden["data"]["patients"]["edges"]
-    )
+    assert all(e["node"]["displayName"] in mine for e in hidden["data"]["patients"]["edges"])
 
 
 @pytest.mark.parametrize("first", [-1, 101])
@@ -90,7 +94,9 @@ PATIENT = "query($id: ID!) { patient(id: $id) { id displayName } }"
 async def _id_of(client: GraphQLClient, name: str) -> str:
     result = await client.execute(PATIENTS, {"search": name.split()[0], "first": 100})
     return next(
-        e["node"]["id"] for e in result["data"]["patients"]["edges"] if e["node"]["displayName"] == name
+        e["node"]["id"]
+        for e in result["data"]["patients"]["edges"]
+        if e["node"]["displayName"] == name
     )
 
 
@@ -117,13 +123,16 @@ async def test_manager_sees_patient_but_not_its_risk_profile(gql: GraphQLClient)
         "node"
     ]["id"]
     result = await manager.execute(
-        "query($id: ID!) { patient(id: $id) { displayName risk { careLevel } } }", {"id": patient_id}
+        "query($id: ID!) { patient(id: $id) { displayName risk { careLevel } } }",
+        {"id": patient_id},
     )
     assert result["data"]["patient"]["risk"] is None
     assert error_codes(result) == ["FORBIDDEN"]
 
 
-async def test_team_member_reads_risk_and_care_team(gql: GraphQLClient, demo: dict[str, Any]) -> None:
+async def test_team_member_reads_risk_and_care_team(
+    gql: GraphQLClient, demo: dict[str, Any]
+) -> None:
     nurse = await gql.login("nurse.sato")
     spec = next(p for p in demo["patients"] if "nurse.sato" in p["team"])
     patient_id = await _id_of(nurse, spec["display_name"])

@@ -1,0 +1,52 @@
+"""Configuration: embedded defaults for the demo; production refuses unsafe settings."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from renraku.settings import DEFAULT_SECRET_KEY, ConfigurationError, load_settings
+
+
+def test_defaults_are_the_embedded_demo() -> None:
+    settings = load_settings({})
+    assert settings.mode == "demo"
+    assert settings.database_url == "sqlite:///var/renraku.db"
+    assert settings.broker_url is None
+    assert settings.session_cookie_name == "renraku_session"
+    assert not settings.secure_cookies
+
+
+@pytest.mark.parametrize("secret", ["", "short", DEFAULT_SECRET_KEY, "x" * 31])
+def test_production_refuses_a_weak_or_default_secret(secret: str) -> None:
+    with pytest.raises(ConfigurationError, match="RENRAKU_SECRET_KEY"):
+        load_settings({"RENRAKU_MODE": "production", "RENRAKU_SECRET_KEY": secret})
+
+
+def test_production_warns_but_starts_on_sqlite_without_broker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        settings = load_settings({"RENRAKU_MODE": "production", "RENRAKU_SECRET_KEY": "k" * 32})
+    assert settings.is_production
+    assert "SQLite" in caplog.text and "BROKER_URL" in caplog.text
+
+
+def test_https_origin_uses_host_prefixed_secure_cookie() -> None:
+    settings = load_settings({"RENRAKU_PUBLIC_ORIGIN": "https://renraku.example.jp/"})
+    assert settings.public_origin == "https://renraku.example.jp"
+    assert settings.secure_cookies
+    assert settings.session_cookie_name == "__Host-renraku_session"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"RENRAKU_MODE": "staging"}, "RENRAKU_MODE"),
+        ({"RENRAKU_SESSION_IDLE_MINUTES": "soon"}, "RENRAKU_SESSION_IDLE_MINUTES"),
+    ],
+)
+def test_malformed_values_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings(env)
