@@ -63,7 +63,8 @@ def login(port: int, username: str) -> str:
     response = httpx.post(
         f"http://127.0.0.1:{port}/graphql",
         json={
-            "query": "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
+            "query": "mutation($u: String!, $p: String!) {"
+            " login(username: $u, password: $p) { token } }",
             "variables": {"u": username, "p": DEMO_PASSWORD},
         },
     )

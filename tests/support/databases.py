@@ -38,6 +38,11 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
+def _remove_sqlite_files(name: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(name + suffix).unlink(missing_ok=True)
+
+
 class Backend:
     """One database server kind: builds its template once, hands out fresh clones."""
 
@@ -91,8 +96,7 @@ class Backend:
     async def drop(self, url: str) -> None:
         name = make_url(url).database or ""
         if self.kind == "sqlite":
-            for suffix in ("", "-wal", "-shm"):
-                Path(name + suffix).unlink(missing_ok=True)
+            _remove_sqlite_files(name)
         else:
             await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
