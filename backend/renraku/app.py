@@ -12,6 +12,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from renraku.accounts import http as accounts_http
+from renraku.logs import RequestLog
 from renraku.runtime import Runtime, build_runtime
 from renraku.settings import Settings, load_settings
 from renraku.web import pages
@@ -47,6 +48,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         routes=routes,
         lifespan=lifespan,
         middleware=[
+            Middleware(RequestLog),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             # Holds OIDC state, nonce and PKCE verifier for the length of a redirect only.
             Middleware(

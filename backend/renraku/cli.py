@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from renraku.logs import configure_logging
 from renraku.settings import ConfigurationError, load_settings
 
 EXIT_USAGE = 2
@@ -42,7 +42,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         proxy_headers=False,
-        log_level="info",
+        log_config=None,  # keep Renraku's JSON logging; uvicorn's access log prints query strings
+        access_log=False,
     )
     return 0
 
@@ -144,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from renraku.accounts import graphql as accounts_graphql
 from renraku.graphql_errors import ErrorCodes
@@ -18,8 +20,16 @@ MAX_DEPTH = 12
 MAX_TOKENS = 4000
 
 
+class RenrakuSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # renraku.graphql_errors already logged what matters, without exception text.
+        return None
+
+
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return RenrakuSchema(
         query=Query,
         mutation=Mutation,
         extensions=[
