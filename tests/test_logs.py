@@ -11,8 +11,8 @@ import strawberry
 
 from renraku.errors import Forbidden
 from renraku.graphql_errors import ErrorCodes
-from renraku.schema import RenrakuSchema
 from renraku.logs import JsonFormatter
+from renraku.schema import RenrakuSchema
 from tests.support.graphql import GraphQLClient
 
 

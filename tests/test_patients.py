@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.support.graphql import GraphQLClient, error_codes
+from tests.support.visibility import expected_patient_names
 
 PATIENTS = """
 query($first: Int, $after: String, $search: String) {
@@ -18,23 +19,6 @@ query($first: Int, $after: String, $search: String) {
 """
 
 
-def expected_names(demo: dict[str, Any], username: str) -> set[str]:
-    account = next(a for a in demo["accounts"] if a["username"] == username)
-    if account["kind"] == "municipality":
-        return {
-            p["display_name"]
-            for p in demo["patients"]
-            if p["municipality"] == account["municipality"]
-        }
-    if account["kind"] in ("professional", "family", "patient"):
-        return {
-            p["display_name"]
-            for p in demo["patients"]
-            if username in p.get("team", []) or username in p.get("family", [])
-        }
-    return set()
-
-
 async def test_every_demo_account_sees_exactly_its_patients(
     gql: GraphQLClient, demo: dict[str, Any]
 ) -> None:
@@ -43,7 +27,7 @@ async def test_every_demo_account_sees_exactly_its_patients(
         result = await client.execute(PATIENTS, {"first": 100})
         assert "errors" not in result, (account["username"], result)
         names = {e["node"]["displayName"] for e in result["data"]["patients"]["edges"]}
-        assert names == expected_names(demo, account["username"]), account["username"]
+        assert names == expected_patient_names(demo, account["username"]), account["username"]
 
 
 async def test_paging_walks_every_patient_once(gql: GraphQLClient, demo: dict[str, Any]) -> None:
@@ -57,14 +41,14 @@ async def test_paging_walks_every_patient_once(gql: GraphQLClient, demo: dict[st
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
-    assert len(seen) == len(set(seen)) == len(expected_names(demo, "dr.suzuki"))
+    assert len(seen) == len(set(seen)) == len(expected_patient_names(demo, "dr.suzuki"))
 
 
 async def test_search_filters_within_visible_patients(
     gql: GraphQLClient, demo: dict[str, Any]
 ) -> None:
     client = await gql.login("nurse.sato")
-    mine = sorted(expected_names(demo, "nurse.sato"))
+    mine = sorted(expected_patient_names(demo, "nurse.sato"))
     surname = mine[0].split()[0]
     result = await client.execute(PATIENTS, {"search": surname})
     names = [e["node"]["displayName"] for e in result["data"]["patients"]["edges"]]
@@ -105,7 +89,9 @@ async def test_other_teams_patient_is_not_found_like_a_missing_one(
 ) -> None:
     doctor = await gql.login("dr.suzuki")
     nurse = await gql.login("nurse.sato")
-    not_hers = sorted(expected_names(demo, "dr.suzuki") - expected_names(demo, "nurse.sato"))[0]
+    not_hers = sorted(
+        expected_patient_names(demo, "dr.suzuki") - expected_patient_names(demo, "nurse.sato")
+    )[0]
     hidden_id = await _id_of(doctor, not_hers)
     hidden = await nurse.execute(PATIENT, {"id": hidden_id})
     missing = await nurse.execute(PATIENT, {"id": "UGF0aWVudDo5OTk5OTk"})  # Patient:999999

@@ -4,8 +4,9 @@ from sqlmodel import SQLModel
 
 from renraku.accounts import models as accounts_models
 from renraku.audit import models as audit_models
+from renraku.overlay import models as overlay_models
 from renraku.teams import models as teams_models
 
 metadata = SQLModel.metadata
 
-__all__ = ["accounts_models", "audit_models", "metadata", "teams_models"]
+__all__ = ["accounts_models", "audit_models", "metadata", "overlay_models", "teams_models"]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 22:37:42.427618
+Create Date: 2026-11-26 22:44:37.275324
 """
 
 from collections.abc import Sequence
@@ -12,6 +12,7 @@ import sqlmodel
 from alembic import op
 
 import renraku.timeutil
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -139,6 +140,35 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("authsession", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_authsession_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "emergency",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("municipality_code", sqlmodel.sql.sqltypes.AutoString(length=6), nullable=False),
+        sa.Column("area", sa.JSON(), nullable=True),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
+        sa.Column("starts_at", renraku.timeutil.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", renraku.timeutil.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("declared_by", sa.Integer(), nullable=True),
+        sa.Column("ended_at", renraku.timeutil.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_by", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["declared_by"], ["app_user.id"], name=op.f("fk_emergency_declared_by_app_user")
+        ),
+        sa.ForeignKeyConstraint(
+            ["ended_by"], ["app_user.id"], name=op.f("fk_emergency_ended_by_app_user")
+        ),
+        sa.ForeignKeyConstraint(
+            ["municipality_code"],
+            ["municipality.code"],
+            name=op.f("fk_emergency_municipality_code_municipality"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_emergency")),
+    )
+    with op.batch_alter_table("emergency", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_emergency_municipality_code"), ["municipality_code"], unique=False
+        )
 
     op.create_table(
         "oidcidentity",
@@ -270,6 +300,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_consent_patient_id"), ["patient_id"], unique=False)
 
     op.create_table(
+        "emergencypatient",
+        sa.Column("emergency_id", sa.Integer(), nullable=False),
+        sa.Column("patient_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["emergency_id"],
+            ["emergency.id"],
+            name=op.f("fk_emergencypatient_emergency_id_emergency"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["patient_id"], ["patient.id"], name=op.f("fk_emergencypatient_patient_id_patient")
+        ),
+        sa.PrimaryKeyConstraint("emergency_id", "patient_id", name=op.f("pk_emergencypatient")),
+    )
+    with op.batch_alter_table("emergencypatient", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_emergencypatient_patient_id"), ["patient_id"], unique=False
+        )
+
+    op.create_table(
         "invitation",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -379,6 +428,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_invitation_patient_id"))
 
     op.drop_table("invitation")
+    with op.batch_alter_table("emergencypatient", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_emergencypatient_patient_id"))
+
+    op.drop_table("emergencypatient")
     with op.batch_alter_table("consent", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_consent_patient_id"))
 
@@ -403,6 +456,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_oidcidentity_user_id"))
 
     op.drop_table("oidcidentity")
+    with op.batch_alter_table("emergency", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_emergency_municipality_code"))
+
+    op.drop_table("emergency")
     with op.batch_alter_table("authsession", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_authsession_user_id"))
 

@@ -9,15 +9,23 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.actor import Actor
-from renraku.kinds import UserKind
-from renraku.teams.models import Patient, TeamMembership
+from renraku.kinds import ConsentKind, UserKind
+from renraku.overlay.emergencies import active_emergency
+from renraku.overlay.models import Emergency, EmergencyPatient
+from renraku.teams.models import Consent, Patient, TeamMembership
 from renraku.timeutil import utcnow
 
 MANAGER = "manager"
+# A planner sees a patient inside an active emergency of their municipality, or one who consented
+# to sharing with planners in normal times; the two roles allow the same minimum-necessary fields
+# but are audited with different reasons.
+PLANNER = "planner"
+PLANNER_CONSENT = "planner_consent"
 
 
 def active_membership() -> ColumnElement[bool]:
@@ -25,6 +33,35 @@ def active_membership() -> ColumnElement[bool]:
     return and_(
         col(TeamMembership.starts_at) <= now,
         or_(col(TeamMembership.ends_at).is_(None), col(TeamMembership.ends_at) > now),
+    )
+
+
+def in_active_emergency() -> ColumnElement[bool]:
+    return exists().where(
+        col(EmergencyPatient.patient_id) == col(Patient.id),
+        col(EmergencyPatient.emergency_id) == col(Emergency.id),
+        active_emergency(),
+    )
+
+
+def consented_to_planners() -> ColumnElement[bool]:
+    """The latest planner-sharing consent record of the patient grants it."""
+    newer = aliased(Consent)
+    return exists().where(
+        col(Consent.patient_id) == col(Patient.id),
+        col(Consent.kind) == ConsentKind.PLANNER_SHARING.value,
+        col(Consent.granted).is_(True),
+        ~exists().where(
+            col(newer.patient_id) == col(Consent.patient_id),
+            col(newer.kind) == col(Consent.kind),
+            or_(
+                col(newer.recorded_at) > col(Consent.recorded_at),
+                and_(
+                    col(newer.recorded_at) == col(Consent.recorded_at),
+                    col(newer.id) > col(Consent.id),
+                ),
+            ),
+        ),
     )
 
 
@@ -40,8 +77,13 @@ def visible_patients(actor: Actor) -> ColumnElement[bool]:
         return and_(live, member)
     if actor.kind is UserKind.MUNICIPALITY and actor.municipality_code:
         return and_(live, col(Patient.municipality_code) == actor.municipality_code)
-    # Planners see patients through emergencies and consent (the access capability);
-    # operators never see patient data.
+    if actor.kind is UserKind.PLANNER and actor.municipality_code:
+        return and_(
+            live,
+            col(Patient.municipality_code) == actor.municipality_code,
+            or_(in_active_emergency(), consented_to_planners()),
+        )
+    # Operators never see patient data.
     return false()
 
 
@@ -66,6 +108,20 @@ async def roles_on(
         )
         for patient_id, role in rows.all():
             roles[patient_id].add(role)
+    elif actor.kind is UserKind.PLANNER:
+        emergency = in_active_emergency().label("emergency")
+        consent = consented_to_planners().label("consent")
+        rows3 = await session.exec(
+            select(Patient.id, emergency, consent).where(
+                col(Patient.id).in_(ids), visible_patients(actor)
+            )
+        )
+        for patient_id3, in_emergency, consented in rows3.all():
+            assert patient_id3 is not None
+            if in_emergency:
+                roles[patient_id3].add(PLANNER)
+            if consented:
+                roles[patient_id3].add(PLANNER_CONSENT)
     elif actor.kind is UserKind.MUNICIPALITY:
         rows2 = await session.exec(
             select(Patient.id).where(col(Patient.id).in_(ids), visible_patients(actor))

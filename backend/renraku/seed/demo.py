@@ -16,6 +16,9 @@ from renraku.audit import chain
 from renraku.db import Database
 from renraku.geo import municipalities
 from renraku.kinds import ConsentKind, TeamRole
+from renraku.overlay.areas import parse_area
+from renraku.overlay.emergencies import active_emergency, do_declare_emergency
+from renraku.overlay.models import Emergency
 from renraku.teams.models import Consent, Patient, PatientContact, RiskProfile, TeamMembership
 from renraku.timeutil import utcnow
 
@@ -182,8 +185,42 @@ async def _patient(
     return pid
 
 
+async def _emergencies(session: AsyncSession, world: dict[str, Any], folder: Path) -> int:
+    """Declare each demo emergency unless an active one with the same reason exists."""
+    declared = 0
+    for spec in world.get("emergencies", []):
+        existing = (
+            await session.exec(
+                select(Emergency.id).where(
+                    Emergency.municipality_code == spec["municipality"],
+                    Emergency.reason == spec["reason"],
+                    active_emergency(),
+                )
+            )
+        ).first()
+        if existing is not None:
+            continue
+        area_spec = spec.get("area", "municipality")
+        area = (
+            None
+            if area_spec == "municipality"
+            else parse_area((folder / area_spec).read_text(encoding="utf-8"))
+        )
+        await do_declare_emergency(
+            session,
+            actor=None,
+            municipality_code=spec["municipality"],
+            area=area,
+            reason=spec["reason"],
+            ends_at=utcnow() + timedelta(hours=int(spec.get("hours", 24))),
+        )
+        declared += 1
+    return declared
+
+
 async def seed_demo(db: Database, path: Path | None = None) -> dict[str, int]:
     """Load the demo world; returns how many rows of each kind were created."""
+    path = path or demo_file()
     world = load_demo(path)
     async with db.transaction() as session:
         codes = {m["code"] for m in world.get("municipalities", [])}
@@ -208,4 +245,5 @@ async def seed_demo(db: Database, path: Path | None = None) -> dict[str, int]:
                 object_type="patient",
                 object_ids=created,
             )
-    return {"patients": len(created), "accounts": max(new_users, 0)}
+        emergencies = await _emergencies(session, world, path.parent)
+    return {"patients": len(created), "accounts": max(new_users, 0), "emergencies": emergencies}

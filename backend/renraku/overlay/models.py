@@ -1,0 +1,35 @@
+"""Declared emergencies and the patients inside them.
+
+Which patients lie inside an emergency's area is computed with shapely when the emergency is
+declared (and when a patient is created or moved), and kept in `emergencypatient`, so that every
+planner's list is a plain indexed SQL filter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+from renraku.tables import when_column
+from renraku.timeutil import utcnow
+
+
+class Emergency(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_code: str = Field(foreign_key="municipality.code", max_length=6, index=True)
+    # A GeoJSON Polygon or MultiPolygon geometry; None means the whole municipality.
+    area: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    reason: str = Field(max_length=400)
+    starts_at: datetime = Field(default_factory=utcnow, sa_column=when_column())
+    ends_at: datetime = Field(sa_column=when_column())
+    declared_by: int | None = Field(default=None, foreign_key="app_user.id")
+    ended_at: datetime | None = Field(default=None, sa_column=when_column(nullable=True))
+    ended_by: int | None = Field(default=None, foreign_key="app_user.id")
+
+
+class EmergencyPatient(SQLModel, table=True):
+    emergency_id: int = Field(foreign_key="emergency.id", primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", primary_key=True, index=True)
