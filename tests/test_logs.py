@@ -37,7 +37,8 @@ async def test_request_log_has_path_without_query_string(
         await gql.http.get("/healthz?token=secret-value")
     records = [r for r in caplog.records if r.name == "renraku.request"]
     assert records and records[-1].__dict__["path"] == "/healthz"
-    assert "secret-value" not in caplog.text
+    ours = [r for r in caplog.records if r.name.startswith("renraku")]
+    assert all("secret-value" not in str(r.__dict__) for r in ours)
 
 
 @strawberry.type
