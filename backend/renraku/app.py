@@ -12,6 +12,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from renraku.accounts import http as accounts_http
+from renraku.accounts import links_http as accounts_links_http
+from renraku.accounts import oidc_http as accounts_oidc_http
 from renraku.logs import RequestLog
 from renraku.runtime import Runtime, build_runtime
 from renraku.settings import Settings, load_settings
@@ -35,6 +37,8 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         Route("/readyz", pages.readyz),
         Route("/about", pages.about),
         *accounts_http.routes,
+        *accounts_links_http.routes,
+        *accounts_oidc_http.routes,
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]

@@ -10,8 +10,13 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 
+from renraku.accounts import cli as accounts_cli
+from renraku.accounts import import_cli
+from renraku.accounts import oidc_cli as accounts_oidc_cli
 from renraku.logs import configure_logging
+from renraku.seed import cli as seed_cli
 from renraku.settings import ConfigurationError, load_settings
+from renraku.teams import cli as teams_cli
 
 EXIT_USAGE = 2
 
@@ -71,7 +76,10 @@ def _cmd_seed_demo(_args: argparse.Namespace) -> int:
             await db.dispose()
 
     created = asyncio.run(run())
-    print(f"Demo world loaded: {created['patients']} patients, {created['accounts']} accounts new.")
+    print(
+        f"Demo world loaded: {created['patients']} patients, {created['accounts']} accounts, "
+        f"{created['emergencies']} emergencies new."
+    )
     return 0
 
 
@@ -127,13 +135,21 @@ def _core_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     seed.add_parser("demo", help="load seed/demo.toml (idempotent)").set_defaults(
         func=_cmd_seed_demo
     )
+    seed_cli.register_synthetic(seed)
 
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="what", required=True)
     audit.add_parser("verify", help="check the hash chain").set_defaults(func=_cmd_audit_verify)
 
+    admin = sub.add_parser("admin", help="administration").add_subparsers(
+        dest="what", required=True
+    )
+    accounts_cli.register(admin)
+    accounts_oidc_cli.register(admin)
+    teams_cli.register(admin)
+
 
 CommandGroup = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-COMMAND_GROUPS: list[CommandGroup] = [_core_commands]
+COMMAND_GROUPS: list[CommandGroup] = [_core_commands, import_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,7 +27,10 @@ def _coded(error: GraphQLError) -> GraphQLError:
             path=error.path,
             extensions=original.extensions,
         )
-    if original is None:
+    # No path: the request failed before execution (syntax, validation, or a variable that does
+    # not coerce to its type, e.g. an unknown enum value or a malformed Date), which graphql-core
+    # reports with the scalar's exception attached.
+    if original is None or error.path is None:
         return GraphQLError(
             error.message,
             nodes=error.nodes,

@@ -9,11 +9,22 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from renraku.accounts import graphql as accounts_graphql
+from renraku.accounts import import_graphql
+from renraku.accounts import mutations as accounts_mutations
 from renraku.graphql_errors import ErrorCodes
 from renraku.teams import graphql as teams_graphql
+from renraku.teams import mutations as teams_mutations
 
-Query = merge_types("Query", (accounts_graphql.Query, teams_graphql.Query))
-Mutation = merge_types("Mutation", (accounts_graphql.Mutation,))
+Query = merge_types("Query", (accounts_graphql.Query, teams_graphql.Query, teams_mutations.Query))
+Mutation = merge_types(
+    "Mutation",
+    (
+        accounts_graphql.Mutation,
+        accounts_mutations.Mutation,
+        import_graphql.Mutation,
+        teams_mutations.Mutation,
+    ),
+)
 
 # Limits that keep one hostile query from costing the server much: nesting and size.
 MAX_DEPTH = 12

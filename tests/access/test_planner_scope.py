@@ -41,3 +41,41 @@ async def test_planner_of_another_municipality_gets_not_found(gql: GraphQLClient
     nishio = await gql.login("planner.nishio")
     other = await nishio.execute("query($id: ID!) { patient(id: $id) { id } }", {"id": patient_id})
     assert error_codes(other) == ["NOT_FOUND"]
+
+
+async def test_new_and_moved_patients_follow_the_emergency_area(
+    gql: GraphQLClient, demo: dict[str, Any]
+) -> None:
+    inside = next(
+        p
+        for p in demo["patients"]
+        if p["display_name"] in expected_patient_names(demo, "planner.gamagori")
+        and not p["consent"].get("planner_sharing")
+    )
+    outside = next(
+        p
+        for p in demo["patients"]
+        if p["municipality"] == "232149"
+        and p["display_name"] not in expected_patient_names(demo, "planner.gamagori")
+    )
+    manager = await gql.login("manager.gamagori")
+    planner = await gql.login("planner.gamagori")
+    lat, lon = inside["location"]
+    created = await manager.execute(
+        """mutation($input: CreatePatientInput!) { createPatient(input: $input) { id } }""",
+        {"input": {"displayName": "試験 花子", "latitude": lat, "longitude": lon}},
+    )
+    assert "errors" not in created, created
+    new_id = created["data"]["createPatient"]["id"]
+    seen = await planner.execute("query($id: ID!) { patient(id: $id) { id } }", {"id": new_id})
+    assert seen["data"]["patient"] == {"id": new_id}
+
+    lat, lon = outside["location"]
+    moved = await manager.execute(
+        """mutation($id: ID!, $input: UpdatePatientInput!) {
+             updatePatient(id: $id, input: $input) { id } }""",
+        {"id": new_id, "input": {"latitude": lat, "longitude": lon}},
+    )
+    assert "errors" not in moved, moved
+    gone = await planner.execute("query($id: ID!) { patient(id: $id) { id } }", {"id": new_id})
+    assert error_codes(gone) == ["NOT_FOUND"]

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from renraku.access.accounts import access_user_for_reset
 from renraku.access.actor import Actor
 from renraku.accounts import secrets
 from renraku.accounts.models import AuthSession, OneTimeLink, RecoveryCode, User
 from renraku.accounts.service import TOUCH_INTERVAL, get_user_by_username
+from renraku.audit import chain
 from renraku.errors import BadInput, NotFound, Unauthenticated
 from renraku.runtime import Runtime
+from renraku.settings import Settings
 from renraku.timeutil import utcnow
 
 WRONG_CREDENTIALS = "Wrong username, password or code."
+MAX_OTP_LENGTH = 40
 
 
 @dataclass(frozen=True)
@@ -54,20 +58,19 @@ async def _check_second_factor(session: AsyncSession, user: User, otp: str | Non
         raise BadInput("This account needs the code from its authenticator app.", field="otp")
     if secrets.verify_totp(user.totp_secret, otp):
         return True
-    recovery = (
-        await session.exec(
-            select(RecoveryCode).where(
-                RecoveryCode.user_id == user.id,
-                RecoveryCode.code_hash == secrets.recovery_code_hash(otp),
-                col(RecoveryCode.used_at).is_(None),
-            )
-        )
-    ).first()
-    if recovery is None:
+    if len(otp) > MAX_OTP_LENGTH:
         return False
-    recovery.used_at = utcnow()
-    session.add(recovery)
-    return True
+    # One conditional UPDATE, so two sign-ins racing with the same recovery code cannot both win.
+    used = await session.exec(
+        update(RecoveryCode)
+        .where(
+            col(RecoveryCode.user_id) == user.id,
+            col(RecoveryCode.code_hash) == secrets.recovery_code_hash(otp),
+            col(RecoveryCode.used_at).is_(None),
+        )
+        .values(used_at=utcnow())
+    )
+    return bool(used.rowcount)
 
 
 async def check_and_do_login(
@@ -183,6 +186,15 @@ async def check_and_do_use_link(runtime: Runtime, *, token: str, new_password: s
         session.add(user)
         assert user.id is not None
         await do_revoke_sessions(session, user_id=user.id)
+        await chain.append(
+            session,
+            actor_id=user.id,
+            actor_kind=user.kind,
+            action="accounts.link_used",
+            object_type="user",
+            object_ids=[user.id],
+            detail={"purpose": link.purpose},
+        )
     return user
 
 
@@ -205,6 +217,9 @@ async def check_and_do_enable_totp(
         user = await session.get(User, actor.user_id)
         if user is None:
             raise Unauthenticated
+        if user.totp_secret is not None:
+            # Replacing a second factor must go through disabling it, which asks for the password.
+            raise BadInput("Two-step sign-in is already on. Turn it off first.", field="secret")
         user.totp_secret = secret
         session.add(user)
         await session.exec(
@@ -216,4 +231,89 @@ async def check_and_do_enable_totp(
             session.add(
                 RecoveryCode(user_id=actor.user_id, code_hash=secrets.recovery_code_hash(code_text))
             )
+        await chain.append(
+            session,
+            actor_id=actor.user_id,
+            actor_kind=actor.kind,
+            action="accounts.totp_enabled",
+            object_type="user",
+            object_ids=[actor.user_id],
+        )
     return codes
+
+
+async def check_and_do_disable_totp(
+    runtime: Runtime, *, actor: Actor, password: str, address: str
+) -> None:
+    """Turn TOTP off after re-checking the password; counts as a sign-in attempt when wrong."""
+    await runtime.throttle.check(actor.username, address)
+    async with runtime.db.transaction() as session:
+        user = await session.get(User, actor.user_id)
+        if user is None:
+            raise Unauthenticated
+        if not secrets.verify_password(user.password_hash, password):
+            await runtime.throttle.failed(actor.username, address)
+            raise BadInput("The password is not right.", field="password")
+        user.totp_secret = None
+        session.add(user)
+        await session.exec(
+            update(RecoveryCode)
+            .where(col(RecoveryCode.user_id) == actor.user_id, col(RecoveryCode.used_at).is_(None))
+            .values(used_at=utcnow())
+        )
+        await chain.append(
+            session,
+            actor_id=actor.user_id,
+            actor_kind=actor.kind,
+            action="accounts.totp_disabled",
+            object_type="user",
+            object_ids=[actor.user_id],
+        )
+
+
+def link_url(settings: Settings, token: str) -> str:
+    return f"{settings.public_origin}/auth/link?token={token}"
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    url: str
+    expires_at: datetime
+
+
+async def do_issue_reset_link(runtime: Runtime, *, actor: Actor, user_id: int) -> IssuedLink:
+    """A password-reset link for a user the actor may reset; earlier unused links stop working."""
+    async with runtime.db.transaction() as session:
+        user = await access_user_for_reset(session, actor=actor, user_id=user_id)
+        now = utcnow()
+        await session.exec(
+            update(OneTimeLink)
+            .where(
+                col(OneTimeLink.user_id) == user_id,
+                col(OneTimeLink.used_at).is_(None),
+                col(OneTimeLink.expires_at) > now,
+            )
+            .values(expires_at=now)
+        )
+        token = await do_issue_link(
+            session,
+            user_id=user_id,
+            purpose="reset",
+            created_by=actor.user_id,
+            hours=runtime.settings.reset_link_hours,
+        )
+        link = (
+            await session.exec(
+                select(OneTimeLink).where(OneTimeLink.token_hash == secrets.token_hash(token))
+            )
+        ).one()
+        await chain.append(
+            session,
+            actor_id=actor.user_id,
+            actor_kind=actor.kind,
+            action="accounts.reset_link_issued",
+            object_type="user",
+            object_ids=[user_id],
+            detail={"kind": user.kind},
+        )
+    return IssuedLink(url=link_url(runtime.settings, token), expires_at=link.expires_at)

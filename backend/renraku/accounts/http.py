@@ -18,6 +18,7 @@ from renraku.accounts import actions, service
 from renraku.accounts.models import User
 from renraku.errors import Forbidden, RenrakuError, Unauthenticated
 from renraku.runtime import Runtime
+from renraku.settings import Settings
 
 MAX_LOGIN_BODY = 4096
 
@@ -80,6 +81,19 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
+def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
+    """Hand the browser its opaque session token (password and OIDC sign-in alike)."""
+    response.set_cookie(
+        settings.session_cookie_name,
+        token,
+        max_age=settings.session_absolute_hours * 3600,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
 def error_response(error: RenrakuError, status: int) -> JSONResponse:
     return JSONResponse({"error": {"message": str(error), **error.extensions}}, status_code=status)
 
@@ -105,7 +119,7 @@ async def login(request: Request) -> Response:
             raise ValueError
         if otp is not None and not isinstance(otp, str):
             raise ValueError
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deeply nested JSON
         return JSONResponse(
             {
                 "error": {
@@ -131,16 +145,7 @@ async def login(request: Request) -> Response:
             response.headers["Retry-After"] = str(error.extensions.get("retryAfter", 1))
         return response
     response = JSONResponse({"user": user_json(issued.user)})
-    settings = runtime.settings
-    response.set_cookie(
-        settings.session_cookie_name,
-        issued.token,
-        max_age=settings.session_absolute_hours * 3600,
-        path="/",
-        secure=settings.secure_cookies,
-        httponly=True,
-        samesite="lax",
-    )
+    set_session_cookie(response, runtime.settings, issued.token)
     return response
 
 

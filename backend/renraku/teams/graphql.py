@@ -127,6 +127,15 @@ class ConsentState:
 
 
 @strawberry.type
+class ConsentRecord:
+    kind: str
+    granted: bool
+    note: str
+    recorded_at: datetime
+    recorded_by: User | None
+
+
+@strawberry.type
 class Patient:
     row: strawberry.Private[PatientRow]
 
@@ -202,6 +211,22 @@ class Patient:
         return [
             ConsentState(kind=c.kind, granted=c.granted, recorded_at=c.recorded_at)
             for c in latest.values()
+        ]
+
+    @strawberry.field(description="Every consent decision, newest first, with who recorded it.")
+    async def consent_history(self, info: Info) -> list[ConsentRecord] | None:
+        await info.context.gate.require(self.pk, "consent", "read")
+        async with info.context.runtime.db.session() as session:
+            rows = await service.list_consent_history(session, self.pk)
+        return [
+            ConsentRecord(
+                kind=c.kind,
+                granted=c.granted,
+                note=c.note,
+                recorded_at=c.recorded_at,
+                recorded_by=User(row=u) if u else None,
+            )
+            for c, u in rows
         ]
 
     @strawberry.field

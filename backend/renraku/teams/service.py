@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -11,10 +11,20 @@ from renraku.access.gate import Gate
 from renraku.access.scopes import active_membership, visible_patients
 from renraku.accounts.models import User
 from renraku.errors import NotFound
+from renraku.kinds import TeamRole
 from renraku.paging import Page, decode_cursor, encode_cursor, page_size
-from renraku.teams.models import Consent, Patient, PatientContact, RiskProfile, TeamMembership
+from renraku.teams.models import (
+    Consent,
+    Invitation,
+    Patient,
+    PatientContact,
+    RiskProfile,
+    TeamMembership,
+)
+from renraku.timeutil import utcnow
 
 MAX_SEARCH_LENGTH = 100
+MAX_INVITATIONS_LISTED = 100
 
 
 def _escape_like(term: str) -> str:
@@ -95,3 +105,118 @@ async def current_consents(session: AsyncSession, patient_id: int) -> dict[str, 
     for consent in rows.all():
         latest[consent.kind] = consent
     return latest
+
+
+async def get_live_patient(
+    session: AsyncSession, patient_id: int, *, for_update: bool = False
+) -> Patient:
+    """The patient unless missing or archived (NotFound); `for_update` locks its row."""
+    query = select(Patient).where(Patient.id == patient_id)
+    if for_update:
+        # Serialises team changes per patient on PostgreSQL (SQLite's writers already are).
+        query = query.with_for_update()
+    patient = (await session.exec(query)).first()
+    if patient is None or patient.archived_at is not None:
+        raise NotFound
+    return patient
+
+
+async def external_ref_taken(session: AsyncSession, ref: str, *, other_than: int | None) -> bool:
+    query = select(Patient.id).where(Patient.external_ref == ref)
+    if other_than is not None:
+        query = query.where(col(Patient.id) != other_than)
+    return (await session.exec(query.limit(1))).first() is not None
+
+
+async def active_memberships(
+    session: AsyncSession, *, patient_id: int, user_id: int
+) -> list[TeamMembership]:
+    rows = await session.exec(
+        select(TeamMembership)
+        .where(
+            TeamMembership.patient_id == patient_id,
+            TeamMembership.user_id == user_id,
+            active_membership(),
+        )
+        .order_by(col(TeamMembership.id))
+    )
+    return list(rows.all())
+
+
+async def list_consent_history(
+    session: AsyncSession, patient_id: int
+) -> list[tuple[Consent, User | None]]:
+    """Every consent decision on the patient, newest first, with who recorded it."""
+    rows = await session.exec(
+        select(Consent, User)
+        .join(User, col(User.id) == Consent.recorded_by, isouter=True)
+        .where(Consent.patient_id == patient_id)
+        .order_by(col(Consent.recorded_at).desc(), col(Consent.id).desc())
+    )
+    return list(rows.all())
+
+
+def _pending_invitation() -> ColumnElement[bool]:
+    return and_(
+        col(Invitation.accepted_at).is_(None),
+        col(Invitation.revoked_at).is_(None),
+        col(Invitation.expires_at) > utcnow(),
+        col(Patient.archived_at).is_(None),
+    )
+
+
+async def list_my_invitations(session: AsyncSession, *, actor: Actor) -> list[Invitation]:
+    """The actor's open invitations to care teams, newest first."""
+    rows = await session.exec(
+        select(Invitation)
+        .join(Patient, col(Patient.id) == Invitation.patient_id)
+        .where(Invitation.user_id == actor.user_id, _pending_invitation())
+        .order_by(col(Invitation.created_at).desc(), col(Invitation.id).desc())
+        .limit(MAX_INVITATIONS_LISTED)
+    )
+    return list(rows.all())
+
+
+async def access_invitation(
+    session: AsyncSession, *, actor: Actor, invitation_id: int
+) -> Invitation:
+    """The actor's own open invitation; NotFound if missing, someone else's, or no longer open."""
+    found = (
+        await session.exec(
+            select(Invitation)
+            .join(Patient, col(Patient.id) == Invitation.patient_id)
+            .where(
+                Invitation.id == invitation_id,
+                Invitation.user_id == actor.user_id,
+                _pending_invitation(),
+            )
+        )
+    ).first()
+    if found is None:
+        raise NotFound
+    return found
+
+
+async def active_coordinators(session: AsyncSession, *, patient_id: int) -> list[TeamMembership]:
+    rows = await session.exec(
+        select(TeamMembership).where(
+            TeamMembership.patient_id == patient_id,
+            TeamMembership.role == TeamRole.COORDINATOR.value,
+            active_membership(),
+        )
+    )
+    return list(rows.all())
+
+
+async def open_invitation_exists(session: AsyncSession, *, patient_id: int, user_id: int) -> bool:
+    found = await session.exec(
+        select(Invitation.id)
+        .join(Patient, col(Patient.id) == Invitation.patient_id)
+        .where(
+            Invitation.patient_id == patient_id,
+            Invitation.user_id == user_id,
+            _pending_invitation(),
+        )
+        .limit(1)
+    )
+    return found.first() is not None

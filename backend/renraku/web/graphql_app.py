@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -15,6 +17,13 @@ from renraku.schema import build_schema
 
 
 class RenrakuGraphQL(GraphQL[Context, None]):
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return super().decode_json(data)
+        except RecursionError:
+            # A hostile, deeply nested body: answer it as the malformed JSON it is.
+            raise json.JSONDecodeError("nested too deeply", "", 0) from None
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:

@@ -1,0 +1,216 @@
+"""GraphQL for changing patients and care teams, and the invitee's view of invitations.
+
+Resolvers decode ids and hand over to teams/actions.py and teams/membership.py, which decide
+through renraku.access and validate; any id the actor may not see answers NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from renraku.accounts import service as accounts_service
+from renraku.accounts.graphql import User
+from renraku.context import Info
+from renraku.ids import decode_id, encode_id
+from renraku.kinds import ArchiveReason, ConsentKind, TeamRole
+from renraku.teams import actions, invitations, membership, service
+from renraku.teams.graphql import ConsentRecord, Patient, RiskProfile, TeamMember
+from renraku.teams.inputs import CreatePatientInput, RiskProfileInput, UpdatePatientInput
+from renraku.teams.membership import Joined
+from renraku.teams.models import Invitation as InvitationRow
+
+
+@strawberry.type
+class Invitation:
+    row: strawberry.Private[InvitationRow]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        assert self.row.id is not None
+        return strawberry.ID(encode_id("Invitation", self.row.id))
+
+    @strawberry.field
+    def role(self) -> TeamRole:
+        assert self.row.role is not None  # team invitations always name a role
+        return TeamRole(self.row.role)
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def expires_at(self) -> datetime:
+        return self.row.expires_at
+
+    @strawberry.field
+    async def invitee(self, info: Info) -> User | None:
+        return await _user(info, self.row.user_id)
+
+    @strawberry.field
+    async def invited_by(self, info: Info) -> User | None:
+        return await _user(info, self.row.invited_by)
+
+
+async def _user(info: Info, user_id: int | None) -> User | None:
+    if user_id is None:
+        return None
+    async with info.context.runtime.db.session() as session:
+        row = await accounts_service.get_user(session, user_id)
+    return User(row=row) if row else None
+
+
+def _member(joined: Joined) -> TeamMember:
+    m = joined.membership
+    return TeamMember(
+        role=TeamRole(m.role), since=m.starts_at, until=m.ends_at, user=User(row=joined.user)
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Your open invitations to care teams.")
+    async def my_invitations(self, info: Info) -> list[Invitation]:
+        actor = info.context.require_actor()
+        async with info.context.runtime.db.session() as session:
+            rows = await service.list_my_invitations(session, actor=actor)
+        return [Invitation(row=r) for r in rows]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a patient in your municipality (team managers).")
+    async def create_patient(self, info: Info, input: CreatePatientInput) -> Patient:
+        row = await actions.check_create_patient(
+            info.context.runtime,
+            actor=info.context.require_actor(),
+            fields=input.to_fields(),
+            risk=input.risk_fields(),
+        )
+        return Patient(row=row)
+
+    @strawberry.mutation(description="Change a patient's record.")
+    async def update_patient(
+        self, info: Info, id: strawberry.ID, input: UpdatePatientInput
+    ) -> Patient:
+        row = await actions.check_update_patient(
+            info.context.runtime,
+            gate=info.context.gate,
+            patient_id=decode_id("Patient", id),
+            changes=input.changes(),
+        )
+        return Patient(row=row)
+
+    @strawberry.mutation(description="Change attributes of a patient's risk profile.")
+    async def update_risk_profile(
+        self, info: Info, patient_id: strawberry.ID, input: RiskProfileInput
+    ) -> RiskProfile:
+        row = await actions.check_update_risk(
+            info.context.runtime,
+            gate=info.context.gate,
+            patient_id=decode_id("Patient", patient_id),
+            risk=input.to_fields(),
+        )
+        return RiskProfile(row=row)
+
+    @strawberry.mutation(description="Put a user on a care team (or change their role).")
+    async def add_team_member(
+        self,
+        info: Info,
+        patient_id: strawberry.ID,
+        user_id: strawberry.ID,
+        role: TeamRole,
+        until: datetime | None = None,
+    ) -> TeamMember:
+        joined = await membership.check_add_member(
+            info.context.runtime,
+            gate=info.context.gate,
+            patient_id=decode_id("Patient", patient_id),
+            user_id=decode_id("User", user_id),
+            role=role,
+            until=until,
+        )
+        return _member(joined)
+
+    @strawberry.mutation(description="Take a user off a care team, at once.")
+    async def end_team_membership(
+        self, info: Info, patient_id: strawberry.ID, user_id: strawberry.ID, reason: str
+    ) -> TeamMember:
+        ended = await membership.check_end_membership(
+            info.context.runtime,
+            gate=info.context.gate,
+            patient_id=decode_id("Patient", patient_id),
+            user_id=decode_id("User", user_id),
+            reason=reason,
+        )
+        return _member(ended)
+
+    @strawberry.mutation(description="Invite a user to a care team.")
+    async def invite_to_team(
+        self, info: Info, patient_id: strawberry.ID, user_id: strawberry.ID, role: TeamRole
+    ) -> Invitation:
+        row = await invitations.check_invite(
+            info.context.runtime,
+            gate=info.context.gate,
+            patient_id=decode_id("Patient", patient_id),
+            user_id=decode_id("User", user_id),
+            role=role,
+        )
+        return Invitation(row=row)
+
+    @strawberry.mutation(description="Accept an invitation to a care team.")
+    async def accept_invitation(self, info: Info, id: strawberry.ID) -> TeamMember:
+        joined = await invitations.check_accept_invitation(
+            info.context.runtime,
+            actor=info.context.require_actor(),
+            invitation_id=decode_id("Invitation", id),
+        )
+        return _member(joined)
+
+    @strawberry.mutation(description="Decline an invitation to a care team.")
+    async def decline_invitation(self, info: Info, id: strawberry.ID) -> Invitation:
+        row = await invitations.check_decline_invitation(
+            info.context.runtime,
+            actor=info.context.require_actor(),
+            invitation_id=decode_id("Invitation", id),
+        )
+        return Invitation(row=row)
+
+    @strawberry.mutation(description="Record a consent decision for a patient.")
+    async def record_consent(
+        self,
+        info: Info,
+        patient_id: strawberry.ID,
+        kind: ConsentKind,
+        granted: bool,
+        note: str | None = None,
+    ) -> ConsentRecord:
+        row = await actions.check_record_consent(
+            info.context.runtime,
+            gate=info.context.gate,
+            patient_id=decode_id("Patient", patient_id),
+            kind=kind,
+            granted=granted,
+            note=note,
+        )
+        return ConsentRecord(
+            kind=row.kind,
+            granted=row.granted,
+            note=row.note,
+            recorded_at=row.recorded_at,
+            recorded_by=await _user(info, row.recorded_by),
+        )
+
+    @strawberry.mutation(description="Archive a patient: out of every list, kept until purged.")
+    async def archive_patient(
+        self, info: Info, id: strawberry.ID, reason: ArchiveReason, note: str | None = None
+    ) -> Patient:
+        row = await actions.check_archive_patient(
+            info.context.runtime,
+            gate=info.context.gate,
+            patient_id=decode_id("Patient", id),
+            reason=reason,
+            note=note,
+        )
+        return Patient(row=row)
