@@ -18,7 +18,7 @@ SEES = {
     "family": "their family member",
     "patient": "themself",
     "municipality": "their municipality's patients (no clinical content)",
-    "planner": "suppressed counts; patients inside a declared emergency",
+    "planner": "patients inside an active emergency, or who consented to sharing",
     "operator": "no patient data",
 }
 
