@@ -98,9 +98,10 @@ def error_response(error: RenrakuError, status: int) -> JSONResponse:
     return JSONResponse({"error": {"message": str(error), **error.extensions}}, status_code=status)
 
 
-async def _read_json(request: Request) -> dict[str, Any]:
+async def read_json_object(request: Request, *, max_bytes: int = MAX_LOGIN_BODY) -> dict[str, Any]:
+    """The request's small JSON object body; ValueError (or RecursionError) when it is not one."""
     body = await request.body()
-    if len(body) > MAX_LOGIN_BODY:
+    if len(body) > max_bytes:
         raise ValueError
     data = json.loads(body or b"null")
     if not isinstance(data, dict):
@@ -113,7 +114,7 @@ async def login(request: Request) -> Response:
     if not origin_allowed(request, runtime):
         return error_response(Forbidden("Sign in from the Renraku web app."), 403)
     try:
-        data = await _read_json(request)
+        data = await read_json_object(request)
         username, password, otp = data.get("username"), data.get("password"), data.get("otp")
         if not isinstance(username, str) or not isinstance(password, str):
             raise ValueError

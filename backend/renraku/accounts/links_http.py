@@ -9,10 +9,8 @@ pass it on as a Referer.
 
 from __future__ import annotations
 
-import json
 import secrets as pysecrets
 from html import escape
-from typing import Any
 from urllib.parse import quote
 
 from sqlmodel import col, select
@@ -21,7 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from renraku.accounts import actions
-from renraku.accounts.http import error_response, origin_allowed, runtime_of
+from renraku.accounts.http import error_response, origin_allowed, read_json_object, runtime_of
 from renraku.accounts.models import IdentityProvider
 from renraku.accounts.secrets import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from renraku.errors import BadInput, Forbidden, NotFound, RenrakuError
@@ -162,22 +160,12 @@ async def link_page(request: Request) -> Response:
     return _form_page(user.username, token, providers)
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_LINK_BODY:
-        raise ValueError
-    data = json.loads(body or b"null")
-    if not isinstance(data, dict):
-        raise ValueError
-    return data
-
-
 async def use_link(request: Request) -> Response:
     runtime = runtime_of(request)
     if not origin_allowed(request, runtime):
         return error_response(Forbidden("Use the link from the page it opens."), 403)
     try:
-        data = await _json_body(request)
+        data = await read_json_object(request, max_bytes=MAX_LINK_BODY)
         token, password = data.get("token"), data.get("password")
         if not isinstance(token, str) or not isinstance(password, str):
             raise ValueError
