@@ -40,8 +40,11 @@ pytest: $(STAMP) services
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+# Both benchmarks at their default (quick) scale; each takes --full for 410,000 patients /
+# 230,000 professionals (see README "Benchmarks").
+bench: $(STAMP) services
 	$(BIN)/python bench/seed.py
+	$(BIN)/python bench/access.py
 
 # Regenerates requirements.lock from pyproject.toml (needs network access to PyPI).
 lock:

@@ -13,48 +13,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sqlite3
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from _common import fresh_database
 from renraku.db import Database
-from renraku.migrate import upgrade
 from renraku.seed.batches import Batch, Formats, StartIds
 from renraku.seed.bulk import SQLITE_BULK_PRAGMAS, insert_sql
 from renraku.seed.rows import generate
 from renraku.seed.synthetic import SyntheticSpec, seed_synthetic
 from renraku.seed.world import build_world
-
-POSTGRES = os.environ.get("RENRAKU_BENCH_POSTGRES", "postgresql://test:test@127.0.0.1:5432/test")
-
-
-@asynccontextmanager
-async def fresh_database(kind: str, workdir: Path) -> AsyncIterator[str]:
-    """A new, migrated, empty database; dropped afterwards."""
-    name = f"renraku_bench_{uuid.uuid4().hex[:10]}"
-    if kind == "sqlite":
-        url = f"sqlite:///{workdir / (name + '.db')}"
-    else:
-        admin = await asyncpg.connect(POSTGRES)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        url = make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    try:
-        await asyncio.to_thread(upgrade, url)
-        yield url
-    finally:
-        if kind == "postgresql":
-            admin = await asyncpg.connect(POSTGRES)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
 
 
 def raw_sqlite(path: str, batches: list[Batch]) -> None:

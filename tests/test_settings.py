@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
 from renraku.settings import DEFAULT_SECRET_KEY, ConfigurationError, load_settings
+from tests.audit.support import write_key
 
 
 def test_defaults_are_the_embedded_demo() -> None:
@@ -25,10 +27,17 @@ def test_production_refuses_a_weak_or_default_secret(secret: str) -> None:
 
 
 def test_production_warns_but_starts_on_sqlite_without_broker(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
+    key = tmp_path / "audit-key.pem"
+    write_key(key)
+    env = {
+        "RENRAKU_MODE": "production",
+        "RENRAKU_SECRET_KEY": "k" * 32,
+        "RENRAKU_AUDIT_KEY_FILE": str(key),
+    }
     with caplog.at_level(logging.WARNING):
-        settings = load_settings({"RENRAKU_MODE": "production", "RENRAKU_SECRET_KEY": "k" * 32})
+        settings = load_settings(env)
     assert settings.is_production
     assert "SQLite" in caplog.text and "BROKER_URL" in caplog.text
 

@@ -100,22 +100,55 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_audit_verify(_args: argparse.Namespace) -> int:
     from renraku.audit.chain import verify
+    from renraku.audit.checkpoints import configured_public_key
     from renraku.db import Database
 
     settings = load_settings()
+    public_key = configured_public_key(settings)
 
     async def run() -> int:
         db = Database.from_url(settings.database_url)
         try:
             async with db.session() as session:
-                result = await verify(session)
+                result = await verify(session, public_key=public_key)
         finally:
             await db.dispose()
         if result.ok:
-            print(f"Audit chain intact: {result.checked} records.")
+            print(
+                f"Audit chain intact: {result.checked} records, "
+                f"{result.checkpoints} signed checkpoints."
+            )
             return 0
-        print(f"Audit chain broken at record {result.first_bad_id}: {result.problem}.")
+        if result.first_bad_checkpoint is not None:
+            print(f"Audit checkpoint {result.first_bad_checkpoint} is bad: {result.problem}.")
+        else:
+            print(f"Audit chain broken at record {result.first_bad_id}: {result.problem}.")
         return 1
+
+    return asyncio.run(run())
+
+
+def _cmd_audit_checkpoint(_args: argparse.Namespace) -> int:
+    from renraku.audit.chain import lock_chain
+    from renraku.audit.checkpoints import load_signing_key, write_checkpoint
+    from renraku.db import Database
+
+    settings = load_settings()
+    key = load_signing_key(settings)
+
+    async def run() -> int:
+        db = Database.from_url(settings.database_url)
+        try:
+            async with db.transaction() as session:
+                await lock_chain(session)
+                checkpoint = await write_checkpoint(session, key)
+        finally:
+            await db.dispose()
+        if checkpoint is None:
+            print("The audit log is empty: nothing to sign.")
+        else:
+            print(f"Checkpoint {checkpoint.id} signs record {checkpoint.record_id}.")
+        return 0
 
     return asyncio.run(run())
 
@@ -138,7 +171,12 @@ def _core_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     seed_cli.register_synthetic(seed)
 
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="what", required=True)
-    audit.add_parser("verify", help="check the hash chain").set_defaults(func=_cmd_audit_verify)
+    audit.add_parser("verify", help="check the hash chain and its signed checkpoints").set_defaults(
+        func=_cmd_audit_verify
+    )
+    audit.add_parser("checkpoint", help="sign the end of the hash chain").set_defaults(
+        func=_cmd_audit_checkpoint
+    )
 
     admin = sub.add_parser("admin", help="administration").add_subparsers(
         dest="what", required=True

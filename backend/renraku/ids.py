@@ -8,6 +8,8 @@ import binascii
 from renraku.errors import NotFound
 
 MAX_ID_LENGTH = 64
+# Primary keys are 32-bit INTEGER columns; a larger number would be a database error, not a miss.
+MAX_PK = 2**31 - 1
 
 
 def encode_id(type_name: str, pk: int) -> str:
@@ -24,6 +26,7 @@ def decode_id(type_name: str, global_id: str) -> int:
     except (binascii.Error, UnicodeError, ValueError):
         raise NotFound from None
     kind, _, number = raw.partition(":")
-    if kind != type_name or not number.isdigit() or len(number) > 18:
+    # isdigit() alone also accepts digits like "²", which int() refuses.
+    if kind != type_name or not (number.isascii() and number.isdigit()) or int(number) > MAX_PK:
         raise NotFound
     return int(number)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -13,7 +13,10 @@ from renraku.accounts.throttle import (
     MemoryFailureStore,
     RedisFailureStore,
 )
+from renraku.audit.checkpoints import SigningKey
+from renraku.audit.reads import ReadAuditor
 from renraku.db import Database
+from renraku.realtime.broker import Broker, MemoryBroker, RedisBroker
 from renraku.settings import Settings
 
 
@@ -23,8 +26,18 @@ class Runtime:
     db: Database
     throttle: LoginThrottle
     redis: Redis | None = None
+    # In-process unless BROKER_URL names a Redis, through which every worker hears every event.
+    broker: Broker = field(default_factory=MemoryBroker)
+    # One batched writer of read audit records per process (audit/reads.py).
+    read_auditor: ReadAuditor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.read_auditor = ReadAuditor(self.db, SigningKey(self.settings))
 
     async def close(self) -> None:
+        # Flushed first: the queued reads must reach the log before the database goes.
+        await self.read_auditor.close()
+        await self.broker.close()
         await self.db.dispose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -45,4 +58,5 @@ def build_runtime(settings: Settings, db: Database | None = None) -> Runtime:
         db=db or Database.from_url(settings.database_url),
         throttle=LoginThrottle(store, limits),
         redis=redis,
+        broker=RedisBroker(redis) if redis else MemoryBroker(),
     )

@@ -8,14 +8,31 @@ from strawberry.extensions import MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from renraku.access import glass_graphql
 from renraku.accounts import graphql as accounts_graphql
 from renraku.accounts import import_graphql
 from renraku.accounts import mutations as accounts_mutations
+from renraku.audit import graphql as audit_graphql
+from renraku.audit.extension import ReadAudit
 from renraku.graphql_errors import ErrorCodes
+from renraku.notices import graphql as notices_graphql
+from renraku.overlay import graphql as overlay_graphql
 from renraku.teams import graphql as teams_graphql
 from renraku.teams import mutations as teams_mutations
+from renraku.teams import offboarding_graphql
 
-Query = merge_types("Query", (accounts_graphql.Query, teams_graphql.Query, teams_mutations.Query))
+Query = merge_types(
+    "Query",
+    (
+        accounts_graphql.Query,
+        teams_graphql.Query,
+        teams_mutations.Query,
+        audit_graphql.Query,
+        glass_graphql.Query,
+        notices_graphql.Query,
+        overlay_graphql.Query,
+    ),
+)
 Mutation = merge_types(
     "Mutation",
     (
@@ -23,6 +40,10 @@ Mutation = merge_types(
         accounts_mutations.Mutation,
         import_graphql.Mutation,
         teams_mutations.Mutation,
+        glass_graphql.Mutation,
+        notices_graphql.Mutation,
+        overlay_graphql.Mutation,
+        offboarding_graphql.Mutation,
     ),
 )
 
@@ -45,6 +66,7 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         extensions=[
             ErrorCodes,
+            ReadAudit,
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         ],

@@ -37,8 +37,12 @@ class Settings:
     reset_link_hours: int = 24
     invitation_days: int = 14
     retention_days: int = 365 * 5
+    # How long a break-the-glass grant lasts (access/glass.py).
+    glass_hours: int = 4
     max_body_bytes: int = 1_000_000
     web_dist: Path = field(default_factory=lambda: Path("mobile-web/dist"))
+    # The audit checkpoint signing key (PEM Ed25519); demo mode generates one when unset.
+    audit_key_file: Path | None = None
 
     @property
     def is_production(self) -> bool:
@@ -88,7 +92,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_free_failures=_int(env, "RENRAKU_LOGIN_FREE_FAILURES", 5),
         login_max_delay_seconds=_int(env, "RENRAKU_LOGIN_MAX_DELAY_SECONDS", 60),
         retention_days=_int(env, "RENRAKU_RETENTION_DAYS", 365 * 5),
+        glass_hours=_int(env, "RENRAKU_GLASS_HOURS", 4),
         web_dist=Path(env.get("RENRAKU_WEB_DIST") or "mobile-web/dist"),
+        audit_key_file=Path(env["RENRAKU_AUDIT_KEY_FILE"])
+        if env.get("RENRAKU_AUDIT_KEY_FILE")
+        else None,
     )
     check_settings(settings)
     return settings
@@ -101,6 +109,10 @@ def check_settings(settings: Settings) -> None:
     if len(settings.secret_key) < MIN_SECRET_LENGTH or settings.secret_key == DEFAULT_SECRET_KEY:
         raise ConfigurationError(
             f"RENRAKU_SECRET_KEY must be set to a secret of at least {MIN_SECRET_LENGTH} characters"
+        )
+    if settings.audit_key_file is None or not settings.audit_key_file.is_file():
+        raise ConfigurationError(
+            "RENRAKU_AUDIT_KEY_FILE must name the audit signing key (a PEM Ed25519 private key)"
         )
     if settings.database_url.startswith("sqlite"):
         log.warning("production on SQLite: use PostgreSQL (DATABASE_URL)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func
@@ -14,6 +15,7 @@ from renraku.accounts.models import IdentityProvider
 from renraku.accounts.oidc_cli import register
 from renraku.audit.models import AuditRecord
 from renraku.runtime import Runtime
+from tests.audit.support import write_key
 
 GOOD = [
     "add-idp",
@@ -128,11 +130,13 @@ async def test_add_idp_refuses_bad_input_and_stores_nothing(
 
 
 async def test_plain_http_issuer_is_for_loopback_outside_production_only(
-    environment: None, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    environment: None, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     loopback = [*GOOD[:-3], "http://127.0.0.1:9000", "--client-id", "renraku"]
     monkeypatch.setenv("RENRAKU_MODE", "production")
     monkeypatch.setenv("RENRAKU_SECRET_KEY", "a-production-secret-of-enough-length-0123456789")
+    monkeypatch.setenv("RENRAKU_AUDIT_KEY_FILE", str(tmp_path / "audit-key.pem"))
+    write_key(tmp_path / "audit-key.pem")
     assert await run(loopback) == 1
     assert await providers(runtime) == []
     monkeypatch.setenv("RENRAKU_MODE", "demo")

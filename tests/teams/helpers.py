@@ -65,21 +65,35 @@ async def user_id(runtime: Runtime, username: str) -> str:
     return encode_id("User", await user_pk(runtime, username))
 
 
+# Reads and refused attempts are audited too, per request, by a writer in the background
+# (access/gate.py, audit/reads.py); these helpers look at the records of changes only.
+READ_AUDIT_ACTIONS = ("read", "write")
+
+
 async def snapshot(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the care-team tables and the audit log, to show nothing changed."""
+    """Every row of the care-team tables and the audit log of changes, to show nothing changed."""
     rows: dict[str, list[tuple[Any, ...]]] = {}
     async with runtime.db.session() as session:
         for model in TEAM_MODELS:
             table: Table = model.__table__
-            result = await session.exec(core_select(table).order_by(*table.primary_key.columns))
+            query = core_select(table).order_by(*table.primary_key.columns)
+            if model is AuditRecord:
+                query = query.where(table.c.action.not_in(READ_AUDIT_ACTIONS))
+            result = await session.exec(query)
             rows[table.name] = [tuple(r) for r in result.all()]
     return rows
 
 
 async def audit_actions(runtime: Runtime, after_id: int = 0) -> list[AuditRecord]:
+    """The records of changes after `after_id`, oldest first."""
     async with runtime.db.session() as session:
         result = await session.exec(
-            select(AuditRecord).where(col(AuditRecord.id) > after_id).order_by(col(AuditRecord.id))
+            select(AuditRecord)
+            .where(
+                col(AuditRecord.id) > after_id,
+                col(AuditRecord.action).not_in(READ_AUDIT_ACTIONS),
+            )
+            .order_by(col(AuditRecord.id))
         )
         return list(result.all())
 

@@ -1,26 +1,27 @@
-"""Decisions about a municipality as a whole, before any patient exists (creating one).
+"""Decisions about a municipality as a whole: creating patients, emergencies, counts.
 
-The actor's relation to the municipality (its team manager or not) comes from the actor; what that
-relation allows lives in policies/roles.csv, like every other decision.
+The actor's relation to the municipality (its team manager, its planner, or none) comes from the
+actor; what that relation allows lives in policies/roles.csv, like every other decision.
 """
 
 from __future__ import annotations
 
 from renraku.access.actor import Actor
 from renraku.access.enforcer import allowed
-from renraku.access.scopes import MANAGER
+from renraku.access.scopes import MANAGER, PLANNER
 from renraku.errors import Forbidden
 from renraku.kinds import UserKind
 
 
 def relations_to_municipality(actor: Actor, municipality_code: str) -> frozenset[str]:
-    """The actor's roles on the municipality: `manager` for its own team managers, else none."""
-    if (
-        actor.kind is UserKind.MUNICIPALITY
-        and actor.municipality_code is not None
-        and actor.municipality_code == municipality_code
-    ):
+    """The actor's roles on the municipality: `manager` for its own team managers, `planner`
+    for its own emergency planners, else none."""
+    if actor.municipality_code is None or actor.municipality_code != municipality_code:
+        return frozenset()
+    if actor.kind is UserKind.MUNICIPALITY:
         return frozenset({MANAGER})
+    if actor.kind is UserKind.PLANNER:
+        return frozenset({PLANNER})
     return frozenset()
 
 

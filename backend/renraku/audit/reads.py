@@ -1,20 +1,23 @@
 """Auditing reads without putting a lock in every reader's path.
 
 Readers hand their record to one in-process writer (a bounded queue); a background task appends
-everything queued in one transaction. Writes of patient data are audited in their own
-transaction instead (renraku.audit.chain.append), so a write is never acknowledged unaudited.
+everything queued in one transaction, and signs a checkpoint every CHECKPOINT_EVERY records.
+Writes of patient data are audited in their own transaction instead
+(renraku.audit.chain.append), so a write is never acknowledged unaudited.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeAlias
 
 from renraku.audit import chain
+from renraku.audit.checkpoints import SigningKey, checkpoint_due, write_checkpoint
 from renraku.db import Database
+from renraku.settings import ConfigurationError
 
 log = logging.getLogger("renraku.audit")
 
@@ -23,28 +26,25 @@ QUEUE_LIMIT = 10_000
 BATCH_LIMIT = 500
 RETRY_SECONDS = 1.0
 
-
-@dataclass(frozen=True)
-class ReadRecord:
-    actor_id: int
-    actor_kind: str
-    action: str
-    object_type: str
-    object_ids: tuple[int, ...]
-    reason: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
+# A read record is an ordinary chain entry; the name says who produces it.
+ReadRecord: TypeAlias = chain.Entry
 
 
 class ReadAuditor:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, key: SigningKey) -> None:
         self._db = db
+        self._key = key
         self._queue: asyncio.Queue[ReadRecord] = asyncio.Queue(QUEUE_LIMIT)
         self._task: asyncio.Task[None] | None = None
 
     async def record(self, entry: ReadRecord) -> None:
         """Queue a read for the log; starts the writer on first use."""
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="renraku-read-audit")
+            # A fresh context: the writer outlives the request that happened to start it, and
+            # must not log under that request's id.
+            self._task = asyncio.create_task(
+                self._run(), name="renraku-read-audit", context=contextvars.Context()
+            )
         await self._queue.put(entry)
 
     async def _run(self) -> None:
@@ -67,17 +67,18 @@ class ReadAuditor:
 
     async def _write(self, batch: list[ReadRecord]) -> None:
         async with self._db.transaction() as session:
-            for entry in batch:
-                await chain.append(
-                    session,
-                    actor_id=entry.actor_id,
-                    actor_kind=entry.actor_kind,
-                    action=entry.action,
-                    object_type=entry.object_type,
-                    object_ids=entry.object_ids,
-                    reason=entry.reason,
-                    detail=entry.detail,
-                )
+            records = await chain.append_many(session, batch)
+            last_id = records[-1].id
+            assert last_id is not None
+            # Still inside the chain lock, so the checkpoint signs the true end of the chain.
+            if await checkpoint_due(session, last_id):
+                try:
+                    key = await self._key.get()
+                except ConfigurationError:
+                    # The records matter more than the checkpoint: keep them, say why it's missing.
+                    log.error("no audit signing key: checkpoint not written")
+                    return
+                await write_checkpoint(session, key)
 
     async def flush(self) -> None:
         """Wait until everything queued so far is in the log."""

@@ -25,7 +25,7 @@ def parse_area(raw: str | dict[str, Any], *, field: str = "area") -> BaseGeometr
             raise BadInput("The area is too large.", field=field)
         try:
             data = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: hostile nesting
             raise BadInput("The area is not valid JSON.", field=field) from None
     else:
         data = raw

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.access.municipal import require_manager_of
+from renraku.access.revocations import RevocationReason, revoke_on_commit
 from renraku.audit import chain
 from renraku.errors import BadInput
 from renraku.kinds import ArchiveReason, ConsentKind
@@ -275,9 +276,18 @@ async def check_archive_patient(
     text = check_text(note, name="note", max_length=MAX_NOTE, note=True)
     async with runtime.db.transaction() as session:
         patient = await service.get_live_patient(session, patient_id, for_update=True)
-        return await do_archive_patient(
+        team = await service.list_team(session, patient_id)
+        archived = await do_archive_patient(
             session, actor=gate.actor, patient=patient, reason=reason, note=text
         )
+        revoke_on_commit(
+            session,
+            runtime,
+            user_ids=[m.user_id for m, _ in team],
+            patient_ids=[patient_id],
+            reason=RevocationReason.PATIENT_ARCHIVED,
+        )
+        return archived
 
 
 async def do_archive_patient(

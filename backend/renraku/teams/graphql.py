@@ -7,6 +7,8 @@ from datetime import date, datetime
 import strawberry
 
 from renraku.accounts.graphql import User
+from renraku.audit import graphql as audit_graphql
+from renraku.audit.graphql import AccessConnection
 from renraku.context import Info
 from renraku.ids import decode_id, encode_id
 from renraku.kinds import CareLevel, Living, Mobility, TeamRole
@@ -242,6 +244,14 @@ class Patient:
         await info.context.gate.require(self.pk, "team", "read")
         return CareTeam(patient_id=self.pk)
 
+    @strawberry.field(description="Who read or changed this record, newest first (coordinators).")
+    async def access_history(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> AccessConnection | None:
+        return await audit_graphql.access_history(
+            info, patient_id=self.pk, first=first, after=after
+        )
+
 
 @strawberry.type
 class PageInfo:
@@ -276,6 +286,9 @@ class Query:
             page = await service.list_patients(
                 session, actor=actor, first=first, after=after, search=search
             )
+        await info.context.gate.touched(
+            [p.id for p, _ in page.items if p.id is not None], action="patients.list"
+        )
         edges = [PatientEdge(cursor=c, node=Patient(row=p)) for p, c in page.items]
         end = edges[-1].cursor if edges else None
         return PatientConnection(

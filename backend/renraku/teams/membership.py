@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.actor import Actor
 from renraku.access.gate import Gate
+from renraku.access.revocations import RevocationReason, revoke_on_commit
 from renraku.accounts.models import User
 from renraku.errors import BadInput, NotFound
 from renraku.kinds import TeamRole, UserKind
@@ -159,9 +160,17 @@ async def check_end_membership(
         user = await session.get(User, user_id)
         if not current or user is None:
             raise NotFound
-        return await do_end_membership(
+        ended = await do_end_membership(
             session, actor=gate.actor, patient=patient, user=user, current=current, reason=text
         )
+        revoke_on_commit(
+            session,
+            runtime,
+            user_id=user_id,
+            patient_ids=[patient_id],
+            reason=RevocationReason.MEMBERSHIP_ENDED,
+        )
+        return ended
 
 
 async def do_end_membership(
