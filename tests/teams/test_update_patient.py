@@ -28,7 +28,9 @@ mutation($id: ID!, $input: UpdatePatientInput!) {
 """
 UPDATE_RISK = """
 mutation($id: ID!, $input: RiskProfileInput!) {
-  updateRiskProfile(patientId: $id, input: $input) { careLevel floor devices { kind batteryHours } }
+  updateRiskProfile(patientId: $id, input: $input) {
+    risk { careLevel floor devices { kind batteryHours } }
+  }
 }
 """
 ITO = "pt-ito-haru"  # Gamagori; coordinator cm.tanaka; nurse.sato a member; family.ito family
@@ -149,7 +151,7 @@ async def test_risk_update_changes_only_the_given_attributes(
         {"id": pid, "input": {"floor": 4, "devices": [{"kind": "VENTILATOR", "batteryHours": 8}]}},
     )
     assert "errors" not in result, result
-    risk = result["data"]["updateRiskProfile"]
+    risk = result["data"]["updateRiskProfile"]["risk"]
     assert risk["floor"] == 4
     assert risk["careLevel"] == "CARE_4"  # unchanged from the demo file
     assert risk["devices"] == [{"kind": "ventilator", "batteryHours": 8.0}]
@@ -163,10 +165,12 @@ async def test_manager_may_update_the_risk_profile_without_reading_it(
     pid = await patient_id(runtime, ITO)
     result = await manager.execute(
         "mutation($id: ID!) { updateRiskProfile(patientId: $id, input: {dementia: false}) "
-        "{ __typename } }",
+        "{ __typename risk { dementia careLevel } } }",
         {"id": pid},
     )
-    assert result == {"data": {"updateRiskProfile": {"__typename": "RiskProfile"}}}
+    # The update goes through, but the response does not show the profile it may not read.
+    assert result["data"] == {"updateRiskProfile": {"__typename": "Patient", "risk": None}}
+    assert [e["extensions"]["code"] for e in result["errors"]] == ["FORBIDDEN"]
     async with runtime.db.session() as session:
         row = await session.get(RiskProfile, pk)
     assert row is not None and row.dementia is False

@@ -16,7 +16,7 @@ from renraku.context import Info
 from renraku.ids import decode_id, encode_id
 from renraku.kinds import ArchiveReason, ConsentKind, TeamRole
 from renraku.teams import actions, invitations, membership, service
-from renraku.teams.graphql import ConsentRecord, Patient, RiskProfile, TeamMember
+from renraku.teams.graphql import ConsentRecord, Patient, TeamMember
 from renraku.teams.inputs import CreatePatientInput, RiskProfileInput, UpdatePatientInput
 from renraku.teams.membership import Joined
 from renraku.teams.models import Invitation as InvitationRow
@@ -102,17 +102,20 @@ class Mutation:
         )
         return Patient(row=row)
 
-    @strawberry.mutation(description="Change attributes of a patient's risk profile.")
+    @strawberry.mutation(
+        description="Change attributes of a patient's risk profile; returns the patient, whose "
+        "`risk` the caller reads only if allowed to (a manager may update it without reading it)."
+    )
     async def update_risk_profile(
         self, info: Info, patient_id: strawberry.ID, input: RiskProfileInput
-    ) -> RiskProfile:
-        row = await actions.check_update_risk(
-            info.context.runtime,
-            gate=info.context.gate,
-            patient_id=decode_id("Patient", patient_id),
-            risk=input.to_fields(),
+    ) -> Patient:
+        pk = decode_id("Patient", patient_id)
+        await actions.check_update_risk(
+            info.context.runtime, gate=info.context.gate, patient_id=pk, risk=input.to_fields()
         )
-        return RiskProfile(row=row)
+        async with info.context.runtime.db.session() as session:
+            row = await service.get_live_patient(session, pk)
+        return Patient(row=row)
 
     @strawberry.mutation(description="Put a user on a care team (or change their role).")
     async def add_team_member(
