@@ -100,3 +100,37 @@ class ArchiveReason(StrEnum):
     DEATH = "death"
     MOVE = "move"
     OTHER = "other"
+
+
+class PostCategory(StrEnum):
+    VISIT_REPORT = "visit_report"
+    VITALS = "vitals"
+    MEDICATION = "medication"
+    MEALS = "meals"
+    EXCRETION = "excretion"
+    SLEEP = "sleep"
+    MOOD = "mood"
+    SKIN = "skin"
+    INCIDENT = "incident"
+    INSTRUCTION = "instruction"
+    OTHER = "other"
+
+
+class FeedEventKind(StrEnum):
+    """What a feed event says happened; stored as `feed.<value>` names (DESIGN.md contract)."""
+
+    POST_CREATED = "post_created"
+    POST_EDITED = "post_edited"
+    POST_RETRACTED = "post_retracted"
+    POST_READ = "post_read"
+    POST_ACKNOWLEDGED = "post_acknowledged"
+    MEMBERSHIP_CHANGED = "membership_changed"
+    # Not in the contract's list: an urgent post nobody read in time, raised to the coordinator.
+    POST_ESCALATED = "post_escalated"
+
+
+class FeedAudience(StrEnum):
+    """Who may receive a feed event about a patient: the whole team, or professionals only."""
+
+    TEAM = "team"
+    PROFESSIONALS = "professionals"

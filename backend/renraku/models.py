@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from renraku.access import models as access_models
 from renraku.accounts import models as accounts_models
 from renraku.audit import models as audit_models
+from renraku.feed import models as feed_models
 from renraku.notices import models as notices_models
 from renraku.overlay import models as overlay_models
 from renraku.teams import models as teams_models
@@ -15,6 +16,7 @@ __all__ = [
     "access_models",
     "accounts_models",
     "audit_models",
+    "feed_models",
     "metadata",
     "notices_models",
     "overlay_models",

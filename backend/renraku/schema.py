@@ -14,6 +14,7 @@ from renraku.accounts import import_graphql
 from renraku.accounts import mutations as accounts_mutations
 from renraku.audit import graphql as audit_graphql
 from renraku.audit.extension import ReadAudit
+from renraku.feed import graphql as feed_graphql
 from renraku.graphql_errors import ErrorCodes
 from renraku.notices import graphql as notices_graphql
 from renraku.overlay import graphql as overlay_graphql
@@ -30,6 +31,7 @@ Query = merge_types(
         audit_graphql.Query,
         glass_graphql.Query,
         notices_graphql.Query,
+        feed_graphql.Query,
         overlay_graphql.Query,
     ),
 )
@@ -42,6 +44,7 @@ Mutation = merge_types(
         teams_mutations.Mutation,
         glass_graphql.Mutation,
         notices_graphql.Mutation,
+        feed_graphql.Mutation,
         overlay_graphql.Mutation,
         offboarding_graphql.Mutation,
     ),

@@ -26,6 +26,7 @@ ID_TYPES = {
     "user_id": "User",
     "patient_id": "Patient",
     "emergency_id": "Emergency",
+    "post_id": "Post",
 }
 MAX_MARKED = 100
 _KEY = re.compile(r"^[a-z][a-z_]{0,39}$")

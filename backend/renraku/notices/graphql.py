@@ -12,8 +12,9 @@ from renraku.errors import NotFound
 from renraku.ids import decode_id, encode_id
 from renraku.notices import actions, service
 from renraku.notices.models import Notice as NoticeRow
+from renraku.page_info import PageInfo
 from renraku.teams import service as teams_service
-from renraku.teams.graphql import PageInfo, Patient
+from renraku.teams.graphql import Patient
 
 
 def _camel(key: str) -> str:

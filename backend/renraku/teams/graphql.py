@@ -10,8 +10,11 @@ from renraku.accounts.graphql import User
 from renraku.audit import graphql as audit_graphql
 from renraku.audit.graphql import AccessConnection
 from renraku.context import Info
+from renraku.feed import graphql as feed_graphql
+from renraku.feed.graphql import PostConnection
 from renraku.ids import decode_id, encode_id
 from renraku.kinds import CareLevel, Living, Mobility, TeamRole
+from renraku.page_info import PageInfo
 from renraku.teams import service
 from renraku.teams.models import Patient as PatientRow
 from renraku.teams.models import RiskProfile as RiskRow
@@ -244,6 +247,15 @@ class Patient:
         await info.context.gate.require(self.pk, "team", "read")
         return CareTeam(patient_id=self.pk)
 
+    @strawberry.field(
+        description="The notebook, newest first: null with FORBIDDEN for those who may see the "
+        "patient but not the notebook (team managers, planners)."
+    )
+    async def timeline(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> PostConnection | None:
+        return await feed_graphql.timeline(info, patient_id=self.pk, first=first, after=after)
+
     @strawberry.field(description="Who read or changed this record, newest first (coordinators).")
     async def access_history(
         self, info: Info, first: int | None = None, after: str | None = None
@@ -251,12 +263,6 @@ class Patient:
         return await audit_graphql.access_history(
             info, patient_id=self.pk, first=first, after=after
         )
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
 
 
 @strawberry.type

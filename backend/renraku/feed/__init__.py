@@ -1,0 +1,1 @@
+"""The notebook: posts, receipts, acknowledgements, photos, and the event log of the live feed."""

@@ -1,0 +1,148 @@
+"""The feed's event log: appended in the changing transaction, published once it commits.
+
+Ids are the subscribers' cursor, so they must follow commit order: a reader that saw event N must
+never later find a new event below N. Appends therefore take a lock held to commit (an advisory
+lock on PostgreSQL; SQLite's writes are serial already, BEGIN IMMEDIATE) and number themselves
+max + 1 under it. The broker message carries the event's ids only; it is a hint to look, the
+database is the record (realtime/broker.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy import func, text
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from renraku.db import publish_on_commit
+from renraku.feed.models import FeedEvent
+from renraku.kinds import FeedAudience, FeedEventKind
+from renraku.realtime.broker import Broker, Message
+from renraku.timeutil import utcnow
+
+log = logging.getLogger("renraku.feed")
+
+CHANNEL = "feed"
+EVENT_PREFIX = "feed."
+# Any constant distinct from the audit chain's lock.
+_FEED_LOCK = 0x52454E46  # "RENF"
+
+
+def event_name(kind: FeedEventKind) -> str:
+    """The internal name of an event kind, e.g. feed.post_created."""
+    return EVENT_PREFIX + kind.value
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    patient_id: int
+    kind: FeedEventKind
+    audience: FeedAudience
+    post_id: int | None = None
+    actor_id: int | None = None
+    subject_user_id: int | None = None
+
+
+def to_message(event: FeedEvent) -> Message:
+    """The broker message for a stored event: ids and kinds only."""
+    return {
+        "event": event.kind,
+        "id": event.id,
+        "patient_id": event.patient_id,
+        "audience": event.audience,
+        "post_id": event.post_id,
+        "subject_user_id": event.subject_user_id,
+    }
+
+
+def from_message(message: dict[str, Any]) -> FeedEvent | None:
+    """The event a broker message names, or None if the message is not a feed event."""
+    kind = message.get("event")
+    if not isinstance(kind, str) or not kind.startswith(EVENT_PREFIX):
+        return None
+    try:
+        return FeedEvent(
+            id=int(message["id"]),
+            patient_id=int(message["patient_id"]),
+            kind=kind,
+            audience=FeedAudience(message["audience"]).value,
+            post_id=_optional_int(message.get("post_id")),
+            subject_user_id=_optional_int(message.get("subject_user_id")),
+        )
+    except (KeyError, TypeError, ValueError):
+        log.warning("ignored a malformed feed message")
+        return None
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(str(value))
+
+
+async def _lock(session: AsyncSession) -> None:
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        connection = await session.connection()
+        await connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FEED_LOCK})
+
+
+async def append(
+    session: AsyncSession, broker: Broker, events: Sequence[NewEvent]
+) -> list[FeedEvent]:
+    """Store `events` in the caller's transaction and publish them after it commits."""
+    if not events:
+        return []
+    await _lock(session)
+    last = (await session.exec(select(func.max(col(FeedEvent.id))))).one()
+    next_id = (last or 0) + 1
+    now = utcnow()
+    rows = []
+    for offset, new in enumerate(events):
+        rows.append(
+            FeedEvent(
+                id=next_id + offset,
+                patient_id=new.patient_id,
+                kind=event_name(new.kind),
+                audience=new.audience.value,
+                post_id=new.post_id,
+                actor_id=new.actor_id,
+                subject_user_id=new.subject_user_id,
+                created_at=now,
+            )
+        )
+    session.add_all(rows)
+    await session.flush()
+    messages = [to_message(row) for row in rows]
+
+    async def publish() -> None:
+        try:
+            for message in messages:
+                await broker.publish(CHANNEL, message)
+        except (RedisError, OSError) as exc:
+            # Stored and committed: subscribers find it by cursor when their broker comes back.
+            log.warning("feed event not published: %s", type(exc).__name__)
+
+    publish_on_commit(session, publish)
+    return rows
+
+
+async def events_after(
+    session: AsyncSession,
+    *,
+    after: int,
+    patient_ids: Sequence[int] | None,
+    limit: int,
+) -> list[FeedEvent]:
+    """Stored events after cursor `after`, oldest first, optionally of some patients only."""
+    query = select(FeedEvent).where(col(FeedEvent.id) > after)
+    if patient_ids is not None:
+        query = query.where(col(FeedEvent.patient_id).in_(list(patient_ids)))
+    query = query.order_by(col(FeedEvent.id)).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+async def latest_id(session: AsyncSession) -> int:
+    return int((await session.exec(select(func.max(col(FeedEvent.id))))).one() or 0)

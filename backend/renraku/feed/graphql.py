@@ -1,0 +1,282 @@
+"""GraphQL for the notebook: Post, `createPost`, and the timeline behind `Patient.timeline`.
+
+A Post object is only ever built after its reader was allowed to see it (feed/service.py), so its
+plain fields need no further check; receipts are checked per field (`post.receipts`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from renraku.accounts import service as accounts_service
+from renraku.accounts.graphql import User
+from renraku.context import Info
+from renraku.feed import posts, service
+from renraku.feed.models import Post as PostRow
+from renraku.feed.posts import PostDraft
+from renraku.ids import decode_id, encode_id
+from renraku.kinds import PostCategory
+from renraku.page_info import PageInfo
+
+if TYPE_CHECKING:
+    from renraku.teams.graphql import Patient
+
+strawberry.enum(PostCategory)
+
+
+@strawberry.type
+class Vitals:
+    temperature: float | None = None
+    systolic: int | None = None
+    diastolic: int | None = None
+    pulse: int | None = None
+    spo2: int | None = None
+    respiration: int | None = None
+    weight: float | None = None
+    blood_glucose: int | None = None
+    pain: int | None = None
+    flagged: list[str] = strawberry.field(
+        default_factory=list,
+        description="Vitals outside their usual range (input names, e.g. bloodGlucose).",
+    )
+
+
+@strawberry.input
+class VitalsInput:
+    temperature: float | None = None
+    systolic: float | None = None
+    diastolic: float | None = None
+    pulse: float | None = None
+    spo2: float | None = None
+    respiration: float | None = None
+    weight: float | None = None
+    blood_glucose: float | None = None
+    pain: float | None = None
+
+    def values(self) -> dict[str, float | None]:
+        return {
+            "temperature": self.temperature,
+            "systolic": self.systolic,
+            "diastolic": self.diastolic,
+            "pulse": self.pulse,
+            "spo2": self.spo2,
+            "respiration": self.respiration,
+            "weight": self.weight,
+            "blood_glucose": self.blood_glucose,
+            "pain": self.pain,
+        }
+
+
+def vitals_of(row: PostRow) -> Vitals | None:
+    if not row.vitals:
+        return None
+    from renraku.feed.vitals import FIELD_NAMES
+
+    v = row.vitals
+    return Vitals(
+        temperature=v.get("temperature"),
+        systolic=v.get("systolic"),
+        diastolic=v.get("diastolic"),
+        pulse=v.get("pulse"),
+        spo2=v.get("spo2"),
+        respiration=v.get("respiration"),
+        weight=v.get("weight"),
+        blood_glucose=v.get("blood_glucose"),
+        pain=v.get("pain"),
+        flagged=[FIELD_NAMES[f] for f in row.vitals_flags if f in FIELD_NAMES],
+    )
+
+
+@strawberry.type
+class Post:
+    row: strawberry.Private[PostRow]
+
+    @property
+    def pk(self) -> int:
+        assert self.row.id is not None
+        return self.row.id
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("Post", self.pk))
+
+    @strawberry.field(description="The id the client gave the post (retries carry the same).")
+    def client_id(self) -> str:
+        return self.row.client_id
+
+    @strawberry.field
+    def patient_id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("Patient", self.row.patient_id))
+
+    @strawberry.field
+    async def patient(
+        self, info: Info
+    ) -> Annotated[Patient, strawberry.lazy("renraku.teams.graphql")] | None:
+        from renraku.teams import service as teams_service
+        from renraku.teams.graphql import Patient
+
+        async with info.context.runtime.db.session() as session:
+            row = await teams_service.get_live_patient(session, self.row.patient_id)
+        return Patient(row=row) if row else None
+
+    @strawberry.field
+    async def author(self, info: Info) -> User | None:
+        async with info.context.runtime.db.session() as session:
+            row = await accounts_service.get_user(session, self.row.author_id)
+        return User(row=row) if row else None
+
+    @strawberry.field
+    def category(self) -> PostCategory:
+        return PostCategory(self.row.category)
+
+    @strawberry.field(description="Empty once the post is retracted.")
+    def body(self) -> str:
+        return "" if self.row.retracted_at else self.row.body
+
+    @strawberry.field
+    def vitals(self) -> Vitals | None:
+        return None if self.row.retracted_at else vitals_of(self.row)
+
+    @strawberry.field
+    def urgent(self) -> bool:
+        return self.row.urgent
+
+    @strawberry.field
+    def visible_to_family(self) -> bool:
+        return self.row.visible_to_family
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def edited_at(self) -> datetime | None:
+        return self.row.edited_at
+
+    @strawberry.field
+    def revision(self) -> int:
+        return self.row.revision
+
+    @strawberry.field
+    def retracted_at(self) -> datetime | None:
+        return self.row.retracted_at
+
+    @strawberry.field
+    def retract_reason(self) -> str | None:
+        return self.row.retract_reason if self.row.retracted_at else None
+
+    @strawberry.field(description="The thread's first post, for a reply.")
+    def reply_to_id(self) -> strawberry.ID | None:
+        if self.row.reply_to_id is None:
+            return None
+        return strawberry.ID(encode_id("Post", self.row.reply_to_id))
+
+    @strawberry.field(description="The replies of a thread's first post, oldest first.")
+    async def replies(self, info: Info) -> list[Post]:
+        async with info.context.runtime.db.session() as session:
+            _, scope = await service.access_post(session, gate=info.context.gate, post_id=self.pk)
+            rows = await service.list_replies(session, post_id=self.pk, scope=scope)
+        return [Post(row=r) for r in rows]
+
+
+@strawberry.type
+class PostEdge:
+    cursor: str
+    node: Post
+
+
+@strawberry.type
+class PostConnection:
+    edges: list[PostEdge]
+    page_info: PageInfo
+
+
+def connection(items: list[tuple[PostRow, str]], has_next_page: bool) -> PostConnection:
+    edges = [PostEdge(cursor=c, node=Post(row=p)) for p, c in items]
+    return PostConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=has_next_page, end_cursor=edges[-1].cursor if edges else None
+        ),
+    )
+
+
+async def timeline(
+    info: Info, *, patient_id: int, first: int | None, after: str | None
+) -> PostConnection:
+    """Patient.timeline: FORBIDDEN for those who see the patient but not its notebook."""
+    from renraku.access.notebook import timeline_scope
+
+    scope = await timeline_scope(info.context.gate, patient_id)
+    async with info.context.runtime.db.session() as session:
+        page = await service.timeline_page(
+            session, patient_id=patient_id, scope=scope, first=first, after=after
+        )
+    return connection(page.items, page.has_next_page)
+
+
+@strawberry.input
+class CreatePostInput:
+    patient_id: strawberry.ID
+    client_id: str = strawberry.field(
+        description="Made by the client once per post; a retry with it returns the stored post."
+    )
+    category: PostCategory
+    body: str = ""
+    vitals: VitalsInput | None = None
+    urgent: bool = False
+    visible_to_family: bool = False
+    reply_to: strawberry.ID | None = None
+    upload_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    mention_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+
+    def to_draft(self) -> PostDraft:
+        return PostDraft(
+            patient_id=decode_id("Patient", self.patient_id),
+            client_id=self.client_id,
+            category=self.category,
+            body=self.body,
+            vitals=self.vitals.values() if self.vitals else {},
+            urgent=self.urgent,
+            visible_to_family=self.visible_to_family,
+            reply_to=decode_id("Post", self.reply_to) if self.reply_to else None,
+            upload_ids=tuple(_ids("Upload", self.upload_ids, "uploadIds")),
+            mention_ids=tuple(_ids("User", self.mention_ids, "mentionIds")),
+        )
+
+
+def _ids(type_name: str, ids: list[strawberry.ID], field: str) -> list[int]:
+    from renraku.errors import BadInput, NotFound
+
+    if len(ids) > 100:
+        raise BadInput("Too many ids.", field=field)
+    try:
+        return [decode_id(type_name, i) for i in ids]
+    except NotFound:
+        raise BadInput("An id is not valid.", field=field) from None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One post, if the signed-in user may read it.")
+    async def post(self, info: Info, id: strawberry.ID) -> Post | None:
+        info.context.require_actor()
+        async with info.context.runtime.db.session() as session:
+            row, _ = await service.access_post(
+                session, gate=info.context.gate, post_id=decode_id("Post", id)
+            )
+        return Post(row=row)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Post to a patient's notebook (idempotent by clientId).")
+    async def create_post(self, info: Info, input: CreatePostInput) -> Post:
+        info.context.require_actor()
+        row = await posts.check_create_post(
+            info.context.runtime, gate=info.context.gate, draft=input.to_draft()
+        )
+        return Post(row=row)

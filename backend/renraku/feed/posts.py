@@ -1,0 +1,235 @@
+"""Writing posts: create (idempotent by the client's id), with replies, mentions and photos.
+
+check_* decides through renraku.access and validates; do_* writes the post, its feed event and
+its audit record in one transaction, so a post acknowledged to a client is durable and its event
+is in the log before anyone can be told of it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from renraku.access.actor import Actor
+from renraku.access.gate import Gate
+from renraku.access.notebook import Scope, require_post_create
+from renraku.access.scopes import active_membership
+from renraku.errors import BadInput, NotFound
+from renraku.feed import events, service
+from renraku.feed.events import NewEvent
+from renraku.feed.models import MAX_BODY, MAX_CLIENT_ID, Post, PostMention, Upload
+from renraku.feed.vitals import check_vitals
+from renraku.kinds import FeedAudience, FeedEventKind, PostCategory, TeamRole
+from renraku.notices.actions import do_notify
+from renraku.runtime import Runtime
+from renraku.teams.actions import audit
+from renraku.teams.models import TeamMembership
+from renraku.timeutil import utcnow
+
+MAX_MENTIONS = 20
+MAX_PHOTOS = 10
+UPLOAD_TTL_SECONDS = 24 * 3600
+MENTION_NOTICE = "post_mention"
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+# Control characters other than tab and newline have no place in a note.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class PostDraft:
+    patient_id: int
+    client_id: str
+    category: PostCategory
+    body: str
+    vitals: dict[str, float | None] = field(default_factory=dict)
+    urgent: bool = False
+    visible_to_family: bool = False
+    reply_to: int | None = None
+    upload_ids: tuple[int, ...] = ()
+    mention_ids: tuple[int, ...] = ()
+
+
+def check_body(body: str, *, field_name: str = "body") -> str:
+    body = body.replace("\r\n", "\n").strip()
+    if len(body) > MAX_BODY:
+        raise BadInput(f"Write at most {MAX_BODY} characters.", field=field_name)
+    if _CONTROL.search(body):
+        raise BadInput("The text holds control characters.", field=field_name)
+    return body
+
+
+def check_client_id(client_id: str) -> str:
+    if not (0 < len(client_id) <= MAX_CLIENT_ID) or not _CLIENT_ID.match(client_id):
+        raise BadInput(
+            f"clientId must be 1 to {MAX_CLIENT_ID} letters, digits or . _ : -", field="clientId"
+        )
+    return client_id
+
+
+def audience_of(post: Post) -> FeedAudience:
+    return FeedAudience.TEAM if post.visible_to_family else FeedAudience.PROFESSIONALS
+
+
+async def check_create_post(runtime: Runtime, *, gate: Gate, draft: PostDraft) -> Post:
+    """The new post, or the one already stored under the same client id (a retry)."""
+    actor = gate.actor
+    check_client_id(draft.client_id)
+    # Decided first: a retry from someone who has since lost access is refused like any post.
+    await require_post_create(
+        gate,
+        draft.patient_id,
+        instruction=draft.category is PostCategory.INSTRUCTION,
+        visible_to_family=draft.visible_to_family,
+    )
+    async with runtime.db.session() as session:
+        existing = await service.find_by_client_id(
+            session, author_id=actor.user_id, client_id=draft.client_id
+        )
+    if existing is not None:
+        return _same_retry(existing, draft)
+    body = check_body(draft.body)
+    vitals, flags = check_vitals(draft.vitals)
+    if not body and not vitals and not draft.upload_ids:
+        raise BadInput("Write something, or add vitals or a photo.", field="body")
+    if len(set(draft.upload_ids)) > MAX_PHOTOS:
+        raise BadInput(f"At most {MAX_PHOTOS} photos.", field="uploadIds")
+    if len(set(draft.mention_ids)) > MAX_MENTIONS:
+        raise BadInput(f"At most {MAX_MENTIONS} mentions.", field="mentionIds")
+    try:
+        async with runtime.db.transaction() as session:
+            thread = await _thread_of(session, gate=gate, draft=draft)
+            post = Post(
+                patient_id=draft.patient_id,
+                author_id=actor.user_id,
+                client_id=draft.client_id,
+                category=draft.category.value,
+                body=body,
+                vitals=vitals or None,
+                vitals_flags=flags,
+                urgent=draft.urgent,
+                visible_to_family=draft.visible_to_family,
+                reply_to_id=thread,
+            )
+            return await do_create_post(session, runtime, actor=actor, post=post, draft=draft)
+    except IntegrityError:
+        # The same client id committed by a concurrent retry between our look and our write.
+        async with runtime.db.session() as session:
+            existing = await service.find_by_client_id(
+                session, author_id=actor.user_id, client_id=draft.client_id
+            )
+        if existing is None:
+            raise
+        return _same_retry(existing, draft)
+
+
+def _same_retry(existing: Post, draft: PostDraft) -> Post:
+    if existing.patient_id != draft.patient_id:
+        # One client id, two patients: a client bug, and nothing about the other post is told.
+        raise BadInput("clientId was already used for another post.", field="clientId")
+    return existing
+
+
+async def _thread_of(session: AsyncSession, *, gate: Gate, draft: PostDraft) -> int | None:
+    """The thread a reply joins (its first post), checked visible on the same patient."""
+    if draft.reply_to is None:
+        return None
+    try:
+        parent, scope = await service.access_post(session, gate=gate, post_id=draft.reply_to)
+    except NotFound:
+        raise BadInput("replyTo names no post you can see.", field="replyTo") from None
+    if parent.patient_id != draft.patient_id:
+        raise BadInput("replyTo is a post about another patient.", field="replyTo")
+    if scope is Scope.FAMILY and not draft.visible_to_family:
+        raise BadInput("A family reply is shared with the family.", field="visibleToFamily")
+    return parent.reply_to_id or parent.id
+
+
+async def do_create_post(
+    session: AsyncSession, runtime: Runtime, *, actor: Actor, post: Post, draft: PostDraft
+) -> Post:
+    session.add(post)
+    await session.flush()
+    assert post.id is not None
+    await _attach_uploads(session, actor=actor, post_id=post.id, upload_ids=draft.upload_ids)
+    mentioned = await _mentionable(session, post=post, user_ids=draft.mention_ids)
+    session.add_all(PostMention(post_id=post.id, user_id=uid) for uid in mentioned)
+    if mentioned:
+        await do_notify(
+            session,
+            user_ids=[u for u in mentioned if u != actor.user_id],
+            kind=MENTION_NOTICE,
+            patient_id=post.patient_id,
+            data={"post_id": post.id, "patient_id": post.patient_id},
+        )
+    await events.append(
+        session,
+        runtime.broker,
+        [
+            NewEvent(
+                patient_id=post.patient_id,
+                kind=FeedEventKind.POST_CREATED,
+                audience=audience_of(post),
+                post_id=post.id,
+                actor_id=actor.user_id,
+            )
+        ],
+    )
+    await audit(
+        session,
+        actor=actor,
+        action="feed.post_created",
+        patient_ids=[post.patient_id],
+        detail={"post_id": post.id, "category": post.category, "urgent": post.urgent},
+    )
+    return post
+
+
+async def _attach_uploads(
+    session: AsyncSession, *, actor: Actor, post_id: int, upload_ids: tuple[int, ...]
+) -> None:
+    wanted = sorted(set(upload_ids))
+    if not wanted:
+        return
+    since = utcnow().timestamp() - UPLOAD_TTL_SECONDS
+    rows = await session.exec(
+        select(Upload).where(
+            col(Upload.id).in_(wanted),
+            col(Upload.uploader_id) == actor.user_id,
+            col(Upload.post_id).is_(None),
+        )
+    )
+    found = [u for u in rows.all() if u.created_at.timestamp() >= since]
+    if len(found) != len(wanted):
+        # Another's upload, one already on a post, an expired one: all the same to the client.
+        raise BadInput("uploadIds names an upload you cannot use.", field="uploadIds")
+    for upload in found:
+        upload.post_id = post_id
+        session.add(upload)
+
+
+async def _mentionable(
+    session: AsyncSession, *, post: Post, user_ids: tuple[int, ...]
+) -> list[int]:
+    """The mentioned users, each an active member of the team who can read this post."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return []
+    roles = [TeamRole.COORDINATOR.value, TeamRole.MEMBER.value]
+    if post.visible_to_family:
+        roles.append(TeamRole.FAMILY.value)
+    rows = await session.exec(
+        select(TeamMembership.user_id).where(
+            col(TeamMembership.patient_id) == post.patient_id,
+            col(TeamMembership.user_id).in_(wanted),
+            col(TeamMembership.role).in_(roles),
+            active_membership(),
+        )
+    )
+    found = sorted(set(rows.all()))
+    if found != wanted:
+        raise BadInput("mentionIds names someone who cannot read this post.", field="mentionIds")
+    return found

@@ -1,0 +1,87 @@
+"""Reads of the notebook for an explicit actor: timelines, single posts, threads. No commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from renraku.access.gate import Gate
+from renraku.access.notebook import Scope, timeline_scope
+from renraku.errors import NotFound
+from renraku.feed.models import Post, PostRevision, Upload
+from renraku.paging import Page, decode_cursor, encode_cursor, page_size
+
+
+async def timeline_page(
+    session: AsyncSession,
+    *,
+    patient_id: int,
+    scope: Scope,
+    first: int | None,
+    after: str | None,
+) -> Page[Post]:
+    """A patient's thread-opening posts, newest first (replies hang off their thread)."""
+    size = page_size(first)
+    key = decode_cursor(after, types=(int,))
+    query = select(Post).where(col(Post.patient_id) == patient_id, col(Post.reply_to_id).is_(None))
+    if scope is Scope.FAMILY:
+        query = query.where(col(Post.visible_to_family).is_(True))
+    if key is not None:
+        query = query.where(col(Post.id) < key[0])
+    query = query.order_by(col(Post.id).desc()).limit(size + 1)
+    rows = list((await session.exec(query)).all())
+    return Page(
+        items=[(p, encode_cursor([p.id])) for p in rows[:size]], has_next_page=len(rows) > size
+    )
+
+
+async def access_post(session: AsyncSession, *, gate: Gate, post_id: int) -> tuple[Post, Scope]:
+    """The post if the actor may read it, with their scope on its patient; NotFound otherwise."""
+    post = await session.get(Post, post_id)
+    if post is None:
+        # Read the same way as a refused one: existence does not leak.
+        raise NotFound
+    scope = await timeline_scope(gate, post.patient_id)
+    if scope is Scope.FAMILY and not post.visible_to_family:
+        raise NotFound
+    return post, scope
+
+
+async def find_by_client_id(
+    session: AsyncSession, *, author_id: int, client_id: str
+) -> Post | None:
+    found = await session.exec(
+        select(Post).where(col(Post.author_id) == author_id, col(Post.client_id) == client_id)
+    )
+    return found.first()
+
+
+async def list_replies(session: AsyncSession, *, post_id: int, scope: Scope) -> list[Post]:
+    """A thread's replies, oldest first."""
+    query = select(Post).where(col(Post.reply_to_id) == post_id)
+    if scope is Scope.FAMILY:
+        query = query.where(col(Post.visible_to_family).is_(True))
+    return list((await session.exec(query.order_by(col(Post.id)))).all())
+
+
+async def list_revisions(session: AsyncSession, *, post_id: int) -> list[PostRevision]:
+    query = select(PostRevision).where(col(PostRevision.post_id) == post_id)
+    return list((await session.exec(query.order_by(col(PostRevision.revision)))).all())
+
+
+async def list_photos(session: AsyncSession, *, post_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Upload ids per post, in upload order (no image bytes are read)."""
+    if not post_ids:
+        return {}
+    rows = await session.exec(
+        select(Upload.post_id, Upload.id)
+        .where(col(Upload.post_id).in_(list(post_ids)))
+        .order_by(col(Upload.id))
+    )
+    photos: dict[int, list[int]] = {}
+    for post_id, upload_id in rows.all():
+        if post_id is not None and upload_id is not None:
+            photos.setdefault(post_id, []).append(upload_id)
+    return photos
