@@ -11,6 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from renraku import jobs
 from renraku.accounts import http as accounts_http
 from renraku.accounts import links_http as accounts_links_http
 from renraku.accounts import oidc_http as accounts_oidc_http
@@ -29,7 +30,8 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with jobs.running(runtime):
+            yield
         await runtime.close()
 
     routes: list[Route | WebSocketRoute | Mount] = [

@@ -153,6 +153,22 @@ def _cmd_audit_checkpoint(_args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _cmd_jobs_run(_args: argparse.Namespace) -> int:
+    from renraku.jobs import run_once
+    from renraku.runtime import build_runtime
+
+    async def run() -> dict[str, int]:
+        runtime = build_runtime(load_settings())
+        try:
+            return await run_once(runtime)
+        finally:
+            await runtime.close()
+
+    for name, handled in asyncio.run(run()).items():
+        print(f"{name}: {handled}")
+    return 0
+
+
 def _core_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_cmd_migrate)
 
@@ -177,6 +193,11 @@ def _core_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     audit.add_parser("checkpoint", help="sign the end of the hash chain").set_defaults(
         func=_cmd_audit_checkpoint
     )
+
+    jobs = sub.add_parser("jobs", help="housekeeping").add_subparsers(dest="what", required=True)
+    jobs.add_parser(
+        "run", help="one round of every housekeeping job (the server runs them by itself)"
+    ).set_defaults(func=_cmd_jobs_run)
 
     admin = sub.add_parser("admin", help="administration").add_subparsers(
         dest="what", required=True
