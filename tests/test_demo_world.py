@@ -28,7 +28,12 @@ async def test_seeding_twice_changes_nothing(database_url: str, demo: dict[str, 
         before = await _counts(db)
         assert before[0] == len(demo["accounts"])
         assert before[1] == len(demo["patients"])
-        assert await seed_demo(db) == {"patients": 0, "accounts": 0, "emergencies": 0}
+        assert await seed_demo(db) == {
+            "patients": 0,
+            "accounts": 0,
+            "emergencies": 0,
+            "posts": 0,
+        }
         assert await _counts(db) == before
     finally:
         await db.dispose()

@@ -13,6 +13,7 @@ from strawberry.types import Info as StrawberryInfo
 from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.errors import Unauthenticated
+from renraku.loaders import Loaders
 from renraku.runtime import Runtime
 
 
@@ -24,11 +25,18 @@ class Context:
     actor: Actor | None
     client_address: str
     _gate: Gate | None = field(default=None, repr=False)
+    _loaders: Loaders | None = field(default=None, repr=False)
 
     def require_actor(self) -> Actor:
         if self.actor is None:
             raise Unauthenticated
         return self.actor
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self.runtime.db)
+        return self._loaders
 
     @property
     def gate(self) -> Gate:

@@ -18,7 +18,7 @@ from renraku.errors import RenrakuError
 log = logging.getLogger("renraku.graphql")
 
 
-def _coded(error: GraphQLError) -> GraphQLError:
+def coded(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, RenrakuError):
         return GraphQLError(
@@ -53,4 +53,4 @@ class ErrorCodes(SchemaExtension):
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
-            result.errors = [_coded(e) for e in result.errors]
+            result.errors = [coded(e) for e in result.errors]

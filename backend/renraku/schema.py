@@ -14,7 +14,10 @@ from renraku.accounts import import_graphql
 from renraku.accounts import mutations as accounts_mutations
 from renraku.audit import graphql as audit_graphql
 from renraku.audit.extension import ReadAudit
+from renraku.feed import events_graphql
 from renraku.feed import graphql as feed_graphql
+from renraku.feed import mutations as feed_mutations
+from renraku.feed import queries as feed_queries
 from renraku.graphql_errors import ErrorCodes
 from renraku.notices import graphql as notices_graphql
 from renraku.overlay import graphql as overlay_graphql
@@ -32,6 +35,7 @@ Query = merge_types(
         glass_graphql.Query,
         notices_graphql.Query,
         feed_graphql.Query,
+        feed_queries.Query,
         overlay_graphql.Query,
     ),
 )
@@ -45,6 +49,7 @@ Mutation = merge_types(
         glass_graphql.Mutation,
         notices_graphql.Mutation,
         feed_graphql.Mutation,
+        feed_mutations.Mutation,
         overlay_graphql.Mutation,
         offboarding_graphql.Mutation,
     ),
@@ -63,10 +68,11 @@ class RenrakuSchema(strawberry.Schema):
         return None
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema() -> RenrakuSchema:
     return RenrakuSchema(
         query=Query,
         mutation=Mutation,
+        subscription=events_graphql.Subscription,
         extensions=[
             ErrorCodes,
             ReadAudit,

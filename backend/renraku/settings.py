@@ -39,7 +39,23 @@ class Settings:
     retention_days: int = 365 * 5
     # How long a break-the-glass grant lasts (access/glass.py).
     glass_hours: int = 4
+    # An urgent post no professional read in this time goes to the coordinator (feed/urgent.py).
+    urgent_escalation_minutes: int = 30
+    # An instruction still awaiting acknowledgement after this is overdue (feed/receipts.py).
+    instruction_overdue_hours: int = 24
     max_body_bytes: int = 1_000_000
+    # Photos (feed/uploads.py): the largest file, the most pixels (a decompression bomb is
+    # refused before decoding), and how many one account may upload in an hour.
+    upload_max_bytes: int = 10 * 1024 * 1024
+    upload_max_pixels: int = 40_000_000
+    upload_per_hour: int = 120
+    # The live feed's WebSocket (realtime/ws.py): seconds to send connection_init, frames a
+    # subscriber may fall behind before it is closed (1013), subscriptions per socket, and how
+    # often open sockets' sessions are re-checked (an ended session closes its sockets, 4401).
+    ws_init_timeout_seconds: int = 3
+    ws_queue_limit: int = 1000
+    ws_max_subscriptions: int = 50
+    ws_session_check_seconds: int = 5
     web_dist: Path = field(default_factory=lambda: Path("mobile-web/dist"))
     # The audit checkpoint signing key (PEM Ed25519); demo mode generates one when unset.
     audit_key_file: Path | None = None
@@ -93,6 +109,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_max_delay_seconds=_int(env, "RENRAKU_LOGIN_MAX_DELAY_SECONDS", 60),
         retention_days=_int(env, "RENRAKU_RETENTION_DAYS", 365 * 5),
         glass_hours=_int(env, "RENRAKU_GLASS_HOURS", 4),
+        urgent_escalation_minutes=_int(env, "RENRAKU_URGENT_ESCALATION_MINUTES", 30),
+        instruction_overdue_hours=_int(env, "RENRAKU_INSTRUCTION_OVERDUE_HOURS", 24),
+        ws_init_timeout_seconds=_int(env, "RENRAKU_WS_INIT_TIMEOUT_SECONDS", 3),
+        ws_queue_limit=_int(env, "RENRAKU_WS_QUEUE_LIMIT", 1000),
+        ws_max_subscriptions=_int(env, "RENRAKU_WS_MAX_SUBSCRIPTIONS", 50),
+        ws_session_check_seconds=_int(env, "RENRAKU_WS_SESSION_CHECK_SECONDS", 5),
+        upload_max_bytes=_int(env, "RENRAKU_UPLOAD_MAX_BYTES", 10 * 1024 * 1024),
+        upload_max_pixels=_int(env, "RENRAKU_UPLOAD_MAX_PIXELS", 40_000_000),
+        upload_per_hour=_int(env, "RENRAKU_UPLOAD_PER_HOUR", 120),
         web_dist=Path(env.get("RENRAKU_WEB_DIST") or "mobile-web/dist"),
         audit_key_file=Path(env["RENRAKU_AUDIT_KEY_FILE"])
         if env.get("RENRAKU_AUDIT_KEY_FILE")

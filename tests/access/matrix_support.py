@@ -21,7 +21,8 @@ from renraku.accounts.models import User
 from renraku.audit.models import AuditRecord
 from renraku.db import Database
 from renraku.errors import NOT_FOUND_MESSAGE
-from renraku.ids import encode_id
+from renraku.feed.models import Post, PostAcknowledgement, PostRead
+from renraku.ids import decode_id, encode_id
 from renraku.kinds import UserKind
 from renraku.runtime import Runtime
 from renraku.teams.models import Invitation, TeamMembership
@@ -411,3 +412,127 @@ async def check_only_allowed_writes_were_stored(
         assert await is_active_member(db, target.pk, added) == (done["add"] is Outcome.ALLOW)
         assert await is_active_member(db, target.pk, ended) == (done["end"] is not Outcome.ALLOW)
         assert await is_invited(db, target.pk, invited) == (done["inv"] is Outcome.ALLOW)
+
+
+# The notebook (feed/): what each persona may do with a patient's posts. The patient's posts are
+# written by a clinician of its team (the author): one shared with family, one professional-only
+# instruction, and for each persona a professional-only post of its own to try to retract.
+NOTEBOOK_COLUMNS = ("tl", "fam", "pro", "feed", "post", "fpost", "rcpt", "mark", "ack", "retr")
+NOTEBOOK_READS = """query($id: ID!, $fam: ID!, $pro: ID!) {
+  tl: patient(id: $id) { id timeline(first: 1) { edges { node { id } } } }
+  fam: post(id: $fam) { id }
+  pro: post(id: $pro) { id }
+  rcpt: post(id: $fam) { id readBy { at } }
+  feed: myFeed(first: 100) { edges { node { id } } }
+}"""
+NOTEBOOK_CREATE = """mutation($input: CreatePostInput!) { createPost(input: $input) { id } }"""
+NOTEBOOK_MARK = "mutation($ids: [ID!]!) { markPostsRead(postIds: $ids) }"
+NOTEBOOK_ACK = "mutation($id: ID!) { acknowledgePost(postId: $id) { id } }"
+NOTEBOOK_RETRACT = """mutation($id: ID!) {
+  retractPost(postId: $id, reason: "matrix") { id } }"""
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """The posts on a target: `fam` shared with family, `pro` an instruction for professionals
+    only, `mine` each persona's post to try to retract."""
+
+    fam: str
+    pro: str
+    mine: dict[str, str]
+
+
+async def write_notebook(world: World, target: Target, author: str) -> Notebook:
+    client = await sign_in(world.runtime, world.clients["operator"].http, author)
+
+    async def post(client_id: str, **fields: Any) -> str:
+        values = {"patientId": target.gid, "clientId": client_id, "body": "matrix", **fields}
+        result = await client.execute(NOTEBOOK_CREATE, {"input": values})
+        assert "errors" not in result, result
+        return str(result["data"]["createPost"]["id"])
+
+    tag = f"m{target.pk}"
+    fam = await post(f"{tag}-fam", category="VISIT_REPORT", visibleToFamily=True)
+    pro = await post(f"{tag}-pro", category="INSTRUCTION")
+    mine = {p: await post(f"{tag}-{p}", category="OTHER") for p in world.clients}
+    return Notebook(fam=fam, pro=pro, mine=mine)
+
+
+def field_outcome(result: dict[str, Any], root: str, field: str) -> Outcome:
+    """A field's outcome, or its object's when the object itself was refused."""
+    if any(e.get("path") == [root] for e in result.get("errors") or []):
+        return outcome_of(result, root)
+    return outcome_of(result, root, field)
+
+
+async def run_notebook(
+    world: World, target: Target, notebook: Notebook
+) -> dict[str, dict[str, Outcome]]:
+    """Every persona's outcome of every notebook operation on the target, side by side."""
+
+    async def run(persona: str) -> dict[str, Outcome]:
+        client = world.clients[persona]
+        reads = await client.execute(
+            NOTEBOOK_READS, {"id": target.gid, "fam": notebook.fam, "pro": notebook.pro}
+        )
+        feed = reads["data"]["feed"]["edges"]
+        seen = {
+            "tl": field_outcome(reads, "tl", "timeline"),
+            "fam": outcome_of(reads, "fam"),
+            "pro": outcome_of(reads, "pro"),
+            "rcpt": field_outcome(reads, "rcpt", "readBy"),
+            "feed": Outcome.ALLOW
+            if notebook.pro in {e["node"]["id"] for e in feed}
+            else Outcome.NOT_FOUND,
+        }
+        for name, shared in (("post", False), ("fpost", True)):
+            values = {
+                "patientId": target.gid,
+                "clientId": f"m{target.pk}-{persona}-{name}",
+                "category": "VISIT_REPORT",
+                "body": "matrix",
+                "visibleToFamily": shared,
+            }
+            created = await client.execute(NOTEBOOK_CREATE, {"input": values})
+            seen[name] = outcome_of(created, "createPost")
+        marked = await client.execute(NOTEBOOK_MARK, {"ids": [notebook.fam]})
+        seen["mark"] = outcome_of(marked, "markPostsRead")
+        acked = await client.execute(NOTEBOOK_ACK, {"id": notebook.pro})
+        seen["ack"] = outcome_of(acked, "acknowledgePost")
+        theirs = notebook.mine[_other(notebook, persona)]
+        retracted = await client.execute(NOTEBOOK_RETRACT, {"id": theirs})
+        seen["retr"] = outcome_of(retracted, "retractPost")
+        return seen
+
+    found = await asyncio.gather(*(run(p) for p in world.clients))
+    return dict(zip(world.clients, found, strict=True))
+
+
+async def check_only_allowed_notebook_writes(
+    world: World, target: Target, notebook: Notebook, seen: dict[str, dict[str, Outcome]]
+) -> None:
+    """Each persona's posts, receipts, acknowledgements and retractions exist exactly where the
+    matrix allowed them."""
+    fam, pro = decode_id("Post", notebook.fam), decode_id("Post", notebook.pro)
+    async with world.runtime.db.session() as session:
+        posts = (await session.exec(select(Post).where(Post.patient_id == target.pk))).all()
+        reads = (await session.exec(select(PostRead.user_id).where(PostRead.post_id == fam))).all()
+        acks = (
+            await session.exec(
+                select(PostAcknowledgement.user_id).where(PostAcknowledgement.post_id == pro)
+            )
+        ).all()
+    by_id = {p.id: p for p in posts}
+    for persona, username in world.usernames.items():
+        uid, done = world.ids[username], seen[persona]
+        allowed = sum(done[n] is Outcome.ALLOW for n in ("post", "fpost"))
+        assert len([p for p in posts if p.author_id == uid]) == allowed, persona
+        assert (uid in reads) == (done["mark"] is Outcome.ALLOW), persona
+        assert (uid in acks) == (done["ack"] is Outcome.ALLOW), persona
+        tried = by_id[decode_id("Post", notebook.mine[_other(notebook, persona)])]
+        assert (tried.retracted_by == uid) == (done["retr"] is Outcome.ALLOW), persona
+
+
+def _other(notebook: Notebook, persona: str) -> str:
+    """Whose post `persona` tries to retract: the first persona other than itself."""
+    return next(p for p in notebook.mine if p != persona)

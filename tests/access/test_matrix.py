@@ -26,6 +26,7 @@ from tests.access.matrix_support import (
     BYSTANDER_PURPOSES,
     GLASS,
     LIST,
+    NOTEBOOK_COLUMNS,
     PATIENT_OPS,
     READS,
     WRITE_ACTIONS,
@@ -36,6 +37,7 @@ from tests.access.matrix_support import (
     audit_mark,
     audited_actions,
     bystander,
+    check_only_allowed_notebook_writes,
     check_only_allowed_writes_were_stored,
     expire_glass,
     mismatches,
@@ -44,9 +46,11 @@ from tests.access.matrix_support import (
     parse_table,
     put_on_team,
     run_matrix,
+    run_notebook,
     sign_in,
     user_ids,
     variables,
+    write_notebook,
 )
 from tests.support.graphql import DEMO, GraphQLClient, error_codes
 from tests.support.visibility import expected_patient_names
@@ -445,3 +449,113 @@ async def test_emergencies_counts_and_reports_follow_the_relation_to_the_municip
         assert bool(declared_by) == (seen[persona]["declare"] is A), persona
         target = next(e for e in emergencies if e.id == decode_id("Emergency", mine[persona]))
         assert (target.ended_at is not None) == (seen[persona]["end"] is A), persona
+
+
+# The notebook: the same relations, and what each persona may do with the patient's posts
+# (roles.csv, "The notebook"). tl: Patient.timeline; fam / pro: post(id) of a post shared with
+# family / of a professional-only instruction; feed: the instruction in myFeed; post / fpost:
+# createPost professional-only / shared with family; rcpt: readBy of the shared post; mark:
+# markPostsRead of it; ack: acknowledgePost of the instruction; retr: retractPost of another's
+# post. Family read only what is shared with them; managers and planners see the patient but
+# never the notebook (FORBIDDEN); break-the-glass reads, never writes.
+AUTHOR = _account(kind="professional", profession="doctor", municipality=HOME)
+AUTHOR_OTHER = _account(kind="professional", profession="doctor", municipality=OTHER)
+NOTEBOOK_HEADER = "persona       tl fam pro feed post fpost rcpt mark ack retr"
+NO_NOTEBOOK = "F  F   F   N    F    F     F    F    F   F"
+NOTEBOOK_UNRELATED = "N  N   N   N    N    N     N    N    N   N"
+NOTEBOOK_STRANGERS = f"""
+nurse         {NOTEBOOK_UNRELATED}
+helper        {NOTEBOOK_UNRELATED}
+coordinator   {NOTEBOOK_UNRELATED}
+family        {NOTEBOOK_UNRELATED}
+"""
+
+
+def notebook_table(
+    team: str = NOTEBOOK_STRANGERS,
+    *,
+    manager: str = NO_NOTEBOOK,
+    manager_other: str = NOTEBOOK_UNRELATED,
+    planner: str = NOTEBOOK_UNRELATED,
+) -> str:
+    return f"""{NOTEBOOK_HEADER}
+        {team}
+        manager       {manager}
+        manager_other {manager_other}
+        planner       {planner}
+        planner_other {NOTEBOOK_UNRELATED}
+        operator      {NOTEBOOK_UNRELATED}"""
+
+
+# relation -> (place, team, what happens after the posts are written, table)
+NOTEBOOK_RELATIONS: dict[str, tuple[str, dict[str, str], str | None, str]] = {
+    "on the team": (
+        "outside",
+        {**OWN_TEAM, AUTHOR: "MEMBER"},
+        None,
+        notebook_table("""
+        nurse         A  A   A   A    A    A     A    A    A   F
+        helper        A  A   A   A    A    A     A    A    A   F
+        coordinator   A  A   A   A    A    A     A    A    A   A
+        family        A  A   N   N    F    A     F    A    N   N
+        """),
+    ),
+    "not on the team": ("outside", {**COLLEAGUES, AUTHOR: "MEMBER"}, None, notebook_table()),
+    "break-the-glass active": (
+        "outside",
+        {**COLLEAGUES, AUTHOR: "MEMBER"},
+        "glass",
+        notebook_table(f"""
+        nurse         A  A   A   N    F    F     A    F    F   F
+        helper        {NOTEBOOK_UNRELATED}
+        coordinator   {NOTEBOOK_UNRELATED}
+        family        {NOTEBOOK_UNRELATED}
+        """),
+    ),
+    "inside an active emergency": (
+        "inside",
+        {**COLLEAGUES, AUTHOR: "MEMBER"},
+        None,
+        notebook_table(planner=NO_NOTEBOOK),
+    ),
+    "patient of another municipality": (
+        "elsewhere",
+        {**ELSEWHERE_TEAM, AUTHOR_OTHER: "MEMBER"},
+        None,
+        notebook_table(manager=NOTEBOOK_UNRELATED, manager_other=NO_NOTEBOOK),
+    ),
+    "archived patient of the team": (
+        "outside",
+        {**OWN_TEAM, AUTHOR: "MEMBER"},
+        "archive",
+        notebook_table(
+            f"""
+        nurse         {NOTEBOOK_UNRELATED}
+        helper        {NOTEBOOK_UNRELATED}
+        coordinator   {NOTEBOOK_UNRELATED}
+        family        {NOTEBOOK_UNRELATED}
+        """,
+            manager=NOTEBOOK_UNRELATED,
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("relation", list(NOTEBOOK_RELATIONS))
+async def test_each_persona_reads_and_writes_the_notebook_as_the_matrix_says(
+    world: World, relation: str
+) -> None:
+    place, team, then, table_text = NOTEBOOK_RELATIONS[relation]
+    expected = parse_table(table_text, NOTEBOOK_COLUMNS)
+    assert set(expected) == set(PERSONAS)
+    target = await new_patient(world, place, team)
+    notebook = await write_notebook(world, target, AUTHOR_OTHER if place == "elsewhere" else AUTHOR)
+    if then == "glass":
+        opened = await world.clients["nurse"].execute(GLASS.document, {"id": target.gid})
+        assert "errors" not in opened, opened
+    elif then == "archive":
+        await world.manage(target, ARCHIVE.document)
+    seen = await run_notebook(world, target, notebook)
+    wrong = mismatches(expected, seen)
+    assert not wrong, f"{relation}:\n" + "\n".join(wrong)
+    await check_only_allowed_notebook_writes(world, target, notebook, seen)

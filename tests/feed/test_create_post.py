@@ -43,12 +43,13 @@ async def test_post_is_stored_once_and_read_by_the_team(
 
     doctor = await gql.login("dr.suzuki")
     timeline = await doctor.execute(TIMELINE, {"id": pid})
-    assert [e["node"]["id"] for e in timeline["data"]["patient"]["timeline"]["edges"]] == [
-        created["id"]
-    ]
+    # Newest first: the new post opens the timeline, above the demo notebook's posts.
+    shown = [e["node"]["id"] for e in timeline["data"]["patient"]["timeline"]["edges"]]
+    assert shown[0] == created["id"] and shown.count(created["id"]) == 1
     family = await gql.login("family.ito")
     hidden = await family.execute(TIMELINE, {"id": pid})
-    assert hidden["data"]["patient"]["timeline"]["edges"] == []
+    family_sees = [e["node"]["id"] for e in hidden["data"]["patient"]["timeline"]["edges"]]
+    assert created["id"] not in family_sees
 
 
 async def test_manager_sees_patient_but_not_timeline(gql: GraphQLClient, runtime: Runtime) -> None:

@@ -176,7 +176,7 @@ async def test_signed_out_callers_get_no_notices(gql: GraphQLClient) -> None:
     [
         ("glass_opened", {"note": "伊藤 ハル was seen"}),  # free text
         ("glass_opened", {"name": "ItoHaru"}),  # not a kind word
-        ("glass_opened", {"post_id": 3}),  # an id of no known kind
+        ("glass_opened", {"ward_id": 3}),  # an id of no known kind
         ("glass_opened", {"user_id": "7"}),  # an id that is not one
         ("glass_opened", {"urgent": True}),
         ("glass_opened", {"Patient Name": 1}),

@@ -60,6 +60,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_post_author_id"), ["author_id"], unique=False)
         batch_op.create_index("ix_post_patient_id", ["patient_id", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_post_reply_to_id"), ["reply_to_id"], unique=False)
+        batch_op.create_index(
+            "ix_post_urgent_pending", ["urgent", "escalated_at", "created_at"], unique=False
+        )
 
     op.create_table(
         "feedevent",
@@ -201,6 +204,7 @@ def downgrade() -> None:
 
     op.drop_table("feedevent")
     with op.batch_alter_table("post", schema=None) as batch_op:
+        batch_op.drop_index("ix_post_urgent_pending")
         batch_op.drop_index(batch_op.f("ix_post_reply_to_id"))
         batch_op.drop_index("ix_post_patient_id")
         batch_op.drop_index(batch_op.f("ix_post_author_id"))

@@ -146,3 +146,60 @@ async def roles_on(
             assert patient_id2 is not None
             roles[patient_id2].add(MANAGER)
     return {pid: frozenset(r) for pid, r in roles.items()}
+
+
+async def roles_by_user(session: AsyncSession, patient_id: int) -> dict[int, frozenset[str]]:
+    """Every team-kind user's roles on one patient: who may hear of a change to it (live feed).
+
+    Two indexed queries whatever the number of listeners; an archived patient has no one.
+    """
+    roles: dict[int, set[str]] = defaultdict(set)
+    rows = await session.exec(
+        select(TeamMembership.user_id, TeamMembership.role)
+        .join(Patient, col(Patient.id) == TeamMembership.patient_id)
+        .where(
+            TeamMembership.patient_id == patient_id,
+            active_membership(),
+            col(Patient.archived_at).is_(None),
+        )
+    )
+    for user_id, role in rows.all():
+        roles[user_id].add(role)
+    glass = await session.exec(
+        select(GlassAccess.user_id)
+        .join(Patient, col(Patient.id) == GlassAccess.patient_id)
+        .where(
+            GlassAccess.patient_id == patient_id, live_glass(), col(Patient.archived_at).is_(None)
+        )
+    )
+    for glass_user_id in glass.all():
+        roles[glass_user_id].add(GLASS)
+    return {uid: frozenset(r) for uid, r in roles.items()}
+
+
+async def roles_of_user(session: AsyncSession, actor: Actor) -> dict[int, frozenset[str]]:
+    """The actor's roles on every patient they are on the team of or hold a live glass grant for."""
+    if not actor.is_team_kind:
+        return {}
+    roles: dict[int, set[str]] = defaultdict(set)
+    rows = await session.exec(
+        select(TeamMembership.patient_id, TeamMembership.role)
+        .join(Patient, col(Patient.id) == TeamMembership.patient_id)
+        .where(
+            TeamMembership.user_id == actor.user_id,
+            active_membership(),
+            col(Patient.archived_at).is_(None),
+        )
+    )
+    for patient_id, role in rows.all():
+        roles[patient_id].add(role)
+    glass = await session.exec(
+        select(GlassAccess.patient_id)
+        .join(Patient, col(Patient.id) == GlassAccess.patient_id)
+        .where(
+            GlassAccess.user_id == actor.user_id, live_glass(), col(Patient.archived_at).is_(None)
+        )
+    )
+    for glass_patient_id in glass.all():
+        roles[glass_patient_id].add(GLASS)
+    return {pid: frozenset(r) for pid, r in roles.items()}

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from renraku.accounts import service as accounts_service
 from renraku.accounts.graphql import User
 from renraku.context import Info
-from renraku.feed import posts, service
+from renraku.feed import changes, posts, receipts, service, urgent
+from renraku.feed.changes import Version
 from renraku.feed.models import Post as PostRow
+from renraku.feed.photos_graphql import Photo, photos_of
 from renraku.feed.posts import PostDraft
 from renraku.ids import decode_id, encode_id
 from renraku.kinds import PostCategory
@@ -70,7 +71,7 @@ class VitalsInput:
         }
 
 
-def vitals_of(row: PostRow) -> Vitals | None:
+def vitals_of(row: PostRow | Version) -> Vitals | None:
     if not row.vitals:
         return None
     from renraku.feed.vitals import FIELD_NAMES
@@ -88,6 +89,55 @@ def vitals_of(row: PostRow) -> Vitals | None:
         pain=v.get("pain"),
         flagged=[FIELD_NAMES[f] for f in row.vitals_flags if f in FIELD_NAMES],
     )
+
+
+@strawberry.type(description="Someone's receipt: who read (or acknowledged) a post, and when.")
+class Receipt:
+    user: User
+    at: datetime
+
+
+@strawberry.type(description="One version of a post; a retracted post's versions read as empty.")
+class PostVersion:
+    version: strawberry.Private[Version]
+
+    @strawberry.field
+    def revision(self) -> int:
+        return self.version.revision
+
+    @strawberry.field
+    def category(self) -> PostCategory:
+        return PostCategory(self.version.category)
+
+    @strawberry.field
+    def body(self) -> str:
+        return self.version.body
+
+    @strawberry.field
+    def vitals(self) -> Vitals | None:
+        return vitals_of(self.version)
+
+    @strawberry.field
+    def urgent(self) -> bool:
+        return self.version.urgent
+
+    @strawberry.field
+    def visible_to_family(self) -> bool:
+        return self.version.visible_to_family
+
+    @strawberry.field
+    async def written_by(self, info: Info) -> User | None:
+        row = await info.context.loaders.users.load(self.version.written_by)
+        return User(row=row) if row else None
+
+    @strawberry.field
+    def written_at(self) -> datetime:
+        return self.version.written_at
+
+
+async def _receipts(info: Info, rows: list[tuple[int, datetime]]) -> list[Receipt]:
+    users = await info.context.loaders.users.load_many([uid for uid, _ in rows])
+    return [Receipt(user=User(row=u), at=at) for u, (_, at) in zip(users, rows, strict=True) if u]
 
 
 @strawberry.type
@@ -124,8 +174,7 @@ class Post:
 
     @strawberry.field
     async def author(self, info: Info) -> User | None:
-        async with info.context.runtime.db.session() as session:
-            row = await accounts_service.get_user(session, self.row.author_id)
+        row = await info.context.loaders.users.load(self.row.author_id)
         return User(row=row) if row else None
 
     @strawberry.field
@@ -174,12 +223,63 @@ class Post:
             return None
         return strawberry.ID(encode_id("Post", self.row.reply_to_id))
 
+    @strawberry.field(description="The post's photos in the order added; none once retracted.")
+    async def photos(self, info: Info) -> list[Photo]:
+        return await photos_of(info, self.row)
+
     @strawberry.field(description="The replies of a thread's first post, oldest first.")
     async def replies(self, info: Info) -> list[Post]:
         async with info.context.runtime.db.session() as session:
             _, scope = await service.access_post(session, gate=info.context.gate, post_id=self.pk)
             rows = await service.list_replies(session, post_id=self.pk, scope=scope)
         return [Post(row=r) for r in rows]
+
+    @strawberry.field(description="When this urgent post, unread, was raised to the coordinator.")
+    def escalated_at(self) -> datetime | None:
+        return self.row.escalated_at
+
+    @strawberry.field(description="Every version of the post, oldest first, the current one last.")
+    async def history(self, info: Info) -> list[PostVersion]:
+        async with info.context.runtime.db.session() as session:
+            _, scope = await service.access_post(session, gate=info.context.gate, post_id=self.pk)
+            versions = await changes.list_history(session, post=self.row, scope=scope)
+        return [PostVersion(version=v) for v in versions]
+
+    @strawberry.field(description="Who read the post (既読), first reader first; not the author.")
+    async def read_by(self, info: Info) -> list[Receipt] | None:
+        await info.context.gate.require(self.row.patient_id, "post.receipts", "read")
+        async with info.context.runtime.db.session() as session:
+            rows = await receipts.list_reads(session, post_id=self.pk)
+        return await _receipts(info, rows)
+
+    @strawberry.field(description="Who acknowledged this instruction (確認しました).")
+    async def acknowledged_by(self, info: Info) -> list[Receipt] | None:
+        await info.context.gate.require(self.row.patient_id, "post.receipts", "read")
+        async with info.context.runtime.db.session() as session:
+            rows = await receipts.list_acknowledgements(session, post_id=self.pk)
+        return await _receipts(info, rows)
+
+    @strawberry.field(
+        description="The team's professionals who have yet to acknowledge this instruction."
+    )
+    async def awaiting_acknowledgement(self, info: Info) -> list[User] | None:
+        await info.context.gate.require(self.row.patient_id, "post.receipts", "read")
+        async with info.context.runtime.db.session() as session:
+            rows = await receipts.awaiting_acknowledgement(session, post=self.row)
+        return [User(row=u) for u in rows]
+
+    @strawberry.field(
+        description="An instruction someone has still not acknowledged in time; always false "
+        "for those who may not see receipts."
+    )
+    async def overdue(self, info: Info) -> bool:
+        cutoff = urgent.overdue_cutoff(info.context.runtime)
+        if not urgent.is_overdue_candidate(self.row, cutoff):
+            return False
+        if not await info.context.gate.may(self.row.patient_id, "post.receipts", "read"):
+            return False
+        async with info.context.runtime.db.session() as session:
+            return bool(await receipts.awaiting_acknowledgement(session, post=self.row))
 
 
 @strawberry.type

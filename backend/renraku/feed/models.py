@@ -28,6 +28,8 @@ class Post(SQLModel, table=True):
         Index("ix_post_patient_id", "patient_id", "id"),
         # The client-generated id makes a retried post return the stored one.
         UniqueConstraint("author_id", "client_id", name="uq_post_author_client"),
+        # The escalation job's look each minute: urgent posts not yet escalated, by age.
+        Index("ix_post_urgent_pending", "urgent", "escalated_at", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

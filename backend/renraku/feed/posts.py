@@ -25,6 +25,7 @@ from renraku.feed.models import MAX_BODY, MAX_CLIENT_ID, Post, PostMention, Uplo
 from renraku.feed.vitals import check_vitals
 from renraku.kinds import FeedAudience, FeedEventKind, PostCategory, TeamRole
 from renraku.notices.actions import do_notify
+from renraku.realtime.broker import Broker
 from renraku.runtime import Runtime
 from renraku.teams.actions import audit
 from renraku.teams.models import TeamMembership
@@ -114,7 +115,9 @@ async def check_create_post(runtime: Runtime, *, gate: Gate, draft: PostDraft) -
                 visible_to_family=draft.visible_to_family,
                 reply_to_id=thread,
             )
-            return await do_create_post(session, runtime, actor=actor, post=post, draft=draft)
+            return await do_create_post(
+                session, runtime.broker, actor=actor, post=post, draft=draft
+            )
     except IntegrityError:
         # The same client id committed by a concurrent retry between our look and our write.
         async with runtime.db.session() as session:
@@ -149,7 +152,7 @@ async def _thread_of(session: AsyncSession, *, gate: Gate, draft: PostDraft) -> 
 
 
 async def do_create_post(
-    session: AsyncSession, runtime: Runtime, *, actor: Actor, post: Post, draft: PostDraft
+    session: AsyncSession, broker: Broker, *, actor: Actor, post: Post, draft: PostDraft
 ) -> Post:
     session.add(post)
     await session.flush()
@@ -167,7 +170,7 @@ async def do_create_post(
         )
     await events.append(
         session,
-        runtime.broker,
+        broker,
         [
             NewEvent(
                 patient_id=post.patient_id,

@@ -14,11 +14,13 @@ from renraku.accounts.models import Municipality, Organisation, OrganisationMemb
 from renraku.accounts.secrets import hash_password
 from renraku.audit import chain
 from renraku.db import Database
+from renraku.feed.demo_posts import load_demo_posts
 from renraku.geo import municipalities
 from renraku.kinds import ConsentKind, TeamRole
 from renraku.overlay.areas import parse_area
 from renraku.overlay.emergencies import active_emergency, do_declare_emergency
 from renraku.overlay.models import Emergency
+from renraku.realtime.broker import Broker, MemoryBroker
 from renraku.teams.models import Consent, Patient, PatientContact, RiskProfile, TeamMembership
 from renraku.timeutil import utcnow
 
@@ -218,7 +220,9 @@ async def _emergencies(session: AsyncSession, world: dict[str, Any], folder: Pat
     return declared
 
 
-async def seed_demo(db: Database, path: Path | None = None) -> dict[str, int]:
+async def seed_demo(
+    db: Database, path: Path | None = None, *, broker: Broker | None = None
+) -> dict[str, int]:
     """Load the demo world; returns how many rows of each kind were created."""
     path = path or demo_file()
     world = load_demo(path)
@@ -246,4 +250,11 @@ async def seed_demo(db: Database, path: Path | None = None) -> dict[str, int]:
                 object_ids=created,
             )
         emergencies = await _emergencies(session, world, path.parent)
-    return {"patients": len(created), "accounts": max(new_users, 0), "emergencies": emergencies}
+    # The posts' events are stored; a server's subscribers that miss the publish replay them.
+    posts = await load_demo_posts(db, broker or MemoryBroker(), world)
+    return {
+        "patients": len(created),
+        "accounts": max(new_users, 0),
+        "emergencies": emergencies,
+        "posts": posts,
+    }

@@ -11,6 +11,7 @@ from renraku.audit import graphql as audit_graphql
 from renraku.audit.graphql import AccessConnection
 from renraku.context import Info
 from renraku.feed import graphql as feed_graphql
+from renraku.feed import queries as feed_queries
 from renraku.feed.graphql import PostConnection
 from renraku.ids import decode_id, encode_id
 from renraku.kinds import CareLevel, Living, Mobility, TeamRole
@@ -255,6 +256,16 @@ class Patient:
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> PostConnection | None:
         return await feed_graphql.timeline(info, patient_id=self.pk, first=first, after=after)
+
+    @strawberry.field(
+        description="Posts you have not read yet: null with FORBIDDEN, like the timeline."
+    )
+    async def unread_count(self, info: Info) -> int | None:
+        return (await feed_queries.unread_of(info, self.pk)).unread
+
+    @strawberry.field(description="Urgent (至急) posts you have not read yet.")
+    async def urgent_unread_count(self, info: Info) -> int | None:
+        return (await feed_queries.unread_of(info, self.pk)).urgent
 
     @strawberry.field(description="Who read or changed this record, newest first (coordinators).")
     async def access_history(

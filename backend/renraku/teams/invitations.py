@@ -16,6 +16,7 @@ from renraku.accounts import secrets
 from renraku.accounts.models import User
 from renraku.errors import BadInput
 from renraku.kinds import TeamRole
+from renraku.realtime.broker import Broker
 from renraku.runtime import Runtime
 from renraku.teams import membership, service
 from renraku.teams.actions import audit
@@ -88,17 +89,30 @@ async def check_accept_invitation(runtime: Runtime, *, actor: Actor, invitation_
             session, user_id=actor.user_id, role=role, patient=patient
         )
         return await do_accept_invitation(
-            session, actor=actor, invitation=invitation, patient=patient, user=user
+            session, runtime.broker, actor=actor, invitation=invitation, patient=patient, user=user
         )
 
 
 async def do_accept_invitation(
-    session: AsyncSession, *, actor: Actor, invitation: Invitation, patient: Patient, user: User
+    session: AsyncSession,
+    broker: Broker,
+    *,
+    actor: Actor,
+    invitation: Invitation,
+    patient: Patient,
+    user: User,
 ) -> Joined:
     assert invitation.role is not None
     role = TeamRole(invitation.role)
     joined = await membership.join(
-        session, patient=patient, user=user, role=role, until=None, added_by=invitation.invited_by
+        session,
+        broker,
+        patient=patient,
+        user=user,
+        role=role,
+        until=None,
+        added_by=invitation.invited_by,
+        actor_id=actor.user_id,
     )
     invitation.accepted_at = utcnow()
     session.add(invitation)

@@ -18,7 +18,10 @@ from renraku.access.gate import Gate
 from renraku.access.revocations import RevocationReason, revoke_on_commit
 from renraku.accounts.models import User
 from renraku.errors import BadInput, NotFound
-from renraku.kinds import TeamRole, UserKind
+from renraku.feed import events
+from renraku.feed.events import NewEvent
+from renraku.kinds import FeedAudience, FeedEventKind, TeamRole, UserKind
+from renraku.realtime.broker import Broker
 from renraku.runtime import Runtime
 from renraku.teams import service
 from renraku.teams.actions import audit
@@ -71,14 +74,41 @@ def check_until(until: datetime | None) -> None:
         raise BadInput("until must lie in the future.", field="until")
 
 
+async def membership_changed(
+    session: AsyncSession,
+    broker: Broker,
+    *,
+    patient_id: int,
+    user_ids: list[int],
+    actor_id: int | None,
+) -> None:
+    """Tell the team's live feed that these users' memberships changed (in this transaction)."""
+    await events.append(
+        session,
+        broker,
+        [
+            NewEvent(
+                patient_id=patient_id,
+                kind=FeedEventKind.MEMBERSHIP_CHANGED,
+                audience=FeedAudience.TEAM,
+                actor_id=actor_id,
+                subject_user_id=uid,
+            )
+            for uid in user_ids
+        ],
+    )
+
+
 async def join(
     session: AsyncSession,
+    broker: Broker,
     *,
     patient: Patient,
     user: User,
     role: TeamRole,
     until: datetime | None,
     added_by: int | None,
+    actor_id: int | None,
 ) -> Joined:
     """Give `user` the role on the patient's team (a member already there changes role)."""
     pid, uid = pk(patient), pk(user)
@@ -100,6 +130,9 @@ async def join(
         )
     session.add(membership)
     await session.flush()
+    await membership_changed(
+        session, broker, patient_id=pid, user_ids=[uid, *demoted], actor_id=actor_id
+    )
     return Joined(membership=membership, user=user, demoted=demoted)
 
 
@@ -122,12 +155,19 @@ async def check_add_member(
         if any(m.role == role.value and m.ends_at == until for m in current):
             raise BadInput("This user is already on the team in this role.", field="userId")
         return await do_add_member(
-            session, actor=gate.actor, patient=patient, user=user, role=role, until=until
+            session,
+            runtime.broker,
+            actor=gate.actor,
+            patient=patient,
+            user=user,
+            role=role,
+            until=until,
         )
 
 
 async def do_add_member(
     session: AsyncSession,
+    broker: Broker,
     *,
     actor: Actor,
     patient: Patient,
@@ -136,7 +176,14 @@ async def do_add_member(
     until: datetime | None,
 ) -> Joined:
     joined = await join(
-        session, patient=patient, user=user, role=role, until=until, added_by=actor.user_id
+        session,
+        broker,
+        patient=patient,
+        user=user,
+        role=role,
+        until=until,
+        added_by=actor.user_id,
+        actor_id=actor.user_id,
     )
     await audit(
         session,
@@ -161,7 +208,13 @@ async def check_end_membership(
         if not current or user is None:
             raise NotFound
         ended = await do_end_membership(
-            session, actor=gate.actor, patient=patient, user=user, current=current, reason=text
+            session,
+            runtime.broker,
+            actor=gate.actor,
+            patient=patient,
+            user=user,
+            current=current,
+            reason=text,
         )
         revoke_on_commit(
             session,
@@ -175,6 +228,7 @@ async def check_end_membership(
 
 async def do_end_membership(
     session: AsyncSession,
+    broker: Broker,
     *,
     actor: Actor,
     patient: Patient,
@@ -196,6 +250,9 @@ async def do_end_membership(
             col(Invitation.revoked_at).is_(None),
         )
         .values(revoked_at=now)
+    )
+    await membership_changed(
+        session, broker, patient_id=pk(patient), user_ids=[pk(user)], actor_id=actor.user_id
     )
     await audit(
         session,

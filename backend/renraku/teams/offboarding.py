@@ -23,9 +23,11 @@ from renraku.accounts.models import User
 from renraku.errors import NotFound
 from renraku.kinds import TeamRole
 from renraku.notices.actions import do_notify
+from renraku.realtime.broker import Broker
 from renraku.runtime import Runtime
 from renraku.teams.actions import audit
 from renraku.teams.fields import MAX_NOTE, check_text
+from renraku.teams.membership import membership_changed
 from renraku.teams.models import Invitation, Patient, TeamMembership
 from renraku.timeutil import utcnow
 
@@ -69,7 +71,12 @@ async def check_offboard_professional(
         text = check_text(reason, name="reason", max_length=MAX_NOTE, note=True)
         assert actor.municipality_code is not None  # a manager's relation needs one
         done = await do_offboard_professional(
-            session, actor=actor, user=user, municipality_code=actor.municipality_code, reason=text
+            session,
+            runtime.broker,
+            actor=actor,
+            user=user,
+            municipality_code=actor.municipality_code,
+            reason=text,
         )
         revoke_on_commit(
             session,
@@ -82,7 +89,13 @@ async def check_offboard_professional(
 
 
 async def do_offboard_professional(
-    session: AsyncSession, *, actor: Actor, user: User, municipality_code: str, reason: str
+    session: AsyncSession,
+    broker: Broker,
+    *,
+    actor: Actor,
+    user: User,
+    municipality_code: str,
+    reason: str,
 ) -> Offboarded:
     assert user.id is not None
     uid = user.id
@@ -144,6 +157,9 @@ async def do_offboard_professional(
                 patient_id=patient_id,
                 data={"user_id": uid},
             )
+        await membership_changed(
+            session, broker, patient_id=patient_id, user_ids=[uid], actor_id=actor.user_id
+        )
     await audit(
         session,
         actor=actor,

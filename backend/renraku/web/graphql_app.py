@@ -13,7 +13,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from renraku.accounts.http import client_address, resolve_actor, runtime_of
 from renraku.context import Context
 from renraku.errors import Forbidden
-from renraku.schema import build_schema
+from renraku.schema import RenrakuSchema
 
 
 class RenrakuGraphQL(GraphQL[Context, None]):
@@ -42,13 +42,13 @@ class RenrakuGraphQL(GraphQL[Context, None]):
         )
 
 
-def build_graphql(*, graphiql: bool) -> RenrakuGraphQL:
+def build_graphql(schema: RenrakuSchema, *, graphiql: bool) -> RenrakuGraphQL:
     return RenrakuGraphQL(
-        build_schema(),
+        schema,
         graphql_ide="graphiql" if graphiql else None,
         # Queries only by POST: a GET riding a cookie would dodge the Origin check.
         allow_queries_via_get=False,
-        # Only graphql-transport-ws: the legacy protocol had an auth bypass.
+        # WebSockets are served by realtime/ws.py; this app answers HTTP only.
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         multipart_uploads_enabled=False,
     )

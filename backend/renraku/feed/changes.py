@@ -1,0 +1,287 @@
+"""Changing a post after the fact: edits that keep every earlier version, and retraction.
+
+A post is never deleted. An edit stores the version it replaces as a PostRevision and advances the
+post's revision; a retraction keeps the post and its history but every reader sees its body and
+vitals as empty from then on, with who retracted it, when and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from renraku.access.actor import Actor
+from renraku.access.gate import Gate
+from renraku.access.notebook import Scope, require_post_create
+from renraku.errors import BadInput, Forbidden, NotFound
+from renraku.feed import events, service
+from renraku.feed.events import NewEvent
+from renraku.feed.models import MAX_REASON, Post, PostRevision, Upload
+from renraku.feed.posts import audience_of, check_body
+from renraku.feed.vitals import check_vitals
+from renraku.kinds import FeedEventKind, PostCategory
+from renraku.realtime.broker import Broker
+from renraku.runtime import Runtime
+from renraku.teams.actions import audit
+from renraku.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class PostEdit:
+    """What an edit changes; None leaves a field as it is (`clear_vitals` removes them)."""
+
+    post_id: int
+    body: str | None = None
+    category: PostCategory | None = None
+    vitals: dict[str, float | None] | None = None
+    clear_vitals: bool = False
+    urgent: bool | None = None
+    visible_to_family: bool | None = None
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a post as its readers see it (PostVersion in GraphQL)."""
+
+    revision: int
+    category: str
+    body: str
+    vitals: dict[str, Any] | None
+    vitals_flags: list[str]
+    urgent: bool
+    visible_to_family: bool
+    written_by: int
+    written_at: datetime
+
+
+def _pk(post: Post) -> int:
+    assert post.id is not None
+    return post.id
+
+
+async def _writable(session: AsyncSession, *, gate: Gate, post_id: int) -> Post:
+    """The post if the actor may still change it as its author; retracted posts are final."""
+    post, _ = await service.access_post(session, gate=gate, post_id=post_id)
+    if post.author_id != gate.actor.user_id:
+        raise Forbidden
+    if post.retracted_at is not None:
+        raise BadInput("A retracted post cannot be changed.", field="postId")
+    return post
+
+
+async def check_edit_post(runtime: Runtime, *, gate: Gate, edit: PostEdit) -> Post:
+    """Edit the actor's own post; an edit that changes nothing returns the post as it is."""
+    async with runtime.db.session() as session:
+        current = await _writable(session, gate=gate, post_id=edit.post_id)
+        photos = (
+            await session.exec(select(Upload.id).where(col(Upload.post_id) == edit.post_id))
+        ).first()
+    category = edit.category or PostCategory(current.category)
+    visible = (
+        current.visible_to_family if edit.visible_to_family is None else edit.visible_to_family
+    )
+    # Decided as for a new post: the author must still be on the team, and family members
+    # may only write what the family sees.
+    await require_post_create(
+        gate,
+        current.patient_id,
+        instruction=category is PostCategory.INSTRUCTION,
+        visible_to_family=visible,
+    )
+    body = current.body if edit.body is None else check_body(edit.body)
+    if edit.clear_vitals:
+        vitals: dict[str, Any] | None = None
+        flags: list[str] = []
+    elif edit.vitals is not None:
+        checked, flags = check_vitals(edit.vitals)
+        vitals = checked or None
+    else:
+        vitals, flags = current.vitals, list(current.vitals_flags)
+    if not body and not vitals and photos is None:
+        raise BadInput("Write something, or add vitals or a photo.", field="body")
+    changes = {
+        "body": body,
+        "category": category.value,
+        "vitals": vitals,
+        "vitals_flags": flags,
+        "urgent": current.urgent if edit.urgent is None else edit.urgent,
+        "visible_to_family": visible,
+    }
+    if all(getattr(current, name) == value for name, value in changes.items()):
+        return current
+    async with runtime.db.transaction() as session:
+        post = await _locked(session, edit.post_id)
+        if post.revision != current.revision or post.retracted_at is not None:
+            # Changed by someone else between our look and our lock: the client asks again.
+            raise BadInput("The post changed meanwhile; reload it and edit again.", field="postId")
+        return await do_edit_post(
+            session, runtime.broker, actor=gate.actor, post=post, changes=changes
+        )
+
+
+async def _locked(session: AsyncSession, post_id: int) -> Post:
+    found = await session.exec(select(Post).where(col(Post.id) == post_id).with_for_update())
+    post = found.first()
+    if post is None:
+        raise NotFound
+    return post
+
+
+async def do_edit_post(
+    session: AsyncSession, broker: Broker, *, actor: Actor, post: Post, changes: dict[str, Any]
+) -> Post:
+    session.add(
+        PostRevision(
+            post_id=_pk(post),
+            revision=post.revision,
+            category=post.category,
+            body=post.body,
+            vitals=post.vitals,
+            vitals_flags=list(post.vitals_flags),
+            urgent=post.urgent,
+            visible_to_family=post.visible_to_family,
+            written_by=post.author_id,
+            written_at=post.edited_at or post.created_at,
+        )
+    )
+    changed = sorted(name for name, value in changes.items() if getattr(post, name) != value)
+    for name, value in changes.items():
+        setattr(post, name, value)
+    post.revision += 1
+    post.edited_at = utcnow()
+    session.add(post)
+    await session.flush()
+    await events.append(
+        session,
+        broker,
+        [
+            NewEvent(
+                patient_id=post.patient_id,
+                kind=FeedEventKind.POST_EDITED,
+                audience=audience_of(post),
+                post_id=post.id,
+                actor_id=actor.user_id,
+            )
+        ],
+    )
+    await audit(
+        session,
+        actor=actor,
+        action="feed.post_edited",
+        patient_ids=[post.patient_id],
+        detail={"post_id": post.id, "revision": post.revision, "fields": changed},
+    )
+    return post
+
+
+def check_reason(reason: str) -> str:
+    text = check_body(reason, field_name="reason")
+    if not text:
+        raise BadInput("Say why the post is retracted.", field="reason")
+    if len(text) > MAX_REASON:
+        raise BadInput(f"Write at most {MAX_REASON} characters.", field="reason")
+    if "\n" in text or "\t" in text:
+        raise BadInput("The reason is one line.", field="reason")
+    return text
+
+
+async def check_retract_post(runtime: Runtime, *, gate: Gate, post_id: int, reason: str) -> Post:
+    """Retract a post: its author (while still able to post), or a coordinator of the team."""
+    async with runtime.db.session() as session:
+        current, _ = await service.access_post(session, gate=gate, post_id=post_id)
+    if current.author_id == gate.actor.user_id:
+        await require_post_create(
+            gate,
+            current.patient_id,
+            instruction=False,
+            visible_to_family=current.visible_to_family,
+        )
+    else:
+        await gate.require(current.patient_id, "post.others", "retract")
+    text = check_reason(reason)
+    if current.retracted_at is not None:
+        raise BadInput("This post is already retracted.", field="postId")
+    async with runtime.db.transaction() as session:
+        post = await _locked(session, post_id)
+        if post.retracted_at is not None:
+            raise BadInput("This post is already retracted.", field="postId")
+        return await do_retract_post(
+            session, runtime.broker, actor=gate.actor, post=post, reason=text
+        )
+
+
+async def do_retract_post(
+    session: AsyncSession, broker: Broker, *, actor: Actor, post: Post, reason: str
+) -> Post:
+    post.retracted_at = utcnow()
+    post.retracted_by = actor.user_id
+    post.retract_reason = reason
+    session.add(post)
+    await session.flush()
+    await events.append(
+        session,
+        broker,
+        [
+            NewEvent(
+                patient_id=post.patient_id,
+                kind=FeedEventKind.POST_RETRACTED,
+                audience=audience_of(post),
+                post_id=post.id,
+                actor_id=actor.user_id,
+            )
+        ],
+    )
+    # The reason is free text about the patient: it stays on the post, not in the audit log.
+    await audit(
+        session,
+        actor=actor,
+        action="feed.post_retracted",
+        patient_ids=[post.patient_id],
+        detail={"post_id": post.id, "author_id": post.author_id},
+    )
+    return post
+
+
+async def list_history(session: AsyncSession, *, post: Post, scope: Scope) -> list[Version]:
+    """Every version of the post, oldest first, the current one last.
+
+    A retracted post's versions read as empty, like the post; a family reader sees only the
+    versions that were shared with the family.
+    """
+    revisions = await service.list_revisions(session, post_id=_pk(post))
+    versions = [
+        Version(
+            revision=r.revision,
+            category=r.category,
+            body=r.body,
+            vitals=r.vitals,
+            vitals_flags=list(r.vitals_flags),
+            urgent=r.urgent,
+            visible_to_family=r.visible_to_family,
+            written_by=r.written_by,
+            written_at=r.written_at,
+        )
+        for r in revisions
+    ]
+    versions.append(
+        Version(
+            revision=post.revision,
+            category=post.category,
+            body=post.body,
+            vitals=post.vitals,
+            vitals_flags=list(post.vitals_flags),
+            urgent=post.urgent,
+            visible_to_family=post.visible_to_family,
+            written_by=post.author_id,
+            written_at=post.edited_at or post.created_at,
+        )
+    )
+    if scope is Scope.FAMILY:
+        versions = [v for v in versions if v.visible_to_family]
+    if post.retracted_at is not None:
+        versions = [replace(v, body="", vitals=None, vitals_flags=[]) for v in versions]
+    return versions

@@ -1,0 +1,96 @@
+"""GraphQL mutations on posts after they are written: edit, retract, read, acknowledge.
+
+Resolvers decode ids and hand over to feed/changes.py and feed/receipts.py, which decide.
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from renraku.context import Info
+from renraku.errors import BadInput
+from renraku.feed import changes, receipts
+from renraku.feed.changes import PostEdit
+from renraku.feed.graphql import Post, VitalsInput
+from renraku.ids import decode_id
+from renraku.kinds import PostCategory
+
+
+@strawberry.input(description="What to change in your post; a field left out stays as it is.")
+class EditPostInput:
+    post_id: strawberry.ID
+    body: str | None = None
+    category: PostCategory | None = None
+    vitals: VitalsInput | None = strawberry.field(
+        default=strawberry.UNSET, description="New vitals; null removes them."
+    )
+    urgent: bool | None = None
+    visible_to_family: bool | None = None
+
+    def to_edit(self) -> PostEdit:
+        vitals = self.vitals
+        return PostEdit(
+            post_id=decode_id("Post", self.post_id),
+            body=self.body,
+            category=self.category,
+            vitals=vitals.values() if vitals else None,
+            clear_vitals=vitals is None,
+            urgent=self.urgent,
+            visible_to_family=self.visible_to_family,
+        )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Edit your own post; the earlier version stays in history.")
+    async def edit_post(self, info: Info, input: EditPostInput) -> Post:
+        info.context.require_actor()
+        row = await changes.check_edit_post(
+            info.context.runtime, gate=info.context.gate, edit=input.to_edit()
+        )
+        return Post(row=row)
+
+    @strawberry.mutation(
+        description="Retract a post (yours, or as the team's coordinator): it stays, emptied, "
+        "with the reason."
+    )
+    async def retract_post(self, info: Info, post_id: strawberry.ID, reason: str) -> Post:
+        info.context.require_actor()
+        row = await changes.check_retract_post(
+            info.context.runtime,
+            gate=info.context.gate,
+            post_id=decode_id("Post", post_id),
+            reason=reason,
+        )
+        return Post(row=row)
+
+    @strawberry.mutation(description="Mark posts read (既読); returns how many were newly read.")
+    async def mark_posts_read(self, info: Info, post_ids: list[strawberry.ID]) -> int:
+        info.context.require_actor()
+        if len(post_ids) > receipts.MAX_MARKED:
+            raise BadInput(f"postIds may hold at most {receipts.MAX_MARKED} ids.", field="postIds")
+        return await receipts.check_mark_posts_read(
+            info.context.runtime,
+            gate=info.context.gate,
+            post_ids=[decode_id("Post", i) for i in post_ids],
+        )
+
+    @strawberry.mutation(
+        description="Mark your unread posts of a patient read (at most 500 per call); returns how "
+        "many were newly read."
+    )
+    async def mark_patient_read(self, info: Info, patient_id: strawberry.ID) -> int:
+        info.context.require_actor()
+        return await receipts.check_mark_patient_read(
+            info.context.runtime,
+            gate=info.context.gate,
+            patient_id=decode_id("Patient", patient_id),
+        )
+
+    @strawberry.mutation(description="Acknowledge an instruction (確認しました); it is read too.")
+    async def acknowledge_post(self, info: Info, post_id: strawberry.ID) -> Post:
+        info.context.require_actor()
+        row = await receipts.check_acknowledge_post(
+            info.context.runtime, gate=info.context.gate, post_id=decode_id("Post", post_id)
+        )
+        return Post(row=row)

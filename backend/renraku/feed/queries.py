@@ -1,0 +1,158 @@
+"""GraphQL reads of the notebook across patients: my feed, search, unread counts, overdue
+instructions; and the per-request batch behind `Patient.unreadCount`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
+from weakref import WeakKeyDictionary
+
+import strawberry
+from strawberry.dataloader import DataLoader
+
+from renraku.access.gate import Gate
+from renraku.access.notebook import Scope, timeline_scope
+from renraku.context import Info
+from renraku.db import Database
+from renraku.feed import lists, receipts, urgent
+from renraku.feed.graphql import Post, PostConnection, connection
+from renraku.feed.receipts import Unread
+from renraku.ids import decode_id
+
+if TYPE_CHECKING:
+    from renraku.teams.graphql import Patient
+
+# One batch of unread counts per request: a page of patients costs one query, not one each.
+_unread_loaders: WeakKeyDictionary[Gate, DataLoader[tuple[int, Scope], Unread]] = (
+    WeakKeyDictionary()
+)
+
+
+async def _load_unread(
+    db: Database, user_id: int, keys: Sequence[tuple[int, Scope]]
+) -> list[Unread]:
+    full = [pid for pid, scope in keys if scope is Scope.ALL]
+    family = [pid for pid, scope in keys if scope is Scope.FAMILY]
+    async with db.session() as session:
+        counts = await receipts.unread_counts(session, user_id=user_id, full=full, family=family)
+    return [counts.get(pid, Unread()) for pid, _ in keys]
+
+
+async def unread_of(info: Info, patient_id: int) -> Unread:
+    """Patient.unreadCount and urgentUnreadCount: FORBIDDEN like the timeline, for those who
+    may see the patient but not its notebook."""
+    gate = info.context.gate
+    scope = await timeline_scope(gate, patient_id)
+    loader = _unread_loaders.get(gate)
+    if loader is None:
+        db, user_id = info.context.runtime.db, gate.actor.user_id
+
+        async def load(keys: Sequence[tuple[int, Scope]]) -> list[Unread]:
+            return await _load_unread(db, user_id, keys)
+
+        loader = DataLoader(load_fn=load)
+        _unread_loaders[gate] = loader
+    return await loader.load((patient_id, scope))
+
+
+@strawberry.type
+class PatientUnread:
+    patient_id: strawberry.Private[int]
+    unread: int
+    urgent_unread: int
+
+    @strawberry.field
+    async def patient(
+        self, info: Info
+    ) -> Annotated[Patient, strawberry.lazy("renraku.teams.graphql")] | None:
+        from renraku.teams import service as teams_service
+        from renraku.teams.graphql import Patient
+
+        async with info.context.runtime.db.session() as session:
+            row = await teams_service.get_live_patient(session, self.patient_id)
+        return Patient(row=row) if row else None
+
+
+@strawberry.type(description="Unread posts over your care-team patients.")
+class UnreadSummary:
+    total: int
+    urgent: int
+    patients: list[PatientUnread] = strawberry.field(
+        description="The patients with unread posts, by id."
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Posts of all your care-team patients, newest first.")
+    async def my_feed(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        urgent_only: bool = False,
+    ) -> PostConnection:
+        actor = info.context.require_actor()
+        async with info.context.runtime.db.session() as session:
+            page = await lists.my_feed_page(
+                session, actor=actor, first=first, after=after, urgent_only=urgent_only
+            )
+        await info.context.gate.touched([p.patient_id for p, _ in page.items], action="feed.list")
+        return connection(page.items, page.has_next_page)
+
+    @strawberry.field(
+        description="Posts holding `query` (1-100 characters), within the patients whose "
+        "notebook you read, or within one of them; newest first."
+    )
+    async def search_posts(
+        self,
+        info: Info,
+        query: str,
+        patient_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> PostConnection:
+        info.context.require_actor()
+        pid = decode_id("Patient", patient_id) if patient_id is not None else None
+        async with info.context.runtime.db.session() as session:
+            page = await lists.search_page(
+                session,
+                gate=info.context.gate,
+                text=query,
+                patient_id=pid,
+                first=first,
+                after=after,
+            )
+        await info.context.gate.touched([p.patient_id for p, _ in page.items], action="feed.search")
+        return connection(page.items, page.has_next_page)
+
+    @strawberry.field(description="Your instructions still awaiting acknowledgement, overdue.")
+    async def my_overdue_instructions(self, info: Info) -> list[Post]:
+        actor = info.context.require_actor()
+        async with info.context.runtime.db.session() as session:
+            rows = await urgent.list_overdue_instructions(
+                session, actor=actor, cutoff=urgent.overdue_cutoff(info.context.runtime)
+            )
+        await info.context.gate.touched([p.patient_id for p in rows], action="feed.overdue")
+        return [Post(row=r) for r in rows]
+
+    @strawberry.field(description="Your unread posts, in total and per care-team patient.")
+    async def unread_counts(self, info: Info) -> UnreadSummary:
+        actor = info.context.require_actor()
+        async with info.context.runtime.db.session() as session:
+            readable = await lists.care_team_patients(session, actor=actor)
+            counts = await receipts.unread_counts(
+                session, user_id=actor.user_id, full=readable.full, family=readable.family
+            )
+        listed = sorted(pid for pid, c in counts.items() if c.unread)
+        await info.context.gate.touched(listed, action="feed.unread")
+        return UnreadSummary(
+            total=sum(c.unread for c in counts.values()),
+            urgent=sum(c.urgent for c in counts.values()),
+            patients=[
+                PatientUnread(
+                    patient_id=pid, unread=counts[pid].unread, urgent_unread=counts[pid].urgent
+                )
+                for pid in listed
+            ],
+        )

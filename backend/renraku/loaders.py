@@ -1,0 +1,35 @@
+"""Per-request (or per-event) batch loaders of rows by id, so lists and feeds read in bulk.
+
+The rows are loaded without any access check: callers hand out only what the actor was already
+allowed to see (a post found through feed/service.py, its author).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import col, select
+from strawberry.dataloader import DataLoader
+
+from renraku.accounts.models import User
+from renraku.db import Database
+from renraku.feed.models import Post
+
+
+class Loaders:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.posts: DataLoader[int, Post | None] = DataLoader(load_fn=self._load_posts)
+        self.users: DataLoader[int, User | None] = DataLoader(load_fn=self._load_users)
+
+    async def _load_posts(self, ids: Sequence[int]) -> list[Post | None]:
+        async with self._db.session() as session:
+            rows = await session.exec(select(Post).where(col(Post.id).in_(list(ids))))
+            found = {row.id: row for row in rows.all()}
+        return [found.get(i) for i in ids]
+
+    async def _load_users(self, ids: Sequence[int]) -> list[User | None]:
+        async with self._db.session() as session:
+            rows = await session.exec(select(User).where(col(User.id).in_(list(ids))))
+            found = {row.id: row for row in rows.all()}
+        return [found.get(i) for i in ids]

@@ -1,0 +1,494 @@
+"""The live feed inside one process: events in commit order, access re-checked, results shared.
+
+One hub per worker listens to the broker's feed channel and keeps a dispatch cursor: it hands out
+events strictly in id order, fetching from the database whatever the broker skipped or lost (a
+message published out of order by another worker, a Redis restart, a failed publish), and it also
+polls the database now and then, so a lost signal delays an event but never drops it.
+
+For each event it asks the database once who may see the patient (two indexed queries), drops
+subscribers who lost access (a patientEvents subscription then ends with NOT_FOUND), groups the rest
+by (subscription selection, scope), executes the document once per group with the event as root
+value, serialises once, and queues the same bytes on every socket of the group (DESIGN.md
+"Fan-out"). Replays read the database in batches, access checked once per batch, while live events
+for that subscriber wait in a buffer; duplicates are dropped by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
+from graphql.execution import Executor, execute_subscription_event
+from sqlmodel import col, select
+
+from renraku.access.actor import Actor
+from renraku.access.notebook import Scope, scope_of
+from renraku.access.scopes import roles_by_user, roles_of_user, roles_on
+from renraku.accounts.models import AuthSession, User
+from renraku.accounts.service import session_is_live
+from renraku.audit.reads import ReadRecord
+from renraku.context import Context
+from renraku.errors import NotFound
+from renraku.feed import events as feed_events
+from renraku.feed.events_graphql import FeedEvent as FeedEventObject
+from renraku.feed.models import FeedEvent, Post
+from renraku.graphql_errors import coded
+from renraku.kinds import FeedAudience
+from renraku.realtime.broker import SubscriptionEnded
+from renraku.runtime import Runtime
+
+log = logging.getLogger("renraku.realtime")
+
+PATIENT_EVENTS = "patientEvents"
+MY_EVENTS = "myEvents"
+REPLAY_BATCH = 500
+# How often the database is asked for events the broker did not bring.
+POLL_SECONDS = 2.0
+# Live deliveries are audited per subscription at most this often (one record each).
+AUDIT_SECONDS = 60.0
+RESUBSCRIBE_SECONDS = 1.0
+SESSION_CHANNEL_EVENT = "session.ended"
+ACCESS_CHANNEL = "access"
+
+
+class Socket(Protocol):
+    """What the hub needs of a connection (realtime/ws.py)."""
+
+    actor: Actor
+
+    def context(self) -> Context: ...
+    def send_next(self, sub_id: str, payload: str) -> None: ...
+    async def send_next_waiting(self, sub_id: str, payload: str) -> None: ...
+    def send_error(self, sub_id: str, errors: list[dict[str, Any]]) -> None: ...
+    def end_subscription(self, sub_id: str) -> None: ...
+    def close_soon(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(eq=False)
+class LiveSubscription:
+    socket: Socket
+    sub_id: str
+    field_name: str
+    patient_id: int | None
+    document: DocumentNode
+    operation_name: str | None
+    variables: dict[str, Any]
+    # Subscribers with the same key and scope receive the same bytes.
+    key: str
+    last_id: int = 0
+    replaying: bool = False
+    buffer: list[FeedEvent] = field(default_factory=list)
+    # Delivered since the last audit record: patient ids and how many events.
+    audit_patients: set[int] = field(default_factory=set)
+    audit_events: int = 0
+    ended: bool = False
+    replay_task: asyncio.Task[None] | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return self.socket.actor
+
+
+def _payload(result: ExecutionResult) -> str:
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = [dict(coded(e).formatted) for e in result.errors]
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def not_found_errors() -> list[dict[str, Any]]:
+    return [dict(GraphQLError(str(NotFound()), extensions=NotFound().extensions).formatted)]
+
+
+class FeedHub:
+    def __init__(self, runtime: Runtime, schema: GraphQLSchema) -> None:
+        self._runtime = runtime
+        self._schema = schema
+        self._by_patient: dict[int, set[LiveSubscription]] = defaultdict(set)
+        self._mine_by_user: dict[int, set[LiveSubscription]] = defaultdict(set)
+        self._sockets: set[Socket] = set()
+        self._last: int | None = None
+        self._dispatching = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = asyncio.Lock()
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self._started:
+            if self._tasks:
+                return
+            async with self._runtime.db.session() as session:
+                self._last = await feed_events.latest_id(session)
+            self._tasks = [
+                self._spawn(self._listen(feed_events.CHANNEL, self._on_feed), "feed"),
+                self._spawn(self._listen(ACCESS_CHANNEL, self._on_access), "access"),
+                self._spawn(self._every(POLL_SECONDS, self._catch_up), "poll"),
+                self._spawn(self._every(AUDIT_SECONDS, self._audit_live), "audit"),
+                self._spawn(
+                    self._every(
+                        float(self._runtime.settings.ws_session_check_seconds), self._check_sessions
+                    ),
+                    "sessions",
+                ),
+            ]
+
+    @staticmethod
+    def _spawn(work: Awaitable[None], name: str) -> asyncio.Task[None]:
+        async def run() -> None:
+            await work
+
+        return asyncio.create_task(run(), name=f"renraku-hub-{name}")
+
+    async def close(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._audit_live()
+
+    async def _listen(
+        self, channel: str, handle: Callable[[dict[str, Any]], Awaitable[None]]
+    ) -> None:
+        while True:
+            try:
+                async with self._runtime.broker.subscribe(channel) as subscription:
+                    # Whatever was published while we were not listening is in the database.
+                    if channel == feed_events.CHANNEL:
+                        await self._catch_up()
+                    async for message in subscription:
+                        await handle(message)
+            except SubscriptionEnded as reason:
+                log.info("hub resubscribes to %s: %s", channel, type(reason).__name__)
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                log.warning("hub cannot listen on %s: %s", channel, type(exc).__name__)
+            except Exception:
+                log.exception("hub listener on %s failed", channel)
+            await asyncio.sleep(RESUBSCRIBE_SECONDS)
+
+    @staticmethod
+    async def _every(seconds: float, work: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await work()
+            except Exception:
+                log.exception("hub periodic work failed")
+
+    # -- sockets and subscriptions ------------------------------------------------------------
+
+    def add_socket(self, socket: Socket) -> None:
+        self._sockets.add(socket)
+
+    def remove_socket(self, socket: Socket, subscriptions: Iterable[LiveSubscription]) -> None:
+        self._sockets.discard(socket)
+        for sub in subscriptions:
+            self.remove(sub)
+
+    async def add(self, sub: LiveSubscription, *, after: int | None) -> None:
+        """Start delivering to `sub`: live only, or replay from `after` first, then live."""
+        await self.start()
+        assert self._last is not None
+        if after is None:
+            sub.last_id = self._last
+        else:
+            sub.last_id = after
+            sub.replaying = True
+        if sub.field_name == PATIENT_EVENTS:
+            assert sub.patient_id is not None
+            self._by_patient[sub.patient_id].add(sub)
+        else:
+            self._mine_by_user[sub.actor.user_id].add(sub)
+        if after is not None:
+            sub.replay_task = self._spawn(self._replay(sub), "replay")
+
+    def remove(self, sub: LiveSubscription) -> None:
+        sub.ended = True
+        task = sub.replay_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+        if sub.patient_id is not None:
+            subs = self._by_patient.get(sub.patient_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._by_patient[sub.patient_id]
+        else:
+            mine = self._mine_by_user.get(sub.actor.user_id)
+            if mine is not None:
+                mine.discard(sub)
+                if not mine:
+                    del self._mine_by_user[sub.actor.user_id]
+        self._flush_audit(sub)
+
+    def _lose(self, sub: LiveSubscription) -> None:
+        """The subscriber may no longer see the patient: end that subscription with NOT_FOUND."""
+        if sub.ended:
+            return
+        self.remove(sub)
+        sub.socket.send_error(sub.sub_id, not_found_errors())
+        sub.socket.end_subscription(sub.sub_id)
+
+    # -- the dispatch cursor ------------------------------------------------------------------
+
+    async def _on_feed(self, message: dict[str, Any]) -> None:
+        event = feed_events.from_message(message)
+        if event is None or event.id is None:
+            return
+        async with self._dispatching:
+            assert self._last is not None
+            if event.id <= self._last:
+                return
+            if event.id == self._last + 1:
+                await self._dispatch(event)
+                return
+        # A gap: another worker's publish overtook this one, or messages were lost.
+        await self._catch_up(upto=event.id)
+
+    async def _catch_up(self, upto: int | None = None) -> None:
+        async with self._dispatching:
+            assert self._last is not None
+            while True:
+                async with self._runtime.db.session() as session:
+                    batch = await feed_events.events_after(
+                        session, after=self._last, patient_ids=None, limit=REPLAY_BATCH
+                    )
+                if upto is not None:
+                    batch = [e for e in batch if e.id is not None and e.id <= upto]
+                for event in batch:
+                    await self._dispatch(event)
+                if len(batch) < REPLAY_BATCH:
+                    return
+
+    async def _dispatch(self, event: FeedEvent) -> None:
+        """Deliver one event to every local subscriber allowed to see it; advance the cursor."""
+        assert event.id is not None
+        listening = list(self._by_patient.get(event.patient_id, ()))
+        if not listening and not self._mine_by_user:
+            self._last = event.id
+            return
+        async with self._runtime.db.session() as session:
+            roles = await roles_by_user(session, event.patient_id)
+        for user_id in roles:
+            listening.extend(self._mine_by_user.get(user_id, ()))
+        groups: dict[tuple[str, Scope], list[LiveSubscription]] = defaultdict(list)
+        for sub in listening:
+            if event.id <= sub.last_id:
+                continue
+            scope = scope_of(roles.get(sub.actor.user_id, frozenset()))
+            if scope is None:
+                if sub.field_name == PATIENT_EVENTS:
+                    self._lose(sub)
+                continue
+            if scope is Scope.FAMILY and event.audience != FeedAudience.TEAM.value:
+                continue
+            if sub.replaying:
+                sub.buffer.append(event)
+                if len(sub.buffer) > self._runtime.settings.ws_queue_limit:
+                    sub.socket.close_soon(1013, "too far behind; resubscribe from your cursor")
+                continue
+            groups[(sub.key, scope)].append(sub)
+        for group in groups.values():
+            payload = await self._execute(group[0], event)
+            for sub in group:
+                self._deliver(sub, event, payload)
+        # Only now: if anything above failed, the next catch-up retries this event (subscribers
+        # that already have it skip it by their own cursor).
+        self._last = event.id
+
+    def _deliver(self, sub: LiveSubscription, event: FeedEvent, payload: str) -> None:
+        assert event.id is not None
+        sub.socket.send_next(sub.sub_id, payload)
+        self._delivered(sub, event)
+
+    async def _deliver_waiting(self, sub: LiveSubscription, event: FeedEvent, payload: str) -> None:
+        """A replay's delivery: waits for room in the socket's queue (only this subscriber's
+        replay waits), so a replay longer than the queue reaches a client that keeps reading."""
+        assert event.id is not None
+        await sub.socket.send_next_waiting(sub.sub_id, payload)
+        self._delivered(sub, event)
+
+    @staticmethod
+    def _delivered(sub: LiveSubscription, event: FeedEvent) -> None:
+        assert event.id is not None
+        sub.last_id = event.id
+        sub.audit_patients.add(event.patient_id)
+        sub.audit_events += 1
+
+    async def _execute(
+        self, sub: LiveSubscription, event: FeedEvent, context: Context | None = None
+    ) -> str:
+        """The subscription's result for `event`, as the JSON of a `next` message's payload."""
+        built = Executor.build(
+            self._schema,
+            sub.document,
+            context_value=context or sub.socket.context(),
+            raw_variable_values=sub.variables,
+            operation_name=sub.operation_name,
+        )
+        if isinstance(built, list):  # variables were checked at subscribe time
+            return _payload(ExecutionResult(data=None, errors=built))
+        result = execute_subscription_event(
+            built.build_per_event_executor(FeedEventObject(row=event))
+        )
+        if isinstance(result, Awaitable):
+            result = await result
+        return _payload(result)
+
+    # -- replay -------------------------------------------------------------------------------
+
+    async def _replay(self, sub: LiveSubscription) -> None:
+        try:
+            while await self._replay_batch(sub):
+                pass
+            # Live events that arrived meanwhile, in order; then straight delivery.
+            while sub.buffer:
+                pending, sub.buffer = sorted(sub.buffer, key=lambda e: e.id or 0), []
+                context = sub.socket.context()
+                for event in pending:
+                    if event.id is not None and event.id > sub.last_id:
+                        payload = await self._execute(sub, event, context)
+                        await self._deliver_waiting(sub, event, payload)
+            sub.replaying = False
+        except Exception:
+            log.exception("replay failed")
+            sub.socket.close_soon(1011, "replay failed")
+
+    async def _replay_batch(self, sub: LiveSubscription) -> bool:
+        """Send the next batch of stored events after the subscriber's cursor; True if more."""
+        async with self._runtime.db.session() as session:
+            if sub.patient_id is not None:
+                found = await roles_on(session, sub.actor, [sub.patient_id])
+                scopes = {sub.patient_id: scope_of(found.get(sub.patient_id, frozenset()))}
+            else:
+                found = await roles_of_user(session, sub.actor)
+                scopes = {pid: scope_of(r) for pid, r in found.items()}
+            readable = {pid: s for pid, s in scopes.items() if s is not None}
+            if sub.patient_id is not None and not readable:
+                self._lose(sub)
+                return False
+            batch = await feed_events.events_after(
+                session, after=sub.last_id, patient_ids=list(readable), limit=REPLAY_BATCH
+            )
+            post_ids = sorted({e.post_id for e in batch if e.post_id is not None})
+            posts = await _posts_by_id(session, post_ids)
+        context = sub.socket.context()
+        # One batch: its posts and their authors are read in two queries, not one per event.
+        context.loaders.posts.prime_many(posts)
+        users = await context.loaders.users.load_many(sorted({p.author_id for p in posts.values()}))
+        del users
+        delivered: set[int] = set()
+        count = 0
+        for event in batch:
+            assert event.id is not None
+            scope = readable[event.patient_id]
+            if scope is Scope.FAMILY and event.audience != FeedAudience.TEAM.value:
+                sub.last_id = event.id
+                continue
+            if sub.ended:
+                return False
+            await self._deliver_waiting(sub, event, await self._execute(sub, event, context))
+            delivered.add(event.patient_id)
+            count += 1
+        if delivered:
+            await self._audit(sub, delivered, events=count, what="replay")
+        sub.audit_patients.clear()
+        sub.audit_events = 0
+        return len(batch) == REPLAY_BATCH
+
+    # -- access and sessions ------------------------------------------------------------------
+
+    async def _on_access(self, message: dict[str, Any]) -> None:
+        if message.get("event") == SESSION_CHANNEL_EVENT:
+            ended = {int(s) for s in message.get("session_ids", [])}
+            for socket in list(self._sockets):
+                if socket.actor.session_id in ended:
+                    socket.close_soon(4401, "session ended")
+            return
+        from renraku.access.revocations import Revocation
+
+        revocation = Revocation.from_message(message)
+        if revocation is None:
+            return
+        users = set(revocation.user_ids)
+        for patient_id in revocation.patient_ids:
+            subs = [s for s in self._by_patient.get(patient_id, ()) if s.actor.user_id in users]
+            if not subs:
+                continue
+            async with self._runtime.db.session() as session:
+                roles = await roles_by_user(session, patient_id)
+            for sub in subs:
+                if scope_of(roles.get(sub.actor.user_id, frozenset())) is None:
+                    self._lose(sub)
+
+    async def _check_sessions(self) -> None:
+        sockets = [s for s in self._sockets if s.actor.session_id is not None]
+        if not sockets:
+            return
+        ids = sorted({s.actor.session_id for s in sockets if s.actor.session_id is not None})
+        async with self._runtime.db.session() as session:
+            rows = await session.exec(
+                select(AuthSession, User)
+                .join(User, col(User.id) == AuthSession.user_id)
+                .where(col(AuthSession.id).in_(ids))
+            )
+            live = {
+                auth.id
+                for auth, user in rows.all()
+                if user.active and session_is_live(auth, self._runtime.settings)
+            }
+        for socket in sockets:
+            if socket.actor.session_id not in live:
+                socket.close_soon(4401, "session ended")
+
+    # -- auditing -----------------------------------------------------------------------------
+
+    async def _audit_live(self) -> None:
+        subs = [s for group in self._by_patient.values() for s in group]
+        subs += [s for group in self._mine_by_user.values() for s in group]
+        for sub in subs:
+            if sub.audit_patients:
+                patients, count = set(sub.audit_patients), sub.audit_events
+                sub.audit_patients.clear()
+                sub.audit_events = 0
+                await self._audit(sub, patients, events=count, what="live")
+
+    def _flush_audit(self, sub: LiveSubscription) -> None:
+        if sub.audit_patients:
+            patients, count = set(sub.audit_patients), sub.audit_events
+            sub.audit_patients.clear()
+            sub.audit_events = 0
+            self._spawn(self._audit(sub, patients, events=count, what="live"), "audit-flush")
+
+    async def _audit(
+        self, sub: LiveSubscription, patients: set[int], *, events: int, what: str
+    ) -> None:
+        actor = sub.actor
+        await self._runtime.read_auditor.record(
+            ReadRecord(
+                actor_id=actor.user_id,
+                actor_kind=actor.kind.value,
+                action="read",
+                object_type="patient",
+                object_ids=tuple(sorted(patients)),
+                decision="allow",
+                reason="subscription",
+                detail={"operation": sub.field_name, "delivery": what, "events": events},
+            )
+        )
+
+
+async def _posts_by_id(session: Any, post_ids: list[int]) -> dict[int, Post]:
+    if not post_ids:
+        return {}
+    rows = await session.exec(select(Post).where(col(Post.id).in_(post_ids)))
+    return {p.id: p for p in rows.all() if p.id is not None}

@@ -1,0 +1,423 @@
+"""The WebSocket at /graphql: the graphql-transport-ws protocol, written out for the live feed.
+
+Only that protocol is spoken (the legacy one had an auth bypass). Queries and mutations sent over
+the socket run through the strawberry schema like HTTP requests; the two subscriptions are handed
+to the hub (realtime/hub.py), which executes each event once per audience and selection.
+
+Close codes, as the protocol defines them: 4400 invalid message, 4401 subscribe before
+connection_ack, 4403 connection_init refused, 4406 wrong subprotocol, 4408 no connection_init in
+time, 4409 a subscription id already in use, 4429 a second connection_init. Ours: 4401 when the
+session ends, 1013 when a subscriber falls too far behind (it resubscribes from its cursor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+    visit,
+)
+from graphql.language import Visitor
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.extensions.query_depth_limiter import create_validator
+
+from renraku.access.actor import Actor
+from renraku.access.notebook import timeline_scope
+from renraku.accounts.http import client_address, resolve_actor
+from renraku.context import Context
+from renraku.errors import BadInput, Forbidden, RenrakuError
+from renraku.feed.events_graphql import decode_event_cursor
+from renraku.graphql_errors import coded
+from renraku.ids import decode_id
+from renraku.realtime.hub import MY_EVENTS, PATIENT_EVENTS, FeedHub, LiveSubscription
+from renraku.runtime import Runtime
+from renraku.schema import MAX_DEPTH, MAX_TOKENS, RenrakuSchema
+
+log = logging.getLogger("renraku.realtime")
+
+PROTOCOL = "graphql-transport-ws"
+MAX_MESSAGE_CHARS = 64_000
+MAX_ID_CHARS = 128
+# A replay waits this long for room in a socket's queue before calling the client too slow.
+REPLAY_WAIT_SECONDS = 30.0
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _errors(error: Exception) -> list[dict[str, Any]]:
+    if isinstance(error, GraphQLError):
+        return [dict(coded(error).formatted)]
+    if isinstance(error, RenrakuError):
+        return [dict(GraphQLError(str(error), extensions=error.extensions).formatted)]
+    return [dict(GraphQLError("Unexpected error.", extensions={"code": "INTERNAL"}).formatted)]
+
+
+def _frame(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+class _RootArgumentVariables(Visitor):
+    """Variables used only in the root field's arguments do not change an event's result."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, int] = {}
+
+    def enter_variable(self, node: VariableNode, *_: Any) -> None:
+        self.counts[node.name.value] = self.counts.get(node.name.value, 0) + 1
+
+
+def selection_key(operation: OperationDefinitionNode, query: str, variables: dict[str, Any]) -> str:
+    """The part of a subscription that decides its results: the document and the variables
+    used below the root field (not `patientId` or `after`)."""
+    everywhere = _RootArgumentVariables()
+    visit(operation.selection_set, everywhere)
+    root = operation.selection_set.selections[0]
+    at_root = _RootArgumentVariables()
+    if isinstance(root, FieldNode):
+        for argument in root.arguments or ():
+            visit(argument, at_root)
+    used = {n for n, c in everywhere.counts.items() if c > at_root.counts.get(n, 0)}
+    relevant = {k: v for k, v in sorted(variables.items()) if k in used}
+    return _frame({"q": query, "v": relevant})
+
+
+class Connection:
+    """One socket: its state in the protocol, its subscriptions, and its bounded send queue."""
+
+    def __init__(self, websocket: WebSocket, runtime: Runtime, hub: FeedHub, schema: RenrakuSchema):
+        self.websocket = websocket
+        self.runtime = runtime
+        self.hub = hub
+        self.schema = schema
+        self.actor: Actor = None  # type: ignore[assignment]  # set by connection_init
+        self.init_received = False
+        self.acknowledged = False
+        self.subscriptions: dict[str, LiveSubscription | None] = {}
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(runtime.settings.ws_queue_limit)
+        self._closing: tuple[int, str] | None = None
+        self._closed = asyncio.Event()
+
+    # -- the hub's side (Socket protocol) -----------------------------------------------------
+
+    def context(self) -> Context:
+        return Context(
+            runtime=self.runtime,
+            request=self.websocket,
+            response=None,
+            actor=self.actor,
+            client_address=client_address(self.websocket),
+        )
+
+    def send_next(self, sub_id: str, payload: str) -> None:
+        # The payload was serialised once for everyone; only the id differs per socket.
+        self._put(f'{{"id":{json.dumps(sub_id)},"type":"next","payload":{payload}}}')
+
+    async def send_next_waiting(self, sub_id: str, payload: str) -> None:
+        frame = f'{{"id":{json.dumps(sub_id)},"type":"next","payload":{payload}}}'
+        if self._closing is not None:
+            return
+        try:
+            await asyncio.wait_for(self._queue.put(frame), REPLAY_WAIT_SECONDS)
+        except TimeoutError:
+            self.close_soon(1013, "too far behind; resubscribe from your cursor")
+
+    def send_error(self, sub_id: str, errors: list[dict[str, Any]]) -> None:
+        self._put(_frame({"id": sub_id, "type": "error", "payload": errors}))
+
+    def send_complete(self, sub_id: str) -> None:
+        self._put(_frame({"id": sub_id, "type": "complete"}))
+
+    def end_subscription(self, sub_id: str) -> None:
+        self.subscriptions.pop(sub_id, None)
+
+    def close_soon(self, code: int, reason: str) -> None:
+        if self._closing is None:
+            self._closing = (code, reason)
+            self._closed.set()
+            # Wake the writer even if the queue is full.
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+
+    def _put(self, frame: str) -> None:
+        if self._closing is not None:
+            return
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            # Never wait for a slow reader: the others' events must not queue behind it.
+            self.close_soon(1013, "too far behind; resubscribe from your cursor")
+
+    # -- the socket's side --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write(), name="renraku-ws-writer")
+        reader = asyncio.create_task(self._read(), name="renraku-ws-reader")
+        timer = asyncio.create_task(self._init_timeout(), name="renraku-ws-init")
+        try:
+            await self._closed.wait()
+        finally:
+            for task in (reader, timer):
+                task.cancel()
+            for task in (reader, timer):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self.hub.remove_socket(self, [s for s in self.subscriptions.values() if s])
+            self.subscriptions.clear()
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(writer, timeout=5)
+            if self.websocket.application_state != WebSocketState.DISCONNECTED:
+                code, reason = self._closing or (1000, "")
+                with contextlib.suppress(Exception):
+                    await self.websocket.close(code, reason)
+
+    async def _write(self) -> None:
+        while True:
+            frame = await self._queue.get()
+            if frame is None:
+                if self._closing is not None:
+                    return
+                continue
+            try:
+                await self.websocket.send_text(frame)
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                self.close_soon(1000, "")
+                return
+
+    async def _init_timeout(self) -> None:
+        await asyncio.sleep(self.runtime.settings.ws_init_timeout_seconds)
+        if not self.init_received:
+            self.close_soon(4408, "Connection initialisation timeout")
+
+    async def _read(self) -> None:
+        try:
+            while self._closing is None:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    self.close_soon(1000, "")
+                    return
+                text = message.get("text")
+                if text is None:
+                    raise ProtocolError(4400, "Binary frames are not part of the protocol")
+                await self._handle(text)
+        except ProtocolError as error:
+            self.close_soon(error.code, error.reason)
+        except WebSocketDisconnect:
+            self.close_soon(1000, "")
+
+    async def _handle(self, text: str) -> None:
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise ProtocolError(4400, "Message too large")
+        try:
+            message = json.loads(text)
+        except (ValueError, RecursionError):
+            raise ProtocolError(4400, "Invalid message received") from None
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            raise ProtocolError(4400, "Invalid message received")
+        kind = message["type"]
+        if kind == "connection_init":
+            await self._on_init(message)
+        elif kind == "ping":
+            reply: dict[str, Any] = {"type": "pong"}
+            if isinstance(message.get("payload"), dict):
+                reply["payload"] = message["payload"]
+            self._put(_frame(reply))
+        elif kind == "pong":
+            return
+        elif kind == "subscribe":
+            await self._on_subscribe(message)
+        elif kind == "complete":
+            sub_id = message.get("id")
+            if not isinstance(sub_id, str):
+                raise ProtocolError(4400, "Invalid message received")
+            self._stop(sub_id)
+        else:
+            raise ProtocolError(4400, f"Unknown message type {kind[:40]!r}")
+
+    async def _on_init(self, message: dict[str, Any]) -> None:
+        if self.init_received:
+            raise ProtocolError(4429, "Too many initialisation requests")
+        self.init_received = True
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            raise ProtocolError(4400, "Invalid message received")
+        token = None
+        authorization = (payload or {}).get("authorization")
+        if isinstance(authorization, str) and authorization.startswith("Bearer "):
+            token = authorization.removeprefix("Bearer ").strip() or None
+        try:
+            actor = await resolve_actor(self.websocket, token=token)
+        except Forbidden:
+            actor = None  # a cookie from another origin
+        if actor is None:
+            raise ProtocolError(4403, "Forbidden")
+        self.actor = actor
+        self.acknowledged = True
+        self.hub.add_socket(self)
+        self._put(_frame({"type": "connection_ack"}))
+
+    def _stop(self, sub_id: str) -> None:
+        sub = self.subscriptions.pop(sub_id, None)
+        if sub is not None:
+            self.hub.remove(sub)
+
+    async def _on_subscribe(self, message: dict[str, Any]) -> None:
+        if not self.acknowledged:
+            raise ProtocolError(4401, "Unauthorized")
+        sub_id = message.get("id")
+        payload = message.get("payload")
+        if (
+            not isinstance(sub_id, str)
+            or not sub_id
+            or len(sub_id) > MAX_ID_CHARS
+            or not isinstance(payload, dict)
+            or not isinstance(payload.get("query"), str)
+        ):
+            raise ProtocolError(4400, "Invalid message received")
+        if sub_id in self.subscriptions:
+            raise ProtocolError(4409, f"Subscriber for {sub_id} already exists")
+        variables = payload.get("variables") or {}
+        operation_name = payload.get("operationName")
+        if not isinstance(variables, dict) or not isinstance(operation_name, str | None):
+            raise ProtocolError(4400, "Invalid message received")
+        if len(self.subscriptions) >= self.runtime.settings.ws_max_subscriptions:
+            self.send_error(sub_id, _errors(BadInput("Too many subscriptions on one socket.")))
+            return
+        # Held while it runs, so that a second subscribe with the same id is refused.
+        self.subscriptions[sub_id] = None
+        try:
+            document, operation = self._checked(payload["query"], operation_name)
+        except GraphQLError as error:
+            self.subscriptions.pop(sub_id, None)
+            self.send_error(sub_id, _errors(error))
+            return
+        if operation.operation is OperationType.SUBSCRIPTION:
+            await self._subscribe(sub_id, document, operation, payload["query"], variables)
+        else:
+            await self._execute_once(sub_id, payload["query"], variables, operation_name)
+
+    def _checked(
+        self, query: str, operation_name: str | None
+    ) -> tuple[DocumentNode, OperationDefinitionNode]:
+        document = parse(query, max_tokens=MAX_TOKENS)
+        rules = [*specified_rules, create_validator(MAX_DEPTH, None, None)]
+        errors = validate(self.schema._schema, document, rules)
+        if errors:
+            raise errors[0]
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            raise GraphQLError("Name the operation to run.")
+        return document, operation
+
+    async def _execute_once(
+        self, sub_id: str, query: str, variables: dict[str, Any], operation_name: str | None
+    ) -> None:
+        result = await self.schema.execute(
+            query,
+            variable_values=variables,
+            context_value=self.context(),
+            operation_name=operation_name,
+        )
+        if sub_id not in self.subscriptions:
+            return  # completed by the client meanwhile
+        self.subscriptions.pop(sub_id, None)
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [e.formatted for e in result.errors]
+        self._put(_frame({"id": sub_id, "type": "next", "payload": body}))
+        self.send_complete(sub_id)
+
+    async def _subscribe(
+        self,
+        sub_id: str,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        query: str,
+        variables: dict[str, Any],
+    ) -> None:
+        try:
+            field, args = _root_field(self.schema, document, operation, variables)
+            patient_id = None
+            if field == PATIENT_EVENTS:
+                patient_id = decode_id("Patient", str(args.get("patientId", "")))
+                context = self.context()
+                await timeline_scope(context.gate, patient_id)
+            after = decode_event_cursor(args.get("after"))
+        except (GraphQLError, RenrakuError) as error:
+            self.subscriptions.pop(sub_id, None)
+            self.send_error(sub_id, _errors(error))
+            return
+        sub = LiveSubscription(
+            socket=self,
+            sub_id=sub_id,
+            field_name=field,
+            patient_id=patient_id,
+            document=document,
+            operation_name=operation.name.value if operation.name else None,
+            variables=variables,
+            key=selection_key(operation, query, variables),
+        )
+        if sub_id not in self.subscriptions:
+            return  # completed by the client meanwhile
+        self.subscriptions[sub_id] = sub
+        await self.hub.add(sub, after=after)
+
+
+def _root_field(
+    schema: RenrakuSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: dict[str, Any],
+) -> tuple[str, dict[str, Any]]:
+    """The one root field of a subscription and its argument values (variables coerced)."""
+    from graphql.execution.values import get_argument_values, get_variable_values
+
+    selections = operation.selection_set.selections
+    if len(selections) != 1 or not isinstance(selections[0], FieldNode):
+        raise GraphQLError("Subscribe to exactly one field.")
+    node = selections[0]
+    name = node.name.value
+    if name not in (PATIENT_EVENTS, MY_EVENTS):
+        raise GraphQLError("Subscribe to patientEvents or myEvents.")
+    subscription_type = schema._schema.subscription_type
+    assert subscription_type is not None
+    coerced = get_variable_values(
+        schema._schema, operation.variable_definitions or (), variables, max_errors=10
+    )
+    if isinstance(coerced, list):
+        raise coerced[0]
+    del document
+    return name, get_argument_values(subscription_type.fields[name], node, coerced)
+
+
+def build_endpoint(hub: FeedHub, schema: RenrakuSchema) -> Any:
+    async def endpoint(websocket: WebSocket) -> None:
+        runtime: Runtime = websocket.app.state.runtime
+        if PROTOCOL not in websocket.scope.get("subprotocols", []):
+            await websocket.close(4406, "Subprotocol not acceptable")
+            return
+        await websocket.accept(subprotocol=PROTOCOL)
+        await Connection(websocket, runtime, hub, schema).run()
+
+    return endpoint

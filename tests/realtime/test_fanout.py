@@ -1,0 +1,174 @@
+"""The live feed's fan-out, in-process: one execution per selection and scope, family scope,
+replay then live with no gap or duplicate, audit records for deliveries, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+from starlette.applications import Starlette
+
+from renraku.audit.models import AuditRecord
+from renraku.feed.events import latest_id
+from renraku.feed.events_graphql import event_cursor
+from renraku.feed.models import FeedEvent
+from renraku.realtime.hub import FeedHub
+from renraku.runtime import Runtime
+from tests.support.graphql import GraphQLClient
+from tests.support.live import nothing_more, receive, serving, subscribe, subscriber
+from tests.teams.helpers import patient_id
+
+EVENTS = """
+subscription($p: ID!, $after: String) {
+  patientEvents(patientId: $p, after: $after) { cursor kind post { id body visibleToFamily } }
+}
+"""
+OTHER_SELECTION = """
+subscription($p: ID!) { patientEvents(patientId: $p) { cursor kind post { id urgent } } }
+"""
+MINE = "subscription($after: String) { myEvents(after: $after) { cursor kind patientId } }"
+CREATE = "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }"
+PATIENT = "pt-ito-haru"  # team: dr.suzuki, nurse.sato, cm.tanaka, pharm.kato, ...; family.ito
+
+
+async def post(
+    client: GraphQLClient, pid: str, n: int, *, family: bool = False, tag: str = "p"
+) -> str:
+    result = await client.execute(
+        CREATE,
+        {
+            "i": {
+                "patientId": pid,
+                "clientId": f"{tag}-{n}",
+                "category": "OTHER",
+                "body": f"note {n}",
+                "visibleToFamily": family,
+            }
+        },
+    )
+    assert "errors" not in result, result
+    post_id: str = result["data"]["createPost"]["id"]
+    return post_id
+
+
+async def tokens(gql: GraphQLClient, *usernames: str) -> list[str]:
+    return [str((await gql.login(u)).token) for u in usernames]
+
+
+async def test_one_execution_per_selection_and_scope(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executions: list[str] = []
+    real = FeedHub._execute
+
+    async def counted(self: FeedHub, sub: Any, event: Any, context: Any = None) -> str:
+        executions.append(sub.key)
+        return await real(self, sub, event, context)
+
+    monkeypatch.setattr(FeedHub, "_execute", counted)
+    pid = await patient_id(runtime, PATIENT)
+    doctor = await gql.login("dr.suzuki")
+    nurse, cm, pharm, family, doctor2 = await tokens(
+        gql, "nurse.sato", "cm.tanaka", "pharm.kato", "family.ito", "dr.suzuki"
+    )
+    async with (
+        serving(app) as url,
+        subscriber(url, nurse) as a,
+        subscriber(url, cm) as b,
+        subscriber(url, pharm) as c,
+        subscriber(url, family) as f,
+        subscriber(url, doctor2) as d,
+    ):
+        for ws in (a, b, c, f):
+            await subscribe(ws, "s", EVENTS, {"p": pid})
+        await subscribe(d, "other", OTHER_SELECTION, {"p": pid})
+        await asyncio.sleep(0.3)  # subscriptions registered before the post
+        await post(doctor, pid, 1, family=True)
+        frames = [await receive(ws) for ws in (a, b, c, f, d)]
+    bodies = [f["payload"]["data"]["patientEvents"] for f in frames]
+    assert [b["kind"] for b in bodies] == ["POST_CREATED"] * 5
+    assert bodies[0] == bodies[1] == bodies[2] == bodies[3]
+    # Professionals and family are two scopes of one selection, plus the other selection.
+    assert len(executions) == 3
+    assert len(set(executions)) == 2
+
+
+async def test_family_hears_only_of_family_posts(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette
+) -> None:
+    pid = await patient_id(runtime, PATIENT)
+    doctor = await gql.login("dr.suzuki")
+    [family] = await tokens(gql, "family.ito")
+    async with serving(app) as url, subscriber(url, family) as ws:
+        await subscribe(ws, "s", EVENTS, {"p": pid})
+        await asyncio.sleep(0.3)
+        await post(doctor, pid, 1, family=False)
+        shared = await post(doctor, pid, 2, family=True)
+        frame = await receive(ws)
+        assert frame["payload"]["data"]["patientEvents"]["post"]["id"] == shared
+        assert await nothing_more(ws)
+
+
+async def test_replay_then_live_in_order_without_gap_or_duplicate(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette
+) -> None:
+    pid = await patient_id(runtime, PATIENT)
+    doctor = await gql.login("dr.suzuki")
+    [nurse] = await tokens(gql, "nurse.sato")
+    before = [await post(doctor, pid, n) for n in range(12)]
+    async with runtime.db.session() as session:
+        events = (await session.exec(select(FeedEvent).order_by(col(FeedEvent.id)))).all()
+    after = events[-10].id  # the last 9 posts are missed
+    assert after is not None
+    async with serving(app) as url, subscriber(url, nurse) as ws:
+        await subscribe(ws, "s", EVENTS, {"p": pid, "after": event_cursor(after)})
+        # Posts keep coming while the replay runs.
+        during = [await post(doctor, pid, n) for n in range(12, 20)]
+        got = [await receive(ws) for _ in range(9 + 8)]
+        assert await nothing_more(ws)
+    ids = [f["payload"]["data"]["patientEvents"]["post"]["id"] for f in got]
+    assert ids == before[-9:] + during
+
+
+async def test_deliveries_are_audited_per_replay_batch(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette
+) -> None:
+    pid = await patient_id(runtime, PATIENT)
+    doctor = await gql.login("dr.suzuki")
+    [nurse] = await tokens(gql, "nurse.sato")
+    async with runtime.db.session() as session:
+        start = await latest_id(session)
+    for n in range(3):
+        await post(doctor, pid, n)
+    async with serving(app) as url, subscriber(url, nurse) as ws:
+        await subscribe(ws, "s", EVENTS, {"p": pid, "after": event_cursor(start)})
+        for _ in range(3):
+            await receive(ws)
+    await runtime.read_auditor.close()
+    async with runtime.db.session() as session:
+        records = (
+            await session.exec(select(AuditRecord).where(col(AuditRecord.reason) == "subscription"))
+        ).all()
+    assert [(r.detail["delivery"], r.detail["events"]) for r in records] == [("replay", 3)]
+
+
+@pytest.mark.parametrize(
+    ("username", "code"),
+    [
+        ("manager.gamagori", "FORBIDDEN"),
+        ("planner.gamagori", "FORBIDDEN"),
+        ("nurse.kimura", "NOT_FOUND"),
+    ],
+)
+async def test_who_may_not_read_the_notebook_cannot_subscribe(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette, username: str, code: str
+) -> None:
+    pid = await patient_id(runtime, PATIENT)
+    [token] = await tokens(gql, username)
+    async with serving(app) as url, subscriber(url, token) as ws:
+        await subscribe(ws, "s", EVENTS, {"p": pid})
+        frame = await receive(ws)
+    assert frame["type"] == "error"
+    assert [e["extensions"]["code"] for e in frame["payload"]] == [code]
