@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test lint typecheck pytest services venv web bench lock clean
+.PHONY: demo test lint typecheck pytest services venv web bench lock clean test-clients
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,16 +35,28 @@ typecheck: $(STAMP)
 services:
 	scripts/ensure-services
 
-pytest: $(STAMP) services
+# The Node graphql-ws clients the live-feed tests drive, installed from their lock file with the
+# machine's Node.js and npm; again only when the lock file changes.
+JS_CLIENTS := tests/js/node_modules/.installed-$(shell sha1sum tests/js/package-lock.json | cut -c1-12)
+
+$(JS_CLIENTS): tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund
+	touch $(JS_CLIENTS)
+
+test-clients: $(JS_CLIENTS)
+
+pytest: $(STAMP) services $(JS_CLIENTS)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
-# Both benchmarks at their default (quick) scale; each takes --full for 410,000 patients /
-# 230,000 professionals (see README "Benchmarks").
+# The benchmarks at their default (quick) scale; seed.py and access.py take --full for 410,000
+# patients / 230,000 professionals, feed.py runs without --quick for 1,000 subscribers at 50/s
+# for 60 s (see README "Benchmarks"). Never part of `make test`.
 bench: $(STAMP) services
 	$(BIN)/python bench/seed.py
 	$(BIN)/python bench/access.py
+	$(BIN)/python bench/feed.py --quick
 
 # Regenerates requirements.lock from pyproject.toml (needs network access to PyPI).
 lock:

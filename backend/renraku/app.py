@@ -17,7 +17,7 @@ from renraku.accounts import http as accounts_http
 from renraku.accounts import links_http as accounts_links_http
 from renraku.accounts import oidc_http as accounts_oidc_http
 from renraku.feed import uploads_http
-from renraku.logs import RequestLog
+from renraku.logs import RequestLog, configure_logging
 from renraku.realtime.hub import FeedHub
 from renraku.realtime.ws import build_endpoint
 from renraku.runtime import Runtime, build_runtime
@@ -88,3 +88,10 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     app.state.runtime = runtime
     app.state.hub = hub
     return app
+
+
+def build_served_app() -> Starlette:
+    """The app as `renraku serve` runs it; worker processes start here, so logging is set up
+    here too (JSON lines, no query strings)."""
+    configure_logging()
+    return build_app()

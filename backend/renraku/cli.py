@@ -41,8 +41,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     uvicorn.run(
-        "renraku.app:build_app",
+        "renraku.app:build_served_app",
         factory=True,
+        # A worker importing the app on a busy machine can take several seconds; uvicorn's
+        # supervisor would otherwise kill it as unresponsive at start-up.
+        timeout_worker_healthcheck=60,
         host=args.host,
         port=args.port,
         workers=args.workers,

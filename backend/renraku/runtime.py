@@ -58,5 +58,12 @@ def build_runtime(settings: Settings, db: Database | None = None) -> Runtime:
         db=db or Database.from_url(settings.database_url),
         throttle=LoginThrottle(store, limits),
         redis=redis,
-        broker=RedisBroker(redis) if redis else MemoryBroker(),
+        broker=RedisBroker(redis, prefix=_channel_prefix(redis)) if redis else MemoryBroker(),
     )
+
+
+def _channel_prefix(redis: Redis) -> str:
+    """Redis pub/sub ignores the database number, so it goes into the channel names: two
+    services on one Redis with different BROKER_URL databases never hear each other."""
+    number = redis.connection_pool.connection_kwargs.get("db", 0)
+    return f"renraku:{number}:"

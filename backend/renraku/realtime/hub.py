@@ -244,15 +244,12 @@ class FeedHub:
         event = feed_events.from_message(message)
         if event is None or event.id is None:
             return
-        async with self._dispatching:
-            assert self._last is not None
-            if event.id <= self._last:
-                return
-            if event.id == self._last + 1:
-                await self._dispatch(event)
-                return
-        # A gap: another worker's publish overtook this one, or messages were lost.
-        await self._catch_up(upto=event.id)
+        assert self._last is not None
+        if event.id > self._last:
+            # The message is a hint; the events themselves are read from the database, in order
+            # (another worker's publish may overtake this one, a message may be lost, and
+            # anything else on the channel is not to be trusted with what it says).
+            await self._catch_up(upto=event.id)
 
     async def _catch_up(self, upto: int | None = None) -> None:
         async with self._dispatching:
