@@ -104,7 +104,8 @@ async def seeded_world(
             await _seed(url, spec)
             yield url
         return
-    prefix = f"{tag}-{spec.patients}-{spec.professionals}-s{spec.seed}-"
+    timelines = "_".join(str(n) for n in spec.big_timelines)
+    prefix = f"{tag}-{spec.patients}-{spec.professionals}-p{spec.posts}-b{timelines}-s{spec.seed}-"
     path = RESULTS / f"{prefix}{_world_fingerprint()}.db"
     if reuse and path.exists():
         print(f"  reusing {path.relative_to(RESULTS.parent.parent)}", flush=True)

@@ -1,18 +1,23 @@
 """What authorization adds to a page, against a bare dictionary lookup, in the same run.
 
-(a) The patient list page (the first 50 of `patients`) and (b) the patient detail page (risk,
-contacts, care team) run through the real schema with a real runtime, the policy files and read
-auditing on, for a sample of professionals: once with the decision Renraku makes
-(renraku.access.enforcer.allowed: Casbin, each decision cached per process) and once with that
-decision replaced by a dict lookup of (role, object, action) built from policies/roles.csv. The two
-alternate request by request, after a warm-up. Ratios are ours over the dict lookup's: of the
-medians, of the 95th percentiles, and the median of each request's pair (the goal's figure).
-(c) One decision: FastEnforcer.enforce called directly (no cache), allowed() with its cache, and
-the dict lookup, in microseconds.
+(a) The patient list page (the first 50 of `patients`), (b) the patient detail page (risk,
+contacts, care team) and (c) the first timeline page (20 posts) of that patient run through the
+real schema with a real runtime, the policy files and read auditing on, for a sample of
+professionals: once with the decision Renraku makes (renraku.access.enforcer.allowed: Casbin,
+each decision cached per process) and once with that decision replaced by a dict lookup of
+(role, object, action) built from policies/roles.csv. The two alternate request by request, after
+a warm-up. Ratios are ours over the dict lookup's: of the medians, of the 95th percentiles, and
+the median of each request's pair (the goal's figure). (d) The timeline's size: the first page of
+a patient with 100,000 posts over that of a patient with 100, through the real GraphQL endpoint
+(bench/_timeline.py). (e) One decision: FastEnforcer.enforce called directly (no cache),
+allowed() with its cache, and the dict lookup, in microseconds.
 
     .venv/bin/python bench/access.py                    # 41,000 patients / 23,000 professionals
     .venv/bin/python bench/access.py --full --reuse     # 410,000 / 230,000, cached SQLite world
     .venv/bin/python bench/access.py --full --backend postgresql
+
+The world has 5 posts per patient (--posts), plus the two timelines of (d) on patients of their
+own (--big-timeline sets the larger).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from sqlmodel import col, func, select
 from starlette.requests import Request
 
 from _common import bench_settings, median, percentile, seeded_world
+from _timeline import GOAL_SIZE_RATIO, SMALL_TIMELINE, TIMELINE_QUERY, size_ratio
 from renraku.access import enforcer, gate
 from renraku.access.actor import Actor
 from renraku.access.scopes import active_membership
@@ -50,6 +56,7 @@ from renraku.seed.synthetic import SyntheticSpec
 from renraku.teams.models import TeamMembership
 
 PAGE = 50
+POSTS_PER_PATIENT = 5
 GOAL_PAGE = 1.05  # authorization adds less than 5% to a page
 GOAL_DECISION_US = 200.0  # one decision under 0.2 ms
 
@@ -250,8 +257,9 @@ def single_decision(rounds: int) -> float:
     return median(samples["FastEnforcer.enforce, no cache"])
 
 
-async def pages(url: str, args: argparse.Namespace) -> tuple[float, float]:
-    """Print the list and detail pages, ours beside the dict lookup; return both ratios."""
+async def pages(url: str, args: argparse.Namespace) -> tuple[float, float, float, float]:
+    """Print the list, detail and timeline pages, ours beside the dict lookup, and the timeline
+    size ratio; return the four ratios."""
     runtime = build_runtime(bench_settings(url), Database.from_url(url))
     bench = Bench(schema=build_schema(), runtime=runtime, modules=_users_of_allowed())
     audited = await audit_records(runtime.db)
@@ -276,23 +284,31 @@ async def pages(url: str, args: argparse.Namespace) -> tuple[float, float]:
         rounds = args.rounds
         list_ratio = report_pages("patient list (first 50)", *await bench.compare(lists, rounds))
         detail_ratio = report_pages("patient detail", *await bench.compare(details, rounds))
-        print(f"{'patient timeline':<24} not measured: the notebook feed does not exist yet")
+        timelines = [(a, TIMELINE_QUERY, v) for a, _, v in details]
+        timeline_ratio = report_pages(
+            "timeline (first 20)", *await bench.compare(timelines, rounds)
+        )
         await flush_auditing(runtime)
         audited = await audit_records(runtime.db) - audited
         print(f"{audited:,} read audit records written (one per request)")
+        size = await size_ratio(runtime, args.big_timeline, args.timeline_requests)
     finally:
         await runtime.close()
-    return list_ratio, detail_ratio
+    return list_ratio, detail_ratio, timeline_ratio, size
 
 
 async def run(url: str, args: argparse.Namespace) -> None:
-    list_ratio, detail_ratio = await pages(url, args)
+    list_ratio, detail_ratio, timeline_ratio, size = await pages(url, args)
     uncached = single_decision(args.rounds * 2 + 1)
-    met = max(list_ratio, detail_ratio) < GOAL_PAGE and uncached < GOAL_DECISION_US
+    met = max(list_ratio, detail_ratio, timeline_ratio) < GOAL_PAGE and uncached < GOAL_DECISION_US
     print(
         f"goal (a page +<5%, a decision <200 us): {'met' if met else 'MISSED'}: "
         f"list {(list_ratio - 1) * 100:+.1f}%, detail {(detail_ratio - 1) * 100:+.1f}%, "
-        f"uncached decision {uncached:.1f} us"
+        f"timeline {(timeline_ratio - 1) * 100:+.1f}%, uncached decision {uncached:.1f} us"
+    )
+    print(
+        f"goal (timeline first page, {args.big_timeline:,} / {SMALL_TIMELINE} posts, <= "
+        f"{GOAL_SIZE_RATIO}): {'met' if size <= GOAL_SIZE_RATIO else 'MISSED'}: {size:.3f}"
     )
 
 
@@ -305,13 +321,26 @@ async def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse the cached SQLite world")
     parser.add_argument("--sample", type=int, default=200, help="professionals to sample")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--posts", type=int, help="posts in all (default: 5 per patient)")
+    parser.add_argument("--big-timeline", type=int, default=100_000)
+    parser.add_argument(
+        "--timeline-requests", type=int, default=200, help="requests per timeline size"
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     if args.full:
         args.patients, args.professionals = 410_000, 230_000
-    spec = SyntheticSpec(patients=args.patients, professionals=args.professionals, seed=args.seed)
+    posts = POSTS_PER_PATIENT * args.patients if args.posts is None else args.posts
+    spec = SyntheticSpec(
+        patients=args.patients,
+        professionals=args.professionals,
+        seed=args.seed,
+        posts=posts,
+        big_timelines=(args.big_timeline, SMALL_TIMELINE),
+    )
     print(
-        f"access: {spec.patients:,} patients, {spec.professionals:,} professionals "
+        f"access: {spec.patients:,} patients, {spec.professionals:,} professionals, "
+        f"{posts:,} posts and timelines of {args.big_timeline:,} and {SMALL_TIMELINE} "
         f"(seed {spec.seed}) on {args.backend}"
     )
     async with seeded_world(args.backend, spec, tag="access", reuse=args.reuse) as url:

@@ -3,10 +3,13 @@
 Ours: generation + bulk load + audit record, into a fresh migrated database, as the command runs
 it. Baseline: the same rows, generated to memory beforehand, inserted with nothing else going on
 (executemany on SQLite, COPY on PostgreSQL) into another fresh database. The ratio is baseline
-time over ours: 1.0 means generating the world costs nothing on top of writing it.
+time over ours: 1.0 means generating the world costs nothing on top of writing it. The world has
+notebook posts (5 per patient unless --posts says otherwise), each with its feed event, and their
+read receipts.
 
     .venv/bin/python bench/seed.py                 # 41,000 patients / 23,000 professionals
     .venv/bin/python bench/seed.py --full          # 410,000 / 230,000 (ten times the reference)
+    .venv/bin/python bench/seed.py --posts 0       # the people and teams alone
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from renraku.seed.bulk import SQLITE_BULK_PRAGMAS, insert_sql
 from renraku.seed.rows import generate
 from renraku.seed.synthetic import SyntheticSpec, seed_synthetic
 from renraku.seed.world import build_world
+
+POSTS_PER_PATIENT = 5
 
 
 def raw_sqlite(path: str, batches: list[Batch]) -> None:
@@ -94,15 +99,20 @@ async def main() -> None:
     parser.add_argument("--professionals", type=int, default=23_000)
     parser.add_argument("--full", action="store_true", help="410,000 / 230,000 (ten times)")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--posts", type=int, help="posts in all (default: 5 per patient)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     patients, professionals = args.patients, args.professionals
     if args.full:
         patients, professionals = 410_000, 230_000
-    spec = SyntheticSpec(patients=patients, professionals=professionals, seed=args.seed)
+    posts = POSTS_PER_PATIENT * patients if args.posts is None else args.posts
+    spec = SyntheticSpec(
+        patients=patients, professionals=professionals, seed=args.seed, posts=posts
+    )
     kinds = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     print(
-        f"seed synthetic: {patients:,} patients, {professionals:,} professionals, seed {spec.seed}"
+        f"seed synthetic: {patients:,} patients, {professionals:,} professionals, "
+        f"{posts:,} posts, seed {spec.seed}"
     )
     print(
         f"{'backend':<11} {'rows':>10} {'ours s':>8} {'ours rows/s':>12} {'raw s':>8} "

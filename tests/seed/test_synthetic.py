@@ -5,17 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import date
-from typing import Any
 
 import pytest
-from sqlalchemy import Table, func
-from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
-import renraku.migrate
 from renraku.accounts.models import Municipality, Organisation, OrganisationMember, User
 from renraku.accounts.service import actor_for
 from renraku.audit.chain import verify
@@ -25,34 +20,14 @@ from renraku.db import Database
 from renraku.errors import BadInput
 from renraku.geo import contains
 from renraku.kinds import OrganisationKind, Profession, TeamRole, UserKind
-from renraku.seed.batches import COLUMNS, table_of
+from renraku.seed.batches import table_of
 from renraku.seed.synthetic import SeedResult, SyntheticSpec, seed_synthetic
 from renraku.teams.models import Consent, Patient, PatientContact, RiskProfile, TeamMembership
 from renraku.teams.service import list_patients
+from tests.seed.helpers import SEEDED_TABLES, count, counts, dump, migrated, seed
 from tests.support.databases import Backend
 
 SPEC = SyntheticSpec(patients=300, professionals=150, seed=7, today=date(2026, 3, 1))
-SEEDED_TABLES = list(COLUMNS)
-
-
-@asynccontextmanager
-async def migrated(backend: Backend) -> AsyncIterator[str]:
-    """A fresh, migrated, empty database, dropped afterwards."""
-    url = backend.empty_url()
-    await backend.create_empty(url)
-    try:
-        await asyncio.to_thread(renraku.migrate.upgrade, url)
-        yield url
-    finally:
-        await backend.drop(url)
-
-
-async def seed(url: str, spec: SyntheticSpec) -> SeedResult:
-    db = Database.from_url(url)
-    try:
-        return await seed_synthetic(db, spec)
-    finally:
-        await db.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -62,21 +37,6 @@ async def seeded(backend: Backend) -> AsyncIterator[tuple[Database, SeedResult]]
         db = Database.from_url(url)
         yield db, result
         await db.dispose()
-
-
-async def dump(db: Database, table: Table) -> list[tuple[Any, ...]]:
-    async with db.engine.connect() as conn:
-        key = list(table.primary_key.columns)
-        return [tuple(r) for r in (await conn.execute(sa_select(table).order_by(*key))).all()]
-
-
-async def count(db: Database, model: Any) -> int:
-    async with db.engine.connect() as conn:
-        return int((await conn.execute(sa_select(func.count()).select_from(model))).scalar_one())
-
-
-async def counts(db: Database) -> dict[str, int]:
-    return {t.name: await count(db, t) for t in [*SEEDED_TABLES, table_of(AuditRecord)]}
 
 
 async def test_the_world_has_what_was_asked_for(seeded: tuple[Database, SeedResult]) -> None:
@@ -196,20 +156,6 @@ async def test_a_team_member_sees_exactly_their_patients_through_the_service(
                     break
                 after = page.items[-1][1]
             assert seen == teams[user_id]
-
-
-async def test_posts_are_refused_until_the_feed_exists_and_nothing_is_written(
-    seeded: tuple[Database, SeedResult],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    db, _ = seeded
-    before = await counts(db)
-    monkeypatch.setenv("DATABASE_URL", db.engine.url.render_as_string(hide_password=False))
-    args = ["seed", "synthetic", "--patients", "10", "--professionals", "8", "--posts", "3"]
-    assert await asyncio.to_thread(main, args) == 2
-    assert "posts need the notebook feed (not built yet)" in capsys.readouterr().err
-    assert await counts(db) == before
 
 
 @pytest.mark.parametrize(

@@ -83,7 +83,9 @@ def _optional_int(value: object) -> int | None:
     return None if value is None else int(str(value))
 
 
-async def _lock(session: AsyncSession) -> None:
+async def lock_event_log(session: AsyncSession) -> None:
+    """Hold the event log for the rest of the transaction (appends, bulk loads) so ids follow
+    commit order."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         connection = await session.connection()
         await connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FEED_LOCK})
@@ -95,7 +97,7 @@ async def append(
     """Store `events` in the caller's transaction and publish them after it commits."""
     if not events:
         return []
-    await _lock(session)
+    await lock_event_log(session)
     last = (await session.exec(select(func.max(col(FeedEvent.id))))).one()
     next_id = (last or 0) + 1
     now = utcnow()

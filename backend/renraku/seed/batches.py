@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
@@ -16,6 +17,7 @@ from sqlalchemy import Column, Table
 from sqlalchemy.engine import Dialect
 
 from renraku.accounts.models import Municipality, Organisation, OrganisationMember, User
+from renraku.feed.models import FeedEvent, Post, PostAcknowledgement, PostRead
 from renraku.teams.models import Consent, Patient, PatientContact, RiskProfile, TeamMembership
 
 BATCH_ROWS = 25_000
@@ -49,6 +51,16 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
     table_of(PatientContact): ("id", "patient_id", "name", "relation", "phone", "is_key_person"),
     table_of(Consent): ("id", "patient_id", "kind", "granted", "recorded_at", "note"),
     table_of(TeamMembership): ("id", "patient_id", "user_id", "role", "starts_at"),
+    table_of(Post): (
+        "id", "patient_id", "author_id", "client_id", "category", "body", "vitals",
+        "vitals_flags", "urgent", "visible_to_family", "reply_to_id", "created_at", "revision",
+        "retract_reason",
+    ),
+    table_of(FeedEvent): (
+        "id", "patient_id", "kind", "audience", "post_id", "actor_id", "created_at",
+    ),
+    table_of(PostRead): ("post_id", "user_id", "patient_id", "read_at"),
+    table_of(PostAcknowledgement): ("post_id", "user_id", "acknowledged_at"),
 }  # fmt: skip
 # The tables whose integer `id` is pre-assigned, by their StartIds field.
 ID_TABLES: dict[str, Table] = {
@@ -58,6 +70,8 @@ ID_TABLES: dict[str, Table] = {
     "contact": table_of(PatientContact),
     "consent": table_of(Consent),
     "membership": table_of(TeamMembership),
+    "post": table_of(Post),
+    "feed_event": table_of(FeedEvent),
 }
 
 
@@ -89,6 +103,8 @@ class StartIds:
     contact: int = 0
     consent: int = 0
     membership: int = 0
+    post: int = 0
+    feed_event: int = 0
 
 
 class Formats:
@@ -98,6 +114,19 @@ class Formats:
         self.ts = self._processor(dialect, table_of(Patient).c.created_at)
         self.day = self._processor(dialect, table_of(Patient).c.birth_date)
         self.json = self._processor(dialect, table_of(RiskProfile).c.devices)
+        # Where a time is stored as ISO text (SQLite), numpy writes millions of them ~4x faster
+        # than the processor; used only if it writes a sample exactly as the processor does.
+        sample = datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC)
+        self._iso_text = self.ts(sample) == _iso_texts(sample, np.zeros(1, dtype=np.int64))[0]
+
+    def times(self, anchor: datetime, seconds: NDArray[np.int64]) -> list[Any]:
+        """ts(anchor + s) for every s in `seconds`."""
+        if self._iso_text:
+            return _iso_texts(anchor, seconds)
+        values: list[Any] = formatted(
+            seconds, lambda s: self.ts(anchor + timedelta(seconds=s))
+        ).tolist()
+        return values
 
     @staticmethod
     def _processor(dialect: Dialect, column: Column[Any]) -> Callable[[Any], Any]:
@@ -122,6 +151,13 @@ def lookup(values: list[Any]) -> NDArray[np.object_]:
     table = np.empty(len(values), dtype=object)
     table[:] = values
     return table
+
+
+def _iso_texts(anchor: datetime, seconds: NDArray[np.int64]) -> list[Any]:
+    """anchor + s as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC."""
+    base = np.datetime64(anchor.astimezone(UTC).replace(tzinfo=None), "us")
+    texts = np.datetime_as_string(base + seconds.astype("timedelta64[s]"), unit="us")
+    return [t.replace("T", " ") for t in texts.tolist()]
 
 
 def formatted(keys: NDArray[np.int64], convert: Callable[[int], Any]) -> NDArray[np.object_]:

@@ -1,4 +1,5 @@
-"""`renraku seed synthetic --patients N --professionals M [--posts K] [--seed S]`."""
+"""`renraku seed synthetic --patients N --professionals M [--posts K] [--big-timeline N]
+[--seed S]`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ def register_synthetic(seed_sub: argparse._SubParsersAction[argparse.ArgumentPar
     parser.add_argument("--patients", type=int, required=True)
     parser.add_argument("--professionals", type=int, required=True)
     parser.add_argument(
-        "--posts", type=int, default=0, help="posts to generate (needs the notebook feed)"
+        "--posts", type=int, default=0, help="posts spread over the patients, with receipts"
+    )
+    parser.add_argument(
+        "--big-timeline",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N more posts on one patient of their own (a timeline to measure paging on)",
     )
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same world")
     parser.set_defaults(func=_cmd_seed_synthetic)
@@ -28,19 +36,24 @@ def _cmd_seed_synthetic(args: argparse.Namespace) -> int:
     from renraku.accounts.models import Organisation, User
     from renraku.db import Database
     from renraku.errors import BadInput
+    from renraku.feed.models import Post, PostRead
     from renraku.seed.batches import table_of
     from renraku.seed.synthetic import SyntheticSpec, check_spec, seed_synthetic
     from renraku.settings import load_settings
     from renraku.teams.models import Patient, TeamMembership
 
-    if args.posts != 0:
-        print("posts need the notebook feed (not built yet)", file=sys.stderr)
-        return EXIT_USAGE
     settings = load_settings()
     if settings.is_production:
         print("Refusing to load synthetic data in production mode.", file=sys.stderr)
         return EXIT_USAGE
-    spec = SyntheticSpec(patients=args.patients, professionals=args.professionals, seed=args.seed)
+    spec = SyntheticSpec(
+        patients=args.patients,
+        professionals=args.professionals,
+        seed=args.seed,
+        posts=args.posts,
+        # 0 is the default (none); a negative size is left to check_spec to refuse.
+        big_timelines=(args.big_timeline,) if args.big_timeline else (),
+    )
     try:
         check_spec(spec)
     except BadInput as error:
@@ -55,13 +68,13 @@ def _cmd_seed_synthetic(args: argparse.Namespace) -> int:
             await db.dispose()
         count = {
             model: result.counts[table_of(model).name]
-            for model in (Patient, User, Organisation, TeamMembership)
+            for model in (Patient, User, Organisation, TeamMembership, Post, PostRead)
         }
         print(
             f"Synthetic world loaded (seed {spec.seed}): {count[Patient]:,} patients, "
             f"{count[User]:,} professionals, {count[Organisation]:,} organisations, "
-            f"{count[TeamMembership]:,} team memberships; {result.rows:,} rows "
-            f"in {result.seconds:.1f} s."
+            f"{count[TeamMembership]:,} team memberships, {count[Post]:,} posts with "
+            f"{count[PostRead]:,} read receipts; {result.rows:,} rows in {result.seconds:.1f} s."
         )
 
     asyncio.run(run())

@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 
 from renraku.accounts.models import Municipality, Organisation, OrganisationMember, User
+from renraku.feed.models import FeedEvent, Post, PostAcknowledgement, PostRead
 from renraku.geo import municipalities
 from renraku.kinds import UserKind
 from renraku.seed import names
 from renraku.seed.batches import Batch, Formats, Row, StartIds, batches, lookup, spans, table_of
 from renraku.seed.patient_rows import YOUNGER_GIVEN, PatientRows, full_names
+from renraku.seed.post_rows import NotebookRows
 from renraku.seed.world import ORG_KINDS, PROFESSIONS, World
 from renraku.teams.models import Consent, Patient, PatientContact, RiskProfile, TeamMembership
 
@@ -58,6 +60,11 @@ def generate(
     yield from batches(table_of(PatientContact), rows.contacts())
     yield from batches(table_of(Consent), rows.consents())
     yield from batches(table_of(TeamMembership), rows.memberships())
+    notebook = NotebookRows(world.notebook, start, formats, anchor)
+    yield from batches(table_of(Post), notebook.posts())
+    yield from batches(table_of(FeedEvent), notebook.events())
+    yield from batches(table_of(PostRead), notebook.reads())
+    yield from batches(table_of(PostAcknowledgement), notebook.acknowledgements())
 
 
 def _organisations(world: World, start: StartIds, setup_at: Any) -> Iterator[list[Row]]:

@@ -1,7 +1,7 @@
 """`renraku seed synthetic`: a realistic world at any scale, bulk-loaded straight into the tables.
 
-    build_world (numpy: who works and lives where, who is on whose team)
-      -> generate (table rows in batches, ids pre-assigned)
+    build_world (numpy: who works and lives where, who is on whose team, who posted what)
+      -> generate (table rows in batches, ids pre-assigned; a post's feed event follows it)
       -> write_batches (COPY on PostgreSQL, executemany on SQLite), one transaction
       -> one audit record for the whole run
 
@@ -23,6 +23,8 @@ from renraku.accounts.models import Municipality, Organisation, OrganisationMemb
 from renraku.audit import chain
 from renraku.db import Database
 from renraku.errors import BadInput
+from renraku.feed.events import lock_event_log
+from renraku.feed.models import FeedEvent, Post, PostAcknowledgement, PostRead
 from renraku.seed.batches import Formats, table_of, uncovered_columns
 from renraku.seed.bulk import bulk_transaction, reset_sequences, start_ids, write_batches
 from renraku.seed.rows import generate
@@ -35,6 +37,10 @@ MAX_PATIENTS = 5_000_000
 MAX_PROFESSIONALS = 3_000_000
 MAX_SEED = 2**63 - 1
 MIN_TEAM_POOL = 4
+# Posts in all, big timelines included: about four rows each with events and receipts, and
+# ten times the reference scale for a year is some 20 million.
+MAX_POSTS = 25_000_000
+MAX_BIG_TIMELINES = 10
 
 __all__ = ["SeedResult", "SyntheticSpec", "check_spec", "seed_synthetic", "table_totals"]
 
@@ -63,6 +69,18 @@ def check_spec(spec: SyntheticSpec) -> None:
         )
     if not 0 <= spec.seed <= MAX_SEED:
         raise BadInput("seed must be between 0 and 2**63-1", field="seed")
+    big = spec.big_timelines
+    if len(big) > MAX_BIG_TIMELINES or any(not 0 < n <= MAX_POSTS for n in big):
+        raise BadInput(
+            f"at most {MAX_BIG_TIMELINES} big timelines of 1 to {MAX_POSTS:,} posts",
+            field="big-timeline",
+        )
+    if not 0 <= spec.posts <= MAX_POSTS - sum(big):
+        raise BadInput(f"posts must be between 0 and {MAX_POSTS:,} in all", field="posts")
+    # A big timeline takes a patient of its own; spread posts need one more.
+    if spec.patients < len(big) + (1 if spec.posts else 0):
+        field = "posts" if spec.posts else "big-timeline"
+        raise BadInput("posts need patients to be about", field=field)
 
 
 def table_totals(world: World, new_codes: set[str]) -> dict[str, int]:
@@ -79,6 +97,10 @@ def table_totals(world: World, new_codes: set[str]) -> dict[str, int]:
         PatientContact: counts["contacts"],
         Consent: counts["consents"],
         TeamMembership: counts["memberships"],
+        Post: counts["posts"],
+        FeedEvent: counts["posts"],
+        PostRead: counts["receipts"],
+        PostAcknowledgement: counts["acknowledgements"],
     }
     return {table_of(model).name: count for model, count in totals.items()}
 
@@ -94,6 +116,10 @@ async def seed_synthetic(
     began = time.perf_counter()
     world = await asyncio.to_thread(build_world, spec)
     async with db.engine.connect() as conn, bulk_transaction(conn) as raw:
+        async with AsyncSession(bind=conn) as session:
+            # The lock events.append takes, held to commit: no post made meanwhile can take a
+            # feed event id among ours.
+            await lock_event_log(session)
         start = await start_ids(conn)
         known = set((await conn.execute(select(col(Municipality.code)))).scalars())
         new_codes = set(world.codes) - known
@@ -115,7 +141,12 @@ async def seed_synthetic(
                 detail={
                     "seed": spec.seed,
                     "today": spec.today.isoformat(),
-                    "requested": {"patients": spec.patients, "professionals": spec.professionals},
+                    "requested": {
+                        "patients": spec.patients,
+                        "professionals": spec.professionals,
+                        "posts": spec.posts,
+                        "big_timelines": list(spec.big_timelines),
+                    },
                     "rows": counts,
                 },
             )

@@ -6,7 +6,7 @@ world. Indexes here are positions (0..n-1); `rows.py` turns them into ids and ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from renraku.geo import municipalities
 from renraku.kinds import OrganisationKind, Profession
 from renraku.seed import names
+from renraku.seed.notebook import Notebook, draw_notebook, empty_notebook
 from renraku.seed.people import Patients, draw_patients
 from renraku.seed.places import POPULATION_THOUSANDS, apportion, by_weight, sample_points
 from renraku.timeutil import utcnow
@@ -101,6 +102,9 @@ class SyntheticSpec:
     seed: int = 0
     # Times are relative to this day, so a seed gives identical rows whenever it runs that day.
     today: date = field(default_factory=lambda: utcnow().date())
+    # Posts spread over the patients, and the sizes of timelines each given to one patient alone.
+    posts: int = 0
+    big_timelines: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class World:
     team_patient: Ints
     team_member: Ints
     team_coordinator: NDArray[np.bool_]
+    notebook: Notebook
 
     def counts(self) -> dict[str, int]:
         n = len(self.patients.municipality)
@@ -131,6 +136,7 @@ class World:
             "contacts": n,
             "consents": 2 * n,
             "memberships": len(self.team_member),
+            **self.notebook.counts(),
         }
 
 
@@ -189,7 +195,7 @@ def build_world(spec: SyntheticSpec) -> World:
     professions_all = _cat(pro_p)
     org_kind = _cat(org_k)
     patient_municipality = np.repeat(np.arange(len(codes)), patients_in)
-    return World(
+    world = World(
         spec=spec,
         codes=codes,
         org_municipality=_cat(org_m),
@@ -206,7 +212,20 @@ def build_world(spec: SyntheticSpec) -> World:
         team_patient=_cat([t[0] for t in teams]),
         team_member=_cat([t[1] for t in teams]),
         team_coordinator=_cat([t[2] for t in teams]).astype(np.bool_),
+        notebook=empty_notebook(),
     )
+    # A generator of its own: the same seed gives the same people with or without posts.
+    notebook = draw_notebook(
+        np.random.default_rng([spec.seed, 1]),
+        posts=spec.posts,
+        big_timelines=spec.big_timelines,
+        created_days_ago=world.patients.created_days_ago,
+        care_level=world.patients.care_level,
+        team_patient=world.team_patient,
+        team_member=world.team_member,
+        pro_profession=world.pro_profession,
+    )
+    return replace(world, notebook=notebook)
 
 
 def _workplaces(rng: np.random.Generator, professions: Ints, org_base: int) -> tuple[Ints, Ints]:

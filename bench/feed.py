@@ -1,0 +1,541 @@
+"""The live feed under load, against a plain `websockets` broadcast, in the same run.
+
+1,000 subscribers (5 on each of 200 care teams of a synthetic world), in a separate client
+process (bench/feed_client.py), each subscribed to its patient's `patientEvents`. Then, first on
+our server (`renraku serve`, SQLite under a temp dir, or PostgreSQL + Redis with --pg) and then
+on the baseline (bench/feed_baseline.py: the same frames to the same audiences, no database):
+
+- steady: posts at 50/s for 60 s, round-robin over the teams; latency from the post's createdAt
+  as stored (same machine clock) to its arrival at each subscriber, p50 and p99;
+- saturation: posts as fast as the server takes them (16 at a time) for 15 s; deliveries per
+  second, from the first post to the last frame received;
+- replay (ours only): a subscriber's last cursor, 1,000 posts on its patient, then a new
+  subscription from that cursor, timed until all 1,000 have arrived;
+- the server process's RSS idle, with its subscribers, and after the run.
+
+Our posts go through `createPost` over HTTP with the authors' bearer tokens; the baseline is sent
+the frames our server sent for the same teams (captured by the subscribers), each stamped with
+the moment the baseline takes it. Sessions are made with the accounts service, not by sign-in.
+
+    .venv/bin/python bench/feed.py                 # 1,000 subscribers, 50/s for 60 s, SQLite
+    .venv/bin/python bench/feed.py --pg            # PostgreSQL and Redis
+    .venv/bin/python bench/feed.py --quick         # 100 subscribers, 20/s for 10 s
+    .venv/bin/python bench/feed.py --baseline-only # the harness alone, on made-up frames
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+from _common import fresh_database, percentile
+from feed_baseline import CREATED_AT, PROTOCOL
+from feed_world import Clients, Process, Team, baseline_server, build_teams, our_server, subscribers
+from renraku.ids import encode_id
+from renraku.kinds import PostCategory
+from renraku.seed import post_texts
+from renraku.seed.synthetic import SyntheticSpec
+
+GOAL_P99 = 3.0  # ours within 3x the baseline's p99
+GOAL_THROUGHPUT = 0.25  # ours at least a quarter of the baseline's deliveries per second
+GOAL_REPLAY_SECONDS = 0.3
+IDLE_SECONDS = 10
+CATEGORIES = [
+    PostCategory.VISIT_REPORT, PostCategory.MEALS, PostCategory.MOOD, PostCategory.MEDICATION,
+    PostCategory.EXCRETION, PostCategory.SLEEP, PostCategory.OTHER,
+]  # fmt: skip
+CREATE = """
+mutation($input: CreatePostInput!) { createPost(input: $input) { id } }"""
+
+
+class PostFailed(Exception):
+    pass
+
+
+class OurPoster:
+    """Posts through createPost over HTTP, as a team member's phone would."""
+
+    def __init__(self, port: int) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            trust_env=False,
+            timeout=60,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+        )
+        self.run = uuid.uuid4().hex[:8]
+
+    async def post(self, team: Team, n: int) -> str:
+        member = team.members[n % len(team.members)]
+        category = CATEGORIES[n % len(CATEGORIES)]
+        draft = {
+            "patientId": team.gid,
+            "clientId": f"bench-{self.run}-{n}",
+            "category": category.name,
+            "body": post_texts.body(category, (n, n // 7, n // 49)),
+            "visibleToFamily": n % 3 == 0,
+        }
+        response = await self.http.post(
+            "/graphql",
+            json={"query": CREATE, "variables": {"input": draft}},
+            headers={"Authorization": f"Bearer {member.token}"},
+        )
+        body = response.json()
+        if response.status_code != 200 or body.get("errors"):
+            codes = [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+            raise PostFailed(f"HTTP {response.status_code} {codes}")
+        post_id: str = body["data"]["createPost"]["id"]
+        return post_id
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+class BaselinePoster:
+    """Hands the baseline each post's frame over its control socket; returns when it was sent."""
+
+    def __init__(self, ws: ClientConnection, frames: dict[str, list[str]]) -> None:
+        self.ws = ws
+        self.frames = frames
+        self.waiting: dict[int, asyncio.Future[None]] = {}
+        self.reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, port: int, frames: dict[str, list[str]]) -> BaselinePoster:
+        ws = await connect(
+            f"ws://127.0.0.1:{port}/control",
+            subprotocols=[PROTOCOL],  # type: ignore[list-item] - a plain str is the subprotocol
+            proxy=None,
+            compression=None,
+        )
+        return cls(ws, frames)
+
+    async def _read(self) -> None:
+        async for raw in self.ws:
+            future = self.waiting.pop(json.loads(raw)["n"], None)
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    async def post(self, team: Team, n: int) -> str:
+        templates = self.frames[team.gid]
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[n] = future
+        frame = templates[n % len(templates)]
+        await self.ws.send(json.dumps({"n": n, "patient": team.gid, "frame": frame}))
+        await future
+        return str(n)
+
+    async def close(self) -> None:
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
+        await self.ws.close()
+
+
+Poster = OurPoster | BaselinePoster
+
+
+def templates_from(frames: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Our frames with their createdAt replaced by the baseline's placeholder."""
+    templates: dict[str, list[str]] = {}
+    for team, raws in frames.items():
+        for raw in raws:
+            created = json.loads(raw)["payload"]["data"]["patientEvents"]["post"]["createdAt"]
+            templates.setdefault(team, []).append(
+                raw.replace(json.dumps(created), f'"{CREATED_AT}"')
+            )
+    return templates
+
+
+def made_up_frames(teams: list[Team]) -> dict[str, list[str]]:
+    """Frames shaped like ours, for --baseline-only (no server of ours to capture them from)."""
+    frames: dict[str, list[str]] = {}
+    for t, team in enumerate(teams):
+        for k in range(5):
+            n = t * 5 + k
+            category = CATEGORIES[n % len(CATEGORIES)]
+            event = {
+                "cursor": encode_id("FeedEvent", 1_000_000 + n),
+                "kind": "POST_CREATED",
+                "patientId": team.gid,
+                "post": {
+                    "id": encode_id("Post", 1_000_000 + n),
+                    "body": post_texts.body(category, (n, n // 7, n // 49)),
+                    "category": category.name,
+                    "urgent": False,
+                    "createdAt": CREATED_AT,
+                    "author": {"displayName": "佐藤 花子"},
+                },
+            }
+            frame = {"id": "1", "type": "next", "payload": {"data": {"patientEvents": event}}}
+            text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+            frames.setdefault(team.gid, []).append(text)
+    return frames
+
+
+@dataclass
+class Outcome:
+    name: str
+    rss_mb: dict[str, float] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    steady: dict[str, Any] = field(default_factory=dict)
+    saturation: dict[str, Any] = field(default_factory=dict)
+    replay: dict[str, Any] = field(default_factory=dict)
+    frames: dict[str, list[str]] = field(default_factory=dict)
+    idle_cores: float = 0.0
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def next(self) -> int:
+        self.n += 1
+        return self.n
+
+
+async def warm_up(poster: Poster, clients: Clients, teams: list[Team], numbers: Counter) -> None:
+    """One post per team, until every subscriber has heard one: all subscriptions are live."""
+    await clients.all({"cmd": "reset", "latency": False})
+    await asyncio.gather(*(poster.post(team, numbers.next()) for team in teams))
+    expected = sum(len(t.members) for t in teams)
+    received, _ = await clients.drain(expected, give_up=60)
+    if received < expected:
+        raise SystemExit(f"warm-up: {received} of {expected} subscribers heard their post")
+
+
+async def steady(
+    poster: Poster, clients: Clients, teams: list[Team], numbers: Counter, args: argparse.Namespace
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Posts at args.rate for args.seconds; the subscribers' stats and the posting counts."""
+    await clients.all({"cmd": "reset", "latency": True})
+    loop = asyncio.get_running_loop()
+    total = int(args.rate * args.seconds)
+    began = loop.time()
+    tasks = []
+    for i in range(total):
+        await asyncio.sleep(max(0.0, began + i / args.rate - loop.time()))
+        tasks.append(asyncio.create_task(poster.post(teams[i % len(teams)], numbers.next())))
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    failed = [d for d in done if isinstance(d, BaseException)]
+    accepted = total - len(failed)
+    expected = sum(len(teams[i % len(teams)].members) for i in range(total)) - 5 * len(failed)
+    # A server that cannot keep up delivers a backlog long after the last post: all of it is
+    # counted here, so none of it spills into the next phase.
+    await clients.drain(expected, give_up=600)
+    answers = await clients.all({"cmd": "stats"})
+    stats: dict[str, Any] = {
+        "received": sum(a["received"] for a in answers),
+        "latencies": [x for a in answers for x in a["latencies"]],
+        "frames": {},
+        "resumed": sum(a["resumed"] for a in answers),
+        "problems": [p for a in answers for p in a["problems"]][:5],
+    }
+    for a in answers:
+        stats["frames"].update(a["frames"])
+    posting = {
+        "posts": total,
+        "accepted": accepted,
+        "expected": expected,
+        "failed": len(failed),
+        "failures": sorted({f"{type(f).__name__} {f}" for f in failed})[:3],
+    }
+    return stats, posting
+
+
+async def saturate(
+    poster: Poster,
+    clients: Clients,
+    process: Process,
+    teams: list[Team],
+    numbers: Counter,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Posts as fast as the server takes them for args.saturation_seconds; deliveries per s."""
+    await clients.all({"cmd": "reset", "latency": False})
+    server_cpu, client_cpu = process.cpu_seconds(), clients.cpu_seconds()
+    accepted = failed = 0
+    began = time.time()
+    stop = began + args.saturation_seconds
+
+    async def worker(w: int) -> None:
+        nonlocal accepted, failed
+        i = w
+        while time.time() < stop:
+            try:
+                await poster.post(teams[i % len(teams)], numbers.next())
+                accepted += 1
+            except PostFailed:
+                failed += 1
+            i += args.concurrency
+
+    await asyncio.gather(*(worker(w) for w in range(args.concurrency)))
+    received, last = await clients.drain(5 * accepted, give_up=600)
+    elapsed = max(last - began, 1e-9)
+    return {
+        "posts": accepted,
+        "failed": failed,
+        "received": received,
+        "expected": 5 * accepted,
+        "seconds": elapsed,
+        "per_second": received / elapsed,
+        "server_cpu": process.cpu_seconds() - server_cpu,
+        "client_cpu": clients.cpu_seconds() - client_cpu,
+    }
+
+
+async def replay(
+    poster: OurPoster, clients: Clients, team: Team, numbers: Counter, missed: int
+) -> dict[str, Any]:
+    """Subscriber 0's cursor, `missed` posts on its patient, then a new subscription from it."""
+    cursor = (await clients.first({"cmd": "cursor", "sub": 0}))["cursor"]
+    if cursor is None:
+        raise SystemExit("replay: subscriber 0 has seen no event to resume from")
+    await clients.all({"cmd": "reset", "latency": False})
+    made = [await poster.post(team, numbers.next()) for _ in range(missed)]
+    # Every one committed and delivered live to the team first.
+    await clients.drain(len(team.members) * missed, give_up=600)
+    answer = await clients.first({"cmd": "replay", "sub": 0, "after": cursor, "expect": missed})
+    if "error" in answer:
+        return {"error": answer["error"], "received": answer["received"]}
+    return {
+        "from_subscribe": answer["from_subscribe"],
+        "from_connect": answer["from_connect"],
+        "exact": answer["posts"] == made,
+        "of_ours": len(set(answer["posts"]) & set(made)),
+        "missed": missed,
+    }
+
+
+async def measure(
+    name: str,
+    server: Callable[[], contextlib.AbstractAsyncContextManager[tuple[Process, int]]],
+    poster_for: Callable[[int], Awaitable[Poster]],
+    teams: list[Team],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> Outcome:
+    outcome = Outcome(name)
+    numbers = Counter()
+    async with server() as (process, port):
+        outcome.rss_mb["idle"] = process.rss_mb()
+        url = f"ws://127.0.0.1:{port}/graphql"
+        async with subscribers(
+            url,
+            teams,
+            processes=args.client_processes,
+            workdir=workdir,
+            compression="deflate" if args.compression else None,
+        ) as clients:
+            connected = await clients.all({"cmd": "connect"})
+            problems = [p for c in connected for p in c["problems"]]
+            if problems:
+                raise SystemExit(f"{name}: subscribers could not connect: {problems[:3]}")
+            poster = await poster_for(port)
+            try:
+                await warm_up(poster, clients, teams, numbers)
+                outcome.rss_mb["subscribed"] = process.rss_mb()
+                # What holding the sockets costs by itself (keep-alives, session checks).
+                cpu = process.cpu_seconds()
+                await asyncio.sleep(IDLE_SECONDS)
+                outcome.idle_cores = (process.cpu_seconds() - cpu) / IDLE_SECONDS
+                print(f"  {name}: steady {args.rate:g}/s for {args.seconds:g} s", flush=True)
+                stats, outcome.steady = await steady(poster, clients, teams, numbers, args)
+                outcome.latencies = stats["latencies"]
+                outcome.frames = stats["frames"]
+                outcome.steady.update(received=stats["received"], resumed=stats["resumed"])
+                outcome.steady["problems"] = stats["problems"]
+                print(f"  {name}: saturation for {args.saturation_seconds:g} s", flush=True)
+                outcome.saturation = await saturate(poster, clients, process, teams, numbers, args)
+                if isinstance(poster, OurPoster) and args.missed:
+                    print(f"  {name}: replay of {args.missed:,} missed events", flush=True)
+                    outcome.replay = await replay(poster, clients, teams[0], numbers, args.missed)
+                outcome.rss_mb["after"] = process.rss_mb()
+            finally:
+                await poster.close()
+    return outcome
+
+
+@contextlib.asynccontextmanager
+async def database(args: argparse.Namespace, workdir: Path) -> AsyncIterator[str]:
+    if args.pg:
+        async with fresh_database("postgresql", workdir) as url:
+            yield url
+        return
+    async with fresh_database("sqlite", workdir) as url:
+        yield url
+
+
+def _of(received: int, expected: int) -> str:
+    return f"{f'{received:,}/{expected:,}':>18}"
+
+
+def _ratio(ours: float, base: float) -> str:
+    return f"{ours / base:.3f}" if base else "-"
+
+
+def report(
+    ours: Outcome | None, base: Outcome, teams: list[Team], args: argparse.Namespace
+) -> None:
+    sides = [o for o in (ours, base) if o is not None]
+    subs = sum(len(t.members) for t in teams)
+    backend = "PostgreSQL + Redis" if args.pg else "SQLite"
+    print(
+        f"\nfeed: {subs:,} subscribers ({len(teams[0].members)} on each of {len(teams)} teams) in "
+        f"{args.client_processes} client process(es); {backend}; steady {args.rate:g} posts/s "
+        f"for {args.seconds:g} s"
+    )
+    print(f"{'':<34}" + "".join(f"{o.name:>18}" for o in sides) + f"{'ratio':>10}   goal")
+    lat = {o.name: o.latencies for o in sides}
+    for label, share in (("p50", 0.5), ("p99", 0.99)):
+        values = [percentile(lat[o.name], share) if lat[o.name] else float("nan") for o in sides]
+        row = f"{'latency ' + label + ' (ms)':<34}" + "".join(f"{v:>18.1f}" for v in values)
+        if ours is not None:
+            ratio = values[0] / values[1] if values[1] else float("nan")
+            row += f"{ratio:>10.2f}"
+            if label == "p99":
+                row += f"   <= {GOAL_P99:g}: {'met' if ratio <= GOAL_P99 else 'MISSED'}"
+        print(row)
+    print(
+        f"{'frames received / expected':<34}"
+        + "".join(_of(o.steady["received"], o.steady["expected"]) for o in sides)
+    )
+    rate = [o.saturation["per_second"] for o in sides]
+    row = f"{'saturation (deliveries/s)':<34}" + "".join(f"{r:>18,.0f}" for r in rate)
+    if ours is not None:
+        met = rate[0] / rate[1] >= GOAL_THROUGHPUT
+        row += (
+            f"{_ratio(rate[0], rate[1]):>10}   >= {GOAL_THROUGHPUT:g}: {'met' if met else 'MISSED'}"
+        )
+    print(row)
+    posts = [o.saturation["posts"] / o.saturation["seconds"] for o in sides]
+    print(f"{'  posts taken per s':<34}" + "".join(f"{p:>18,.0f}" for p in posts))
+    cpu = [o.saturation["server_cpu"] / max(o.saturation["received"], 1) * 1e6 for o in sides]
+    print(f"{'  server CPU per delivery (us)':<34}" + "".join(f"{c:>18,.0f}" for c in cpu))
+    busy = [o.saturation["client_cpu"] / o.saturation["seconds"] for o in sides]
+    print(f"{'  subscriber processes busy (cores)':<34}" + "".join(f"{b:>18.2f}" for b in busy))
+    print(
+        f"{'  frames received / expected':<34}"
+        + "".join(_of(o.saturation["received"], o.saturation["expected"]) for o in sides)
+    )
+    print(
+        f"{'server busy, no posts (cores)':<34}" + "".join(f"{o.idle_cores:>18.2f}" for o in sides)
+    )
+    for stage in ("idle", "subscribed", "after"):
+        print(
+            f"{'server RSS ' + stage + ' (MB)':<34}"
+            + "".join(f"{o.rss_mb.get(stage, float('nan')):>18.1f}" for o in sides)
+        )
+    for o in sides:
+        steady_failed, saturation_failed = o.steady.get("failed"), o.saturation.get("failed")
+        if steady_failed or saturation_failed or o.steady["resumed"] or o.steady["problems"]:
+            print(
+                f"{o.name}: posts refused: {steady_failed} steady {o.steady.get('failures')}, "
+                f"{saturation_failed} saturated; resubscribed after 1013: {o.steady['resumed']}; "
+                f"subscriber problems: {o.steady['problems']} (server log: bench/results/)"
+            )
+    if ours is not None and ours.replay:
+        r = ours.replay
+        if "error" in r:
+            print(f"replay: FAILED after {r['received']} events: {r['error']}")
+        else:
+            met = r["from_subscribe"] < GOAL_REPLAY_SECONDS and r["exact"]
+            exact = "yes" if r["exact"] else f"NO ({r['of_ours']:,} of them)"
+            print(
+                f"replay of {r['missed']:,} missed events: {r['from_subscribe']:.3f} s from "
+                f"subscribe ({r['from_connect']:.3f} s with connecting); exactly those, in order: "
+                f"{exact}; "
+                f"goal < {GOAL_REPLAY_SECONDS:g} s: "
+                f"{'met' if met else 'MISSED'}"
+            )
+
+
+def options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 subscribers, 20/s for 10 s")
+    parser.add_argument("--teams", type=int, help="teams of 5 subscribers (200)")
+    parser.add_argument("--rate", type=float, help="steady posts per second (50)")
+    parser.add_argument("--seconds", type=float, help="steady duration (60)")
+    parser.add_argument("--saturation-seconds", type=float, help="saturation duration (15)")
+    parser.add_argument("--concurrency", type=int, default=16, help="posts in flight, saturated")
+    parser.add_argument("--missed", type=int, help="events to replay from a cursor (1,000)")
+    parser.add_argument("--client-processes", type=int, default=1)
+    parser.add_argument(
+        "--compression", action="store_true", help="subscribers offer permessage-deflate"
+    )
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL and Redis")
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/0", help="with --pg")
+    parser.add_argument("--baseline-only", action="store_true", help="test the harness alone")
+    parser.add_argument("--patients", type=int, help="world size (2,000)")
+    parser.add_argument("--professionals", type=int, help="world size (2,000)")
+    parser.add_argument("--posts", type=int, help="posts already in the world (10 per patient)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    full = {"teams": 200, "rate": 50.0, "seconds": 60.0, "saturation_seconds": 15.0}
+    full |= {"missed": 1000, "patients": 2000, "professionals": 2000}
+    quick = {"teams": 20, "rate": 20.0, "seconds": 10.0, "saturation_seconds": 5.0}
+    quick |= {"missed": 200, "patients": 200, "professionals": 300}
+    for name, value in (quick if args.quick else full).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.posts is None:
+        args.posts = 10 * args.patients
+    return args
+
+
+async def main() -> None:
+    args = options()
+    spec = SyntheticSpec(
+        patients=args.patients, professionals=args.professionals, seed=args.seed, posts=args.posts
+    )
+    print(
+        f"feed: world of {spec.patients:,} patients, {spec.professionals:,} professionals, "
+        f"{spec.posts:,} posts (seed {spec.seed}); {args.teams} teams of 5 subscribers",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="renraku-feed-") as tmp:
+        workdir = Path(tmp)
+        async with database(args, workdir) as url:
+            teams = await build_teams(url, spec, teams=args.teams, per_team=5)
+            ours = None
+            if not args.baseline_only:
+
+                async def our_poster(port: int) -> Poster:
+                    return OurPoster(port)
+
+                broker = args.broker if args.pg else None
+                ours = await measure(
+                    "ours",
+                    lambda: our_server(url, broker),
+                    our_poster,
+                    teams,
+                    args,
+                    workdir,
+                )
+            frames = made_up_frames(teams)
+            if ours is not None:
+                captured = {teams[int(k)].gid: v for k, v in ours.frames.items()}
+                frames.update(templates_from(captured))
+
+            async def baseline_poster(port: int) -> Poster:
+                return await BaselinePoster.open(port, frames)
+
+            base = await measure(
+                "baseline", lambda: baseline_server(), baseline_poster, teams, args, workdir
+            )
+    report(ours, base, teams, args)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,80 @@
+"""The baseline of bench/feed.py: a plain `websockets` broadcast, in a process of its own.
+
+Subscribers connect to /graphql and speak just enough graphql-transport-ws (connection_init is
+acknowledged, any token accepted; `subscribe` joins the audience of its patientId). The driver
+connects to /control and sends, for each post, the patient and the frame our server sent for a
+post of that patient, with its createdAt replaced by CREATED_AT. The baseline stamps the moment
+it takes the post (its "commit") into the frame and broadcasts the same bytes to everyone in that
+audience, then acknowledges. No database, no authorization, no GraphQL: only the sending.
+
+    python bench/feed_baseline.py PORT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+
+PROTOCOL = "graphql-transport-ws"
+CREATED_AT = "@@CREATED_AT@@"
+
+audiences: dict[str, set[ServerConnection]] = defaultdict(set)
+
+
+async def subscriber(ws: ServerConnection) -> None:
+    joined: list[str] = []
+    try:
+        async for raw in ws:
+            message = json.loads(raw)
+            kind = message.get("type")
+            if kind == "connection_init":
+                await ws.send(json.dumps({"type": "connection_ack"}))
+            elif kind == "subscribe":
+                patient = message["payload"]["variables"]["p"]
+                audiences[patient].add(ws)
+                joined.append(patient)
+            elif kind == "ping":
+                await ws.send(json.dumps({"type": "pong"}))
+    except ConnectionClosed:
+        pass
+    finally:
+        for patient in joined:
+            audiences[patient].discard(ws)
+
+
+async def control(ws: ServerConnection) -> None:
+    async for raw in ws:
+        post = json.loads(raw)
+        # isoformat() of an aware UTC time, as our server writes createdAt.
+        frame = post["frame"].replace(CREATED_AT, datetime.now(UTC).isoformat())
+        broadcast(audiences.get(post["patient"], ()), frame)
+        await ws.send(json.dumps({"n": post["n"]}))
+
+
+async def handler(ws: ServerConnection) -> None:
+    if ws.request is not None and ws.request.path == "/control":
+        await control(ws)
+    else:
+        await subscriber(ws)
+
+
+async def main(port: int) -> None:
+    async with serve(
+        handler,
+        "127.0.0.1",
+        port,
+        subprotocols=[PROTOCOL],  # type: ignore[list-item] - a plain str is the subprotocol
+        max_size=2**22,
+    ) as server:
+        print("ready", flush=True)
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1])))
