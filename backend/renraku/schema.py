@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ValidationCache,
+)
+from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -58,6 +63,7 @@ Mutation = merge_types(
 # Limits that keep one hostile query from costing the server much: nesting and size.
 MAX_DEPTH = 12
 MAX_TOKENS = 4000
+DEPTH_RULE = create_validator(MAX_DEPTH, None, None)
 
 
 class RenrakuSchema(strawberry.Schema):
@@ -76,7 +82,12 @@ def build_schema() -> RenrakuSchema:
         extensions=[
             ErrorCodes,
             ReadAudit,
-            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            # One depth rule for the process (a limiter per request would make a new rule class
+            # each time, and no validation could ever be found in the cache below).
+            lambda: AddValidationRules([DEPTH_RULE]),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            # Clients send the same few documents over and over: validate each once. (No parser
+            # cache: a syntax error raised from it would bypass ErrorCodes.)
+            lambda: ValidationCache(maxsize=512),
         ],
     )

@@ -33,7 +33,6 @@ from graphql import (
 )
 from graphql.language import Visitor
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
-from strawberry.extensions.query_depth_limiter import create_validator
 
 from renraku.access.actor import Actor
 from renraku.access.notebook import timeline_scope
@@ -45,7 +44,7 @@ from renraku.graphql_errors import coded
 from renraku.ids import decode_id
 from renraku.realtime.hub import MY_EVENTS, PATIENT_EVENTS, FeedHub, LiveSubscription
 from renraku.runtime import Runtime
-from renraku.schema import MAX_DEPTH, MAX_TOKENS, RenrakuSchema
+from renraku.schema import DEPTH_RULE, MAX_TOKENS, RenrakuSchema
 
 log = logging.getLogger("renraku.realtime")
 
@@ -321,7 +320,7 @@ class Connection:
         self, query: str, operation_name: str | None
     ) -> tuple[DocumentNode, OperationDefinitionNode]:
         document = parse(query, max_tokens=MAX_TOKENS)
-        rules = [*specified_rules, create_validator(MAX_DEPTH, None, None)]
+        rules = [*specified_rules, DEPTH_RULE]
         errors = validate(self.schema._schema, document, rules)
         if errors:
             raise errors[0]
