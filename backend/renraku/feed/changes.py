@@ -18,15 +18,13 @@ from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.access.notebook import Scope, require_post_create
 from renraku.errors import BadInput, Forbidden, NotFound
-from renraku.feed import events, service
-from renraku.feed.events import NewEvent
+from renraku.feed import service
 from renraku.feed.models import MAX_REASON, Post, PostRevision, Upload
-from renraku.feed.posts import audience_of, check_body
+from renraku.feed.posts import check_body, record_change
 from renraku.feed.vitals import check_vitals
 from renraku.kinds import FeedEventKind, PostCategory
 from renraku.realtime.broker import Broker
 from renraku.runtime import Runtime
-from renraku.teams.actions import audit
 from renraku.timeutil import utcnow
 
 
@@ -155,25 +153,13 @@ async def do_edit_post(
     post.edited_at = utcnow()
     session.add(post)
     await session.flush()
-    await events.append(
+    await record_change(
         session,
         broker,
-        [
-            NewEvent(
-                patient_id=post.patient_id,
-                kind=FeedEventKind.POST_EDITED,
-                audience=audience_of(post),
-                post_id=post.id,
-                actor_id=actor.user_id,
-            )
-        ],
-    )
-    await audit(
-        session,
         actor=actor,
-        action="feed.post_edited",
-        patient_ids=[post.patient_id],
-        detail={"post_id": post.id, "revision": post.revision, "fields": changed},
+        post=post,
+        kind=FeedEventKind.POST_EDITED,
+        detail={"revision": post.revision, "fields": changed},
     )
     return post
 
@@ -222,26 +208,14 @@ async def do_retract_post(
     post.retract_reason = reason
     session.add(post)
     await session.flush()
-    await events.append(
+    # The reason is free text about the patient: it stays on the post, not in the audit log.
+    await record_change(
         session,
         broker,
-        [
-            NewEvent(
-                patient_id=post.patient_id,
-                kind=FeedEventKind.POST_RETRACTED,
-                audience=audience_of(post),
-                post_id=post.id,
-                actor_id=actor.user_id,
-            )
-        ],
-    )
-    # The reason is free text about the patient: it stays on the post, not in the audit log.
-    await audit(
-        session,
         actor=actor,
-        action="feed.post_retracted",
-        patient_ids=[post.patient_id],
-        detail={"post_id": post.id, "author_id": post.author_id},
+        post=post,
+        kind=FeedEventKind.POST_RETRACTED,
+        detail={"author_id": post.author_id},
     )
     return post
 

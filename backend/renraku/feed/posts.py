@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -168,13 +169,35 @@ async def do_create_post(
             patient_id=post.patient_id,
             data={"post_id": post.id, "patient_id": post.patient_id},
         )
+    await record_change(
+        session,
+        broker,
+        actor=actor,
+        post=post,
+        kind=FeedEventKind.POST_CREATED,
+        detail={"category": post.category, "urgent": post.urgent},
+    )
+    return post
+
+
+async def record_change(
+    session: AsyncSession,
+    broker: Broker,
+    *,
+    actor: Actor,
+    post: Post,
+    kind: FeedEventKind,
+    detail: dict[str, Any],
+) -> None:
+    """The feed event and the audit record of a change to `post`, in the changing transaction.
+    The audit detail holds ids and kinds only, never the post's text."""
     await events.append(
         session,
         broker,
         [
             NewEvent(
                 patient_id=post.patient_id,
-                kind=FeedEventKind.POST_CREATED,
+                kind=kind,
                 audience=audience_of(post),
                 post_id=post.id,
                 actor_id=actor.user_id,
@@ -184,11 +207,10 @@ async def do_create_post(
     await audit(
         session,
         actor=actor,
-        action="feed.post_created",
+        action=events.event_name(kind),
         patient_ids=[post.patient_id],
-        detail={"post_id": post.id, "category": post.category, "urgent": post.urgent},
+        detail={"post_id": post.id, **detail},
     )
-    return post
 
 
 async def _attach_uploads(
