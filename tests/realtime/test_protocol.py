@@ -8,7 +8,6 @@ picks its own people and patients (seed/demo.toml), named in the test.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -488,8 +487,9 @@ async def test_a_member_taken_off_the_team_gets_an_error_and_the_socket_carries_
 
         ended = await coordinator.execute(END_MEMBERSHIP, {"p": leaving, "u": nurse_id})
         assert "errors" not in ended, ended
-        async with asyncio.timeout(1.0):  # the bound: it stops receiving within 1 s
-            error = await ws.receive("leaving")
+        # No timing assertion here (tests never time): the error is sent on the revocation
+        # signal after commit, not at the next event; the wait is only a hang guard.
+        error = await ws.receive("leaving")
         assert error["type"] == "error"
         assert error_codes(error["payload"]) == ["NOT_FOUND"]
 
