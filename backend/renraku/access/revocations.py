@@ -4,7 +4,8 @@ Whatever takes access away (ending a membership, offboarding, archiving a patien
 emergency) calls `revoke_on_commit` in its transaction; live subscriptions listen on CHANNEL and
 re-check the named users' access to the named patients at once, instead of at their next event.
 The signal only hurries that re-check: access is decided from the database every time, so a
-signal lost with a broker connection delays an ending, never extends access.
+signal lost with a broker connection delays an ending, never extends access. A logout sends
+the same kind of signal for its session (`end_sessions_on_commit`), closing its sockets at once.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ log = logging.getLogger("renraku.access")
 
 CHANNEL = "access"
 EVENT = "access.revoked"
+SESSION_ENDED = "session.ended"
 
 
 class RevocationReason(StrEnum):
@@ -80,14 +82,23 @@ def revoke_on_commit(
     patients = sorted(set(patient_ids))
     if not users or not patients:
         return
-    message = Revocation(tuple(users), tuple(patients), reason).to_message()
+    revocation = Revocation(tuple(users), tuple(patients), reason)
+    _signal_on_commit(session, broker, revocation.to_message())
 
+
+def end_sessions_on_commit(session: AsyncSession, broker: Broker, session_ids: list[int]) -> None:
+    """Publish that these sign-in sessions ended (logout), once `session` commits: their live
+    sockets close at once (4401) rather than at the server's next session check."""
+    _signal_on_commit(session, broker, {"event": SESSION_ENDED, "session_ids": session_ids})
+
+
+def _signal_on_commit(session: AsyncSession, broker: Broker, message: Message) -> None:
     async def publish() -> None:
         try:
             await broker.publish(CHANNEL, message)
         except (RedisError, OSError) as exc:
-            # The change is committed and access already ends with it (see the module docstring);
+            # The change is committed and takes effect with it (see the module docstring);
             # failing the request now would only tell the client it did not happen.
-            log.warning("revocation not published: %s", type(exc).__name__)
+            log.warning("%s not published: %s", message["event"], type(exc).__name__)
 
     publish_on_commit(session, publish)

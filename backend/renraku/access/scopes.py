@@ -99,31 +99,7 @@ async def roles_on(
         return {}
     ids = list(dict.fromkeys(patient_ids))
     if actor.is_team_kind:
-        rows = await session.exec(
-            select(TeamMembership.patient_id, TeamMembership.role)
-            .join(Patient, col(Patient.id) == TeamMembership.patient_id)
-            .where(
-                col(TeamMembership.patient_id).in_(ids),
-                TeamMembership.user_id == actor.user_id,
-                active_membership(),
-                col(Patient.archived_at).is_(None),
-            )
-        )
-        for patient_id, role in rows.all():
-            roles[patient_id].add(role)
-        # A live break-the-glass grant (access/glass.py) adds the read-only role `glass`.
-        glass = await session.exec(
-            select(GlassAccess.patient_id)
-            .join(Patient, col(Patient.id) == GlassAccess.patient_id)
-            .where(
-                col(GlassAccess.patient_id).in_(ids),
-                GlassAccess.user_id == actor.user_id,
-                live_glass(),
-                col(Patient.archived_at).is_(None),
-            )
-        )
-        for glass_patient_id in glass.all():
-            roles[glass_patient_id].add(GLASS)
+        roles.update(await _team_and_glass(session, user_id=actor.user_id, patient_ids=ids))
     elif actor.kind is UserKind.PLANNER:
         emergency = in_active_emergency().label("emergency")
         consent = consented_to_planners().label("consent")
@@ -153,53 +129,49 @@ async def roles_by_user(session: AsyncSession, patient_id: int) -> dict[int, fro
 
     Two indexed queries whatever the number of listeners; an archived patient has no one.
     """
-    roles: dict[int, set[str]] = defaultdict(set)
-    rows = await session.exec(
-        select(TeamMembership.user_id, TeamMembership.role)
-        .join(Patient, col(Patient.id) == TeamMembership.patient_id)
-        .where(
-            TeamMembership.patient_id == patient_id,
-            active_membership(),
-            col(Patient.archived_at).is_(None),
-        )
-    )
-    for user_id, role in rows.all():
-        roles[user_id].add(role)
-    glass = await session.exec(
-        select(GlassAccess.user_id)
-        .join(Patient, col(Patient.id) == GlassAccess.patient_id)
-        .where(
-            GlassAccess.patient_id == patient_id, live_glass(), col(Patient.archived_at).is_(None)
-        )
-    )
-    for glass_user_id in glass.all():
-        roles[glass_user_id].add(GLASS)
-    return {uid: frozenset(r) for uid, r in roles.items()}
+    found = await _team_and_glass(session, patient_ids=[patient_id], by_user=True)
+    return {uid: frozenset(r) for uid, r in found.items()}
 
 
 async def roles_of_user(session: AsyncSession, actor: Actor) -> dict[int, frozenset[str]]:
     """The actor's roles on every patient they are on the team of or hold a live glass grant for."""
     if not actor.is_team_kind:
         return {}
-    roles: dict[int, set[str]] = defaultdict(set)
-    rows = await session.exec(
-        select(TeamMembership.patient_id, TeamMembership.role)
+    found = await _team_and_glass(session, user_id=actor.user_id)
+    return {pid: frozenset(r) for pid, r in found.items()}
+
+
+async def _team_and_glass(
+    session: AsyncSession,
+    *,
+    user_id: int | None = None,
+    patient_ids: Sequence[int] | None = None,
+    by_user: bool = False,
+) -> dict[int, set[str]]:
+    """Active care-team roles, plus `glass` for a live break-the-glass grant (access/glass.py),
+    on patients not archived; keyed by patient, or by user with `by_user`."""
+    team = (
+        select(
+            col(TeamMembership.user_id) if by_user else col(TeamMembership.patient_id),
+            col(TeamMembership.role),
+        )
         .join(Patient, col(Patient.id) == TeamMembership.patient_id)
-        .where(
-            TeamMembership.user_id == actor.user_id,
-            active_membership(),
-            col(Patient.archived_at).is_(None),
-        )
+        .where(active_membership(), col(Patient.archived_at).is_(None))
     )
-    for patient_id, role in rows.all():
-        roles[patient_id].add(role)
-    glass = await session.exec(
-        select(GlassAccess.patient_id)
+    glass = (
+        select(col(GlassAccess.user_id) if by_user else col(GlassAccess.patient_id))
         .join(Patient, col(Patient.id) == GlassAccess.patient_id)
-        .where(
-            GlassAccess.user_id == actor.user_id, live_glass(), col(Patient.archived_at).is_(None)
-        )
+        .where(live_glass(), col(Patient.archived_at).is_(None))
     )
-    for glass_patient_id in glass.all():
-        roles[glass_patient_id].add(GLASS)
-    return {pid: frozenset(r) for pid, r in roles.items()}
+    if user_id is not None:
+        team = team.where(col(TeamMembership.user_id) == user_id)
+        glass = glass.where(col(GlassAccess.user_id) == user_id)
+    if patient_ids is not None:
+        team = team.where(col(TeamMembership.patient_id).in_(list(patient_ids)))
+        glass = glass.where(col(GlassAccess.patient_id).in_(list(patient_ids)))
+    roles: dict[int, set[str]] = defaultdict(set)
+    for key, role in (await session.exec(team)).all():
+        roles[key].add(role)
+    for glass_key in (await session.exec(glass)).all():
+        roles[glass_key].add(GLASS)
+    return roles

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from redis.exceptions import RedisError
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.accounts import access_user_for_reset
 from renraku.access.actor import Actor
+from renraku.access.revocations import end_sessions_on_commit
 from renraku.accounts import secrets
 from renraku.accounts.models import AuthSession, OneTimeLink, RecoveryCode, User
 from renraku.accounts.service import TOUCH_INTERVAL, get_user_by_username
 from renraku.audit import chain
-from renraku.db import publish_on_commit
 from renraku.errors import BadInput, NotFound, Unauthenticated
 from renraku.runtime import Runtime
 from renraku.settings import Settings
 from renraku.timeutil import utcnow
-
-log = logging.getLogger("renraku.accounts")
 
 WRONG_CREDENTIALS = "Wrong username, password or code."
 MAX_OTP_LENGTH = 40
@@ -129,16 +125,7 @@ async def do_logout(runtime: Runtime, *, actor: Actor) -> None:
             .where(col(AuthSession.id) == actor.session_id, col(AuthSession.revoked_at).is_(None))
             .values(revoked_at=utcnow())
         )
-        # Open live-feed sockets of this session close at once (4401), not at their next check.
-        message = {"event": "session.ended", "session_ids": [actor.session_id]}
-
-        async def publish() -> None:
-            try:
-                await runtime.broker.publish("access", message)
-            except (RedisError, OSError) as exc:
-                log.warning("session end not published: %s", type(exc).__name__)
-
-        publish_on_commit(session, publish)
+        end_sessions_on_commit(session, runtime.broker, [actor.session_id])
 
 
 async def do_revoke_sessions(session: AsyncSession, *, user_id: int) -> None:

@@ -7,7 +7,7 @@ vitals as empty from then on, with who retracted it, when and why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,21 @@ class Version:
     visible_to_family: bool
     written_by: int
     written_at: datetime
+
+
+def current_version(post: Post) -> Version:
+    """The post as it stands: what an edit keeps as a revision, and the last line of history."""
+    return Version(
+        revision=post.revision,
+        category=post.category,
+        body=post.body,
+        vitals=post.vitals,
+        vitals_flags=list(post.vitals_flags),
+        urgent=post.urgent,
+        visible_to_family=post.visible_to_family,
+        written_by=post.author_id,
+        written_at=post.edited_at or post.created_at,
+    )
 
 
 def _pk(post: Post) -> int:
@@ -132,20 +147,7 @@ async def _locked(session: AsyncSession, post_id: int) -> Post:
 async def do_edit_post(
     session: AsyncSession, broker: Broker, *, actor: Actor, post: Post, changes: dict[str, Any]
 ) -> Post:
-    session.add(
-        PostRevision(
-            post_id=_pk(post),
-            revision=post.revision,
-            category=post.category,
-            body=post.body,
-            vitals=post.vitals,
-            vitals_flags=list(post.vitals_flags),
-            urgent=post.urgent,
-            visible_to_family=post.visible_to_family,
-            written_by=post.author_id,
-            written_at=post.edited_at or post.created_at,
-        )
-    )
+    session.add(PostRevision(post_id=_pk(post), **asdict(current_version(post))))
     changed = sorted(name for name, value in changes.items() if getattr(post, name) != value)
     for name, value in changes.items():
         setattr(post, name, value)
@@ -241,19 +243,7 @@ async def list_history(session: AsyncSession, *, post: Post, scope: Scope) -> li
         )
         for r in revisions
     ]
-    versions.append(
-        Version(
-            revision=post.revision,
-            category=post.category,
-            body=post.body,
-            vitals=post.vitals,
-            vitals_flags=list(post.vitals_flags),
-            urgent=post.urgent,
-            visible_to_family=post.visible_to_family,
-            written_by=post.author_id,
-            written_at=post.edited_at or post.created_at,
-        )
-    )
+    versions.append(current_version(post))
     if scope is Scope.FAMILY:
         versions = [v for v in versions if v.visible_to_family]
     if post.retracted_at is not None:

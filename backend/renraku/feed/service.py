@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.gate import Gate
 from renraku.access.notebook import Scope, timeline_scope
 from renraku.errors import NotFound
-from renraku.feed.models import Post, PostRevision, Upload
+from renraku.feed.models import Post, PostRevision
 from renraku.paging import Page, decode_cursor, encode_cursor, page_size
 
 
@@ -69,19 +67,3 @@ async def list_replies(session: AsyncSession, *, post_id: int, scope: Scope) -> 
 async def list_revisions(session: AsyncSession, *, post_id: int) -> list[PostRevision]:
     query = select(PostRevision).where(col(PostRevision.post_id) == post_id)
     return list((await session.exec(query.order_by(col(PostRevision.revision)))).all())
-
-
-async def list_photos(session: AsyncSession, *, post_ids: Sequence[int]) -> dict[int, list[int]]:
-    """Upload ids per post, in upload order (no image bytes are read)."""
-    if not post_ids:
-        return {}
-    rows = await session.exec(
-        select(Upload.post_id, Upload.id)
-        .where(col(Upload.post_id).in_(list(post_ids)))
-        .order_by(col(Upload.id))
-    )
-    photos: dict[int, list[int]] = {}
-    for post_id, upload_id in rows.all():
-        if post_id is not None and upload_id is not None:
-            photos.setdefault(post_id, []).append(upload_id)
-    return photos

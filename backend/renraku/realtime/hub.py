@@ -28,6 +28,7 @@ from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
 from graphql.execution import Executor, execute_subscription_event
 from sqlmodel import col, select
 
+from renraku.access import revocations
 from renraku.access.actor import Actor
 from renraku.access.notebook import Scope, scope_of
 from renraku.access.scopes import roles_by_user, roles_of_user, roles_on
@@ -54,8 +55,6 @@ POLL_SECONDS = 2.0
 # Live deliveries are audited per subscription at most this often (one record each).
 AUDIT_SECONDS = 60.0
 RESUBSCRIBE_SECONDS = 1.0
-SESSION_CHANNEL_EVENT = "session.ended"
-ACCESS_CHANNEL = "access"
 
 
 class Socket(Protocol):
@@ -129,7 +128,7 @@ class FeedHub:
                 self._last = await feed_events.latest_id(session)
             self._tasks = [
                 self._spawn(self._listen(feed_events.CHANNEL, self._on_feed), "feed"),
-                self._spawn(self._listen(ACCESS_CHANNEL, self._on_access), "access"),
+                self._spawn(self._listen(revocations.CHANNEL, self._on_access), "access"),
                 self._spawn(self._every(POLL_SECONDS, self._catch_up), "poll"),
                 self._spawn(self._every(AUDIT_SECONDS, self._audit_live), "audit"),
                 self._spawn(
@@ -381,8 +380,7 @@ class FeedHub:
         context = sub.socket.context()
         # One batch: its posts and their authors are read in two queries, not one per event.
         context.loaders.posts.prime_many(posts)
-        users = await context.loaders.users.load_many(sorted({p.author_id for p in posts.values()}))
-        del users
+        await context.loaders.users.load_many(sorted({p.author_id for p in posts.values()}))
         delivered: set[int] = set()
         count = 0
         for event in batch:
@@ -405,15 +403,13 @@ class FeedHub:
     # -- access and sessions ------------------------------------------------------------------
 
     async def _on_access(self, message: dict[str, Any]) -> None:
-        if message.get("event") == SESSION_CHANNEL_EVENT:
+        if message.get("event") == revocations.SESSION_ENDED:
             ended = {int(s) for s in message.get("session_ids", [])}
             for socket in list(self._sockets):
                 if socket.actor.session_id in ended:
                     socket.close_soon(4401, "session ended")
             return
-        from renraku.access.revocations import Revocation
-
-        revocation = Revocation.from_message(message)
+        revocation = revocations.Revocation.from_message(message)
         if revocation is None:
             return
         users = set(revocation.user_ids)

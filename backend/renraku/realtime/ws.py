@@ -356,7 +356,7 @@ class Connection:
         variables: dict[str, Any],
     ) -> None:
         try:
-            field, args = _root_field(self.schema, document, operation, variables)
+            field, args = _root_field(self.schema, operation, variables)
             patient_id = None
             if field == PATIENT_EVENTS:
                 patient_id = decode_id("Patient", str(args.get("patientId", "")))
@@ -385,7 +385,6 @@ class Connection:
 
 def _root_field(
     schema: RenrakuSchema,
-    document: DocumentNode,
     operation: OperationDefinitionNode,
     variables: dict[str, Any],
 ) -> tuple[str, dict[str, Any]]:
@@ -406,7 +405,6 @@ def _root_field(
     )
     if isinstance(coerced, list):
         raise coerced[0]
-    del document
     return name, get_argument_values(subscription_type.fields[name], node, coerced)
 
 
