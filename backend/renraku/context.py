@@ -38,6 +38,10 @@ class Context:
             self._loaders = Loaders(self.runtime.db)
         return self._loaders
 
+    def use_loaders(self, loaders: Loaders) -> None:
+        """Share rows already read (the live feed reads a batch of events' rows at once)."""
+        self._loaders = loaders
+
     @property
     def gate(self) -> Gate:
         """The request's access gate; asking for it without a signed-in actor is UNAUTHENTICATED."""

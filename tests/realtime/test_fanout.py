@@ -14,7 +14,7 @@ from renraku.audit.models import AuditRecord
 from renraku.feed.events import latest_id
 from renraku.feed.events_graphql import event_cursor
 from renraku.feed.models import FeedEvent
-from renraku.realtime.hub import FeedHub
+from renraku.realtime import hub as hub_module
 from renraku.runtime import Runtime
 from tests.support.graphql import GraphQLClient
 from tests.support.live import nothing_more, receive, serving, subscribe, subscriber
@@ -61,13 +61,13 @@ async def test_one_execution_per_selection_and_scope(
     gql: GraphQLClient, runtime: Runtime, app: Starlette, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     executions: list[str] = []
-    real = FeedHub._execute
+    real = hub_module._Plan.run
 
-    async def counted(self: FeedHub, sub: Any, event: Any, context: Any = None) -> str:
-        executions.append(sub.key)
-        return await real(self, sub, event, context)
+    async def counted(self: Any, event: Any) -> str:
+        executions.append(self.key)
+        return await real(self, event)
 
-    monkeypatch.setattr(FeedHub, "_execute", counted)
+    monkeypatch.setattr(hub_module._Plan, "run", counted)
     pid = await patient_id(runtime, PATIENT)
     doctor = await gql.login("dr.suzuki")
     nurse, cm, pharm, family, doctor2 = await tokens(

@@ -99,7 +99,8 @@ async def roles_on(
         return {}
     ids = list(dict.fromkeys(patient_ids))
     if actor.is_team_kind:
-        roles.update(await _team_and_glass(session, user_id=actor.user_id, patient_ids=ids))
+        found = await _team_and_glass(session, user_id=actor.user_id, patient_ids=ids)
+        roles.update({pid: set(r) for (pid, _uid), r in found.items()})
     elif actor.kind is UserKind.PLANNER:
         emergency = in_active_emergency().label("emergency")
         consent = consented_to_planners().label("consent")
@@ -124,13 +125,23 @@ async def roles_on(
     return {pid: frozenset(r) for pid, r in roles.items()}
 
 
-async def roles_by_user(session: AsyncSession, patient_id: int) -> dict[int, frozenset[str]]:
-    """Every team-kind user's roles on one patient: who may hear of a change to it (live feed).
+async def roles_by_patient(
+    session: AsyncSession, patient_ids: Sequence[int]
+) -> dict[int, dict[int, frozenset[str]]]:
+    """Every team-kind user's roles on each of some patients, by patient then user: who may hear
+    of a change to them (the live feed re-checks a batch of events with these two queries)."""
+    if not patient_ids:
+        return {}
+    found = await _team_and_glass(session, patient_ids=list(dict.fromkeys(patient_ids)))
+    by_patient: dict[int, dict[int, frozenset[str]]] = defaultdict(dict)
+    for (patient_id, user_id), roles in found.items():
+        by_patient[patient_id][user_id] = frozenset(roles)
+    return dict(by_patient)
 
-    Two indexed queries whatever the number of listeners; an archived patient has no one.
-    """
-    found = await _team_and_glass(session, patient_ids=[patient_id], by_user=True)
-    return {uid: frozenset(r) for uid, r in found.items()}
+
+async def roles_by_user(session: AsyncSession, patient_id: int) -> dict[int, frozenset[str]]:
+    """Every team-kind user's roles on one patient; an archived patient has no one."""
+    return (await roles_by_patient(session, [patient_id])).get(patient_id, {})
 
 
 async def roles_of_user(session: AsyncSession, actor: Actor) -> dict[int, frozenset[str]]:
@@ -138,7 +149,7 @@ async def roles_of_user(session: AsyncSession, actor: Actor) -> dict[int, frozen
     if not actor.is_team_kind:
         return {}
     found = await _team_and_glass(session, user_id=actor.user_id)
-    return {pid: frozenset(r) for pid, r in found.items()}
+    return {pid: frozenset(r) for (pid, _uid), r in found.items()}
 
 
 async def _team_and_glass(
@@ -146,20 +157,18 @@ async def _team_and_glass(
     *,
     user_id: int | None = None,
     patient_ids: Sequence[int] | None = None,
-    by_user: bool = False,
-) -> dict[int, set[str]]:
+) -> dict[tuple[int, int], set[str]]:
     """Active care-team roles, plus `glass` for a live break-the-glass grant (access/glass.py),
-    on patients not archived; keyed by patient, or by user with `by_user`."""
+    on patients not archived; keyed by (patient, user)."""
     team = (
         select(
-            col(TeamMembership.user_id) if by_user else col(TeamMembership.patient_id),
-            col(TeamMembership.role),
+            col(TeamMembership.patient_id), col(TeamMembership.user_id), col(TeamMembership.role)
         )
         .join(Patient, col(Patient.id) == TeamMembership.patient_id)
         .where(active_membership(), col(Patient.archived_at).is_(None))
     )
     glass = (
-        select(col(GlassAccess.user_id) if by_user else col(GlassAccess.patient_id))
+        select(col(GlassAccess.patient_id), col(GlassAccess.user_id))
         .join(Patient, col(Patient.id) == GlassAccess.patient_id)
         .where(live_glass(), col(Patient.archived_at).is_(None))
     )
@@ -169,9 +178,9 @@ async def _team_and_glass(
     if patient_ids is not None:
         team = team.where(col(TeamMembership.patient_id).in_(list(patient_ids)))
         glass = glass.where(col(GlassAccess.patient_id).in_(list(patient_ids)))
-    roles: dict[int, set[str]] = defaultdict(set)
-    for key, role in (await session.exec(team)).all():
-        roles[key].add(role)
-    for glass_key in (await session.exec(glass)).all():
-        roles[glass_key].add(GLASS)
+    roles: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for patient_id, member_id, role in (await session.exec(team)).all():
+        roles[(patient_id, member_id)].add(role)
+    for patient_id, holder_id in (await session.exec(glass)).all():
+        roles[(patient_id, holder_id)].add(GLASS)
     return roles

@@ -5,12 +5,14 @@ events strictly in id order, fetching from the database whatever the broker skip
 message published out of order by another worker, a Redis restart, a failed publish), and it also
 polls the database now and then, so a lost signal delays an event but never drops it.
 
-For each event it asks the database once who may see the patient (two indexed queries), drops
+Events are read in batches; for each batch it asks the database once who may see the patients
+(two indexed queries) and reads the posts and people the events name. For each event it drops
 subscribers who lost access (a patientEvents subscription then ends with NOT_FOUND), groups the rest
 by (subscription selection, scope), executes the document once per group with the event as root
-value, serialises once, and queues the same bytes on every socket of the group (DESIGN.md
-"Fan-out"). Replays read the database in batches, access checked once per batch, while live events
-for that subscriber wait in a buffer; duplicates are dropped by event id.
+value (the document is built once per group and batch), serialises once, and queues the same bytes
+on every socket of the group (DESIGN.md "Fan-out"). Replays read the database in batches too,
+access checked once per batch, while live events for that subscriber wait in a buffer; duplicates
+are dropped by event id.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sqlmodel import col, select
 from renraku.access import revocations
 from renraku.access.actor import Actor
 from renraku.access.notebook import Scope, scope_of
-from renraku.access.scopes import roles_by_user, roles_of_user, roles_on
+from renraku.access.scopes import roles_by_patient, roles_by_user, roles_of_user, roles_on
 from renraku.accounts.models import AuthSession, User
 from renraku.accounts.service import session_is_live
 from renraku.audit.reads import ReadRecord
@@ -42,6 +44,7 @@ from renraku.feed.events_graphql import FeedEvent as FeedEventObject
 from renraku.feed.models import FeedEvent, Post
 from renraku.graphql_errors import coded
 from renraku.kinds import FeedAudience
+from renraku.loaders import Loaders
 from renraku.realtime.broker import SubscriptionEnded
 from renraku.runtime import Runtime
 
@@ -247,38 +250,63 @@ class FeedHub:
         if event.id > self._last:
             # The message is a hint; the events themselves are read from the database, in order
             # (another worker's publish may overtake this one, a message may be lost, and
-            # anything else on the channel is not to be trusted with what it says).
-            await self._catch_up(upto=event.id)
+            # anything else on the channel is not to be trusted with what it says). Whatever is
+            # committed is read, so a burst of publishes costs one catch-up, not one each.
+            await self._catch_up()
 
-    async def _catch_up(self, upto: int | None = None) -> None:
+    async def _catch_up(self) -> None:
         async with self._dispatching:
-            assert self._last is not None
             while True:
+                assert self._last is not None
                 async with self._runtime.db.session() as session:
                     batch = await feed_events.events_after(
                         session, after=self._last, patient_ids=None, limit=REPLAY_BATCH
                     )
-                if upto is not None:
-                    batch = [e for e in batch if e.id is not None and e.id <= upto]
-                for event in batch:
-                    await self._dispatch(event)
+                    prepared = await self._prepare(session, batch)
+                await self._dispatch(batch, prepared)
                 if len(batch) < REPLAY_BATCH:
                     return
 
-    async def _dispatch(self, event: FeedEvent) -> None:
-        """Deliver one event to every local subscriber allowed to see it; advance the cursor."""
+    async def _prepare(self, session: Any, batch: list[FeedEvent]) -> _Batch | None:
+        """Who may see each event's patient, and the rows the events name: a few queries for the
+        whole batch (access re-checked for every event, batched)."""
+        if self._mine_by_user:
+            patients = {e.patient_id for e in batch}
+        else:
+            patients = {e.patient_id for e in batch if e.patient_id in self._by_patient}
+        if not patients:
+            return None
+        roles = await roles_by_patient(session, sorted(patients))
+        wanted = [e for e in batch if e.patient_id in patients]
+        posts = await _posts_by_id(session, sorted({e.post_id for e in wanted if e.post_id}))
+        users = {p.author_id for p in posts.values()}
+        users |= {e.subject_user_id for e in wanted if e.subject_user_id is not None}
+        return _Batch(roles=roles, posts=posts, users=await _users_by_id(session, sorted(users)))
+
+    async def _dispatch(self, batch: list[FeedEvent], prepared: _Batch | None) -> None:
+        """Deliver each event to every local subscriber allowed to see it; advance the cursor."""
+        # One execution plan per (selection, scope) for the whole batch.
+        plans: dict[tuple[str, Scope], _Plan] = {}
+        for event in batch:
+            assert event.id is not None
+            if prepared is not None:
+                await self._dispatch_one(event, prepared, plans)
+            # Only now: if anything above failed, the next catch-up retries this event
+            # (subscribers that already have it skip it by their own cursor).
+            self._last = event.id
+
+    async def _dispatch_one(
+        self, event: FeedEvent, prepared: _Batch, plans: dict[tuple[str, Scope], _Plan]
+    ) -> None:
         assert event.id is not None
         listening = list(self._by_patient.get(event.patient_id, ()))
-        if not listening and not self._mine_by_user:
-            self._last = event.id
-            return
-        async with self._runtime.db.session() as session:
-            roles = await roles_by_user(session, event.patient_id)
-        for user_id in roles:
-            listening.extend(self._mine_by_user.get(user_id, ()))
+        roles = prepared.roles.get(event.patient_id, {})
+        if self._mine_by_user:
+            for user_id in roles:
+                listening.extend(self._mine_by_user.get(user_id, ()))
         groups: dict[tuple[str, Scope], list[LiveSubscription]] = defaultdict(list)
         for sub in listening:
-            if event.id <= sub.last_id:
+            if event.id <= sub.last_id or sub.ended:
                 continue
             scope = scope_of(roles.get(sub.actor.user_id, frozenset()))
             if scope is None:
@@ -293,13 +321,28 @@ class FeedHub:
                     sub.socket.close_soon(1013, "too far behind; resubscribe from your cursor")
                 continue
             groups[(sub.key, scope)].append(sub)
-        for group in groups.values():
-            payload = await self._execute(group[0], event)
+        for key, group in groups.items():
+            plan = plans.get(key)
+            if plan is None:
+                plan = plans[key] = self._plan(group[0], prepared.loaders(self._runtime))
+            payload = await plan.run(event)
             for sub in group:
                 self._deliver(sub, event, payload)
-        # Only now: if anything above failed, the next catch-up retries this event (subscribers
-        # that already have it skip it by their own cursor).
-        self._last = event.id
+
+    def _plan(self, sub: LiveSubscription, loaders: Loaders | None = None) -> _Plan:
+        """The subscription's document, variables and context, ready to run per event."""
+        context = sub.socket.context()
+        if loaders is not None:
+            # Rows read for the whole batch; the events were access-checked above.
+            context.use_loaders(loaders)
+        built = Executor.build(
+            self._schema,
+            sub.document,
+            context_value=context,
+            raw_variable_values=sub.variables,
+            operation_name=sub.operation_name,
+        )
+        return _Plan(built, sub.key)
 
     def _deliver(self, sub: LiveSubscription, event: FeedEvent, payload: str) -> None:
         assert event.id is not None
@@ -320,26 +363,6 @@ class FeedHub:
         sub.audit_patients.add(event.patient_id)
         sub.audit_events += 1
 
-    async def _execute(
-        self, sub: LiveSubscription, event: FeedEvent, context: Context | None = None
-    ) -> str:
-        """The subscription's result for `event`, as the JSON of a `next` message's payload."""
-        built = Executor.build(
-            self._schema,
-            sub.document,
-            context_value=context or sub.socket.context(),
-            raw_variable_values=sub.variables,
-            operation_name=sub.operation_name,
-        )
-        if isinstance(built, list):  # variables were checked at subscribe time
-            return _payload(ExecutionResult(data=None, errors=built))
-        result = execute_subscription_event(
-            built.build_per_event_executor(FeedEventObject(row=event))
-        )
-        if isinstance(result, Awaitable):
-            result = await result
-        return _payload(result)
-
     # -- replay -------------------------------------------------------------------------------
 
     async def _replay(self, sub: LiveSubscription) -> None:
@@ -349,11 +372,10 @@ class FeedHub:
             # Live events that arrived meanwhile, in order; then straight delivery.
             while sub.buffer:
                 pending, sub.buffer = sorted(sub.buffer, key=lambda e: e.id or 0), []
-                context = sub.socket.context()
+                plan = self._plan(sub)
                 for event in pending:
                     if event.id is not None and event.id > sub.last_id:
-                        payload = await self._execute(sub, event, context)
-                        await self._deliver_waiting(sub, event, payload)
+                        await self._deliver_waiting(sub, event, await plan.run(event))
             sub.replaying = False
         except Exception:
             log.exception("replay failed")
@@ -375,12 +397,12 @@ class FeedHub:
             batch = await feed_events.events_after(
                 session, after=sub.last_id, patient_ids=list(readable), limit=REPLAY_BATCH
             )
-            post_ids = sorted({e.post_id for e in batch if e.post_id is not None})
-            posts = await _posts_by_id(session, post_ids)
-        context = sub.socket.context()
-        # One batch: its posts and their authors are read in two queries, not one per event.
-        context.loaders.posts.prime_many(posts)
-        await context.loaders.users.load_many(sorted({p.author_id for p in posts.values()}))
+            # One batch: its posts and the people they name are read in two queries.
+            posts = await _posts_by_id(session, sorted({e.post_id for e in batch if e.post_id}))
+            users = {p.author_id for p in posts.values()}
+            users |= {e.subject_user_id for e in batch if e.subject_user_id is not None}
+            people = await _users_by_id(session, sorted(users))
+        plan = self._plan(sub, _Batch(roles={}, posts=posts, users=people).loaders(self._runtime))
         delivered: set[int] = set()
         count = 0
         for event in batch:
@@ -391,7 +413,7 @@ class FeedHub:
                 continue
             if sub.ended:
                 return False
-            await self._deliver_waiting(sub, event, await self._execute(sub, event, context))
+            await self._deliver_waiting(sub, event, await plan.run(event))
             delivered.add(event.patient_id)
             count += 1
         if delivered:
@@ -478,6 +500,47 @@ class FeedHub:
                 detail={"operation": sub.field_name, "delivery": what, "events": events},
             )
         )
+
+
+@dataclass
+class _Batch:
+    """What a batch of events needs: who may see each patient, and the rows the events name."""
+
+    roles: dict[int, dict[int, frozenset[str]]]
+    posts: dict[int, Post]
+    users: dict[int, User]
+
+    def loaders(self, runtime: Runtime) -> Loaders:
+        loaders = Loaders(runtime.db)
+        loaders.posts.prime_many(self.posts)
+        loaders.users.prime_many(self.users)
+        return loaders
+
+
+class _Plan:
+    """A subscription document built once (variables coerced, operation found), run per event."""
+
+    def __init__(self, built: Executor[Context] | list[GraphQLError], key: str) -> None:
+        self._built = built
+        self.key = key
+
+    async def run(self, event: FeedEvent) -> str:
+        """The result for `event`, as the JSON of a `next` message's payload."""
+        if isinstance(self._built, list):  # variables were checked at subscribe time
+            return _payload(ExecutionResult(data=None, errors=self._built))
+        result = execute_subscription_event(
+            self._built.build_per_event_executor(FeedEventObject(row=event))
+        )
+        if isinstance(result, Awaitable):
+            result = await result
+        return _payload(result)
+
+
+async def _users_by_id(session: Any, user_ids: list[int]) -> dict[int, User]:
+    if not user_ids:
+        return {}
+    rows = await session.exec(select(User).where(col(User.id).in_(user_ids)))
+    return {u.id: u for u in rows.all() if u.id is not None}
 
 
 async def _posts_by_id(session: Any, post_ids: list[int]) -> dict[int, Post]:
