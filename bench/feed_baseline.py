@@ -3,9 +3,10 @@
 Subscribers connect to /graphql and speak just enough graphql-transport-ws (connection_init is
 acknowledged, any token accepted; `subscribe` joins the audience of its patientId). The driver
 connects to /control and sends, for each post, the patient and the frame our server sent for a
-post of that patient, with its createdAt replaced by CREATED_AT. The baseline stamps the moment
-it takes the post (its "commit") into the frame and broadcasts the same bytes to everyone in that
-audience, then acknowledges. No database, no authorization, no GraphQL: only the sending.
+post of that patient, with its createdAt replaced by CREATED_AT (or a burst of such posts in one
+message). The baseline stamps the moment it takes the post (its "commit") into the frame and
+broadcasts the same bytes to everyone in that audience, then acknowledges. No database, no
+authorization, no GraphQL: only the sending.
 
     python bench/feed_baseline.py PORT
 """
@@ -52,8 +53,9 @@ async def control(ws: ServerConnection) -> None:
     async for raw in ws:
         post = json.loads(raw)
         # isoformat() of an aware UTC time, as our server writes createdAt.
-        frame = post["frame"].replace(CREATED_AT, datetime.now(UTC).isoformat())
-        broadcast(audiences.get(post["patient"], ()), frame)
+        now = datetime.now(UTC).isoformat()
+        for patient, frame in post.get("burst") or [[post["patient"], post["frame"]]]:
+            broadcast(audiences.get(patient, ()), frame.replace(CREATED_AT, now))
         await ws.send(json.dumps({"n": post["n"]}))
 
 

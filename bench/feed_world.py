@@ -26,10 +26,14 @@ from sqlmodel import col, select
 from _common import RESULTS, bench_settings
 from renraku.accounts.actions import do_create_session
 from renraku.accounts.models import User
+from renraku.accounts.service import actor_for
 from renraku.db import Database
+from renraku.feed.models import Post
+from renraku.feed.posts import PostDraft, do_create_post
 from renraku.ids import encode_id
-from renraku.kinds import UserKind
+from renraku.kinds import PostCategory, UserKind
 from renraku.runtime import build_runtime
+from renraku.seed import post_texts
 from renraku.seed.synthetic import SyntheticSpec, seed_synthetic
 from renraku.teams.models import TeamMembership
 
@@ -113,6 +117,42 @@ async def build_teams(url: str, spec: SyntheticSpec, *, teams: int, per_team: in
     finally:
         await runtime.close()
     return built
+
+
+async def write_burst(url: str, teams: list[Team], count: int, tag: str) -> float:
+    """`count` posts, round-robin over the teams, written by the service layer (as createPost
+    writes them: post, feed event and audit record) in one transaction; when it committed."""
+    runtime = build_runtime(bench_settings(url), Database.from_url(url))
+    try:
+        async with runtime.db.session() as session:
+            ids = {m.user_id for t in teams for m in t.members}
+            users = {u.id: u for u in await session.exec(select(User).where(col(User.id).in_(ids)))}
+        async with runtime.db.transaction() as session:
+            for n in range(count):
+                team = teams[n % len(teams)]
+                author = users[team.members[n % len(team.members)].user_id]
+                category = [PostCategory.VISIT_REPORT, PostCategory.MEALS, PostCategory.MOOD][n % 3]
+                draft = PostDraft(
+                    patient_id=team.patient_id,
+                    client_id=f"burst-{tag}-{n}",
+                    category=category,
+                    body=post_texts.body(category, (n, n // 7, n // 49)),
+                    visible_to_family=n % 3 == 0,
+                )
+                post = Post(
+                    patient_id=draft.patient_id,
+                    author_id=author.id,
+                    client_id=draft.client_id,
+                    category=category.value,
+                    body=draft.body,
+                    visible_to_family=draft.visible_to_family,
+                )
+                await do_create_post(
+                    session, runtime.broker, actor=actor_for(author), post=post, draft=draft
+                )
+        return time.time()
+    finally:
+        await runtime.close()
 
 
 def free_port() -> int:

@@ -28,6 +28,11 @@ subscription($p: ID!, $after: String) {
 OTHER_SELECTION = """
 subscription($p: ID!) { patientEvents(patientId: $p) { cursor kind post { id urgent } } }
 """
+OTHER_REPLAYED = """
+subscription($p: ID!, $after: String) {
+  patientEvents(patientId: $p, after: $after) { cursor kind post { id urgent } }
+}
+"""
 MINE = "subscription($after: String) { myEvents(after: $after) { cursor kind patientId } }"
 CREATE = "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }"
 PATIENT = "pt-ito-haru"  # team: dr.suzuki, nurse.sato, cm.tanaka, pharm.kato, ...; family.ito
@@ -130,6 +135,46 @@ async def test_replay_then_live_in_order_without_gap_or_duplicate(
         assert await nothing_more(ws)
     ids = [f["payload"]["data"]["patientEvents"]["post"]["id"] for f in got]
     assert ids == before[-9:] + during
+
+
+async def test_a_replay_sends_what_live_subscribers_were_sent_without_executing_again(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executions: list[int] = []
+    real = hub_module._Plan.run
+
+    async def counted(self: Any, event: Any) -> str:
+        executions.append(event.id)
+        return await real(self, event)
+
+    monkeypatch.setattr(hub_module._Plan, "run", counted)
+    pid = await patient_id(runtime, PATIENT)
+    doctor = await gql.login("dr.suzuki")
+    nurse, cm = await tokens(gql, "nurse.sato", "cm.tanaka")
+    async with runtime.db.session() as session:
+        start = await latest_id(session)
+    async with serving(app) as url, subscriber(url, nurse) as live:
+        await subscribe(live, "s", EVENTS, {"p": pid})
+        await asyncio.sleep(0.3)
+        for n in range(3):
+            await post(doctor, pid, n)
+        heard = [await receive(live) for _ in range(3)]
+        assert len(executions) == 3
+        # The care manager was away: the same selection, replayed from before the posts.
+        async with subscriber(url, cm) as back:
+            await subscribe(back, "s", EVENTS, {"p": pid, "after": event_cursor(start)})
+            replayed = [await receive(back) for _ in range(3)]
+            assert await nothing_more(back)
+        assert replayed == heard
+        assert len(executions) == 3
+        # Another selection was not listening then: its replay executes the document.
+        async with subscriber(url, cm) as other:
+            await subscribe(other, "o", OTHER_REPLAYED, {"p": pid, "after": event_cursor(start)})
+            fresh = [await receive(other) for _ in range(3)]
+        assert [f["payload"]["data"]["patientEvents"]["cursor"] for f in fresh] == [
+            f["payload"]["data"]["patientEvents"]["cursor"] for f in heard
+        ]
+        assert len(executions) == 6
 
 
 async def test_deliveries_are_audited_per_replay_batch(

@@ -61,7 +61,11 @@ class FeedEvent:
     def at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field(description="The post the event is about, as it is now.")
+    @strawberry.field(
+        description="The post the event is about, as it was when the event was sent live (a "
+        "replay sends what live subscribers received), or as it is now if no one with the same "
+        "selection was listening; later changes arrive as later events."
+    )
     async def post(self, info: Info) -> Post | None:
         if self.row.post_id is None:
             return None

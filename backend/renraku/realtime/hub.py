@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -58,6 +58,9 @@ POLL_SECONDS = 2.0
 # Live deliveries are audited per subscription at most this often (one record each).
 AUDIT_SECONDS = 60.0
 RESUBSCRIBE_SECONDS = 1.0
+# Results sent live, remembered so that a replay (a phone back from a tunnel while its teammates
+# were online) sends what live subscribers received instead of executing the document again.
+REMEMBERED_PAYLOADS = 20_000
 
 
 class Socket(Protocol):
@@ -86,7 +89,7 @@ class LiveSubscription:
     key: str
     last_id: int = 0
     replaying: bool = False
-    buffer: list[FeedEvent] = field(default_factory=list)
+    buffer: list[tuple[FeedEvent, Scope]] = field(default_factory=list)
     # Delivered since the last audit record: patient ids and how many events.
     audit_patients: set[int] = field(default_factory=set)
     audit_events: int = 0
@@ -120,6 +123,8 @@ class FeedHub:
         self._dispatching = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._started = asyncio.Lock()
+        # (selection key, scope, event id) -> the payload sent; oldest first.
+        self._sent: OrderedDict[tuple[str, Scope, int], str] = OrderedDict()
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -316,7 +321,7 @@ class FeedHub:
             if scope is Scope.FAMILY and event.audience != FeedAudience.TEAM.value:
                 continue
             if sub.replaying:
-                sub.buffer.append(event)
+                sub.buffer.append((event, scope))
                 if len(sub.buffer) > self._runtime.settings.ws_queue_limit:
                     sub.socket.close_soon(1013, "too far behind; resubscribe from your cursor")
                 continue
@@ -326,8 +331,26 @@ class FeedHub:
             if plan is None:
                 plan = plans[key] = self._plan(group[0], prepared.loaders(self._runtime))
             payload = await plan.run(event)
+            self._remember(key, event.id, payload)
             for sub in group:
                 self._deliver(sub, event, payload)
+
+    def _remember(self, key: tuple[str, Scope], event_id: int, payload: str) -> None:
+        self._sent[(*key, event_id)] = payload
+        if len(self._sent) > REMEMBERED_PAYLOADS:
+            self._sent.popitem(last=False)
+
+    async def _payload_for(
+        self, sub: LiveSubscription, scope: Scope, event: FeedEvent, plan: Callable[[], _Plan]
+    ) -> str:
+        """What live subscribers with this selection and scope were sent for `event`, or the
+        document executed now if no one was listening then."""
+        assert event.id is not None
+        payload = self._sent.get((sub.key, scope, event.id))
+        if payload is None:
+            payload = await plan().run(event)
+            self._remember((sub.key, scope), event.id, payload)
+        return payload
 
     def _plan(self, sub: LiveSubscription, loaders: Loaders | None = None) -> _Plan:
         """The subscription's document, variables and context, ready to run per event."""
@@ -371,11 +394,12 @@ class FeedHub:
                 pass
             # Live events that arrived meanwhile, in order; then straight delivery.
             while sub.buffer:
-                pending, sub.buffer = sorted(sub.buffer, key=lambda e: e.id or 0), []
-                plan = self._plan(sub)
-                for event in pending:
+                pending, sub.buffer = sorted(sub.buffer, key=lambda e: e[0].id or 0), []
+                plan = _Lazy(lambda: self._plan(sub))
+                for event, scope in pending:
                     if event.id is not None and event.id > sub.last_id:
-                        await self._deliver_waiting(sub, event, await plan.run(event))
+                        payload = await self._payload_for(sub, scope, event, plan)
+                        await self._deliver_waiting(sub, event, payload)
             sub.replaying = False
         except Exception:
             log.exception("replay failed")
@@ -397,25 +421,33 @@ class FeedHub:
             batch = await feed_events.events_after(
                 session, after=sub.last_id, patient_ids=list(readable), limit=REPLAY_BATCH
             )
-            # One batch: its posts and the people they name are read in two queries.
-            posts = await _posts_by_id(session, sorted({e.post_id for e in batch if e.post_id}))
+            todo = [
+                (e, readable[e.patient_id])
+                for e in batch
+                if readable[e.patient_id] is not Scope.FAMILY
+                or e.audience == FeedAudience.TEAM.value
+            ]
+            # The posts and people of the events not remembered, in two queries.
+            missed = [e for e, scope in todo if (sub.key, scope, e.id) not in self._sent]
+            posts = await _posts_by_id(session, sorted({e.post_id for e in missed if e.post_id}))
             users = {p.author_id for p in posts.values()}
-            users |= {e.subject_user_id for e in batch if e.subject_user_id is not None}
+            users |= {e.subject_user_id for e in missed if e.subject_user_id is not None}
             people = await _users_by_id(session, sorted(users))
-        plan = self._plan(sub, _Batch(roles={}, posts=posts, users=people).loaders(self._runtime))
+        rows = _Batch(roles={}, posts=posts, users=people)
+        plan = _Lazy(lambda: self._plan(sub, rows.loaders(self._runtime)))
         delivered: set[int] = set()
         count = 0
-        for event in batch:
+        for event, scope in todo:
             assert event.id is not None
-            scope = readable[event.patient_id]
-            if scope is Scope.FAMILY and event.audience != FeedAudience.TEAM.value:
-                sub.last_id = event.id
-                continue
             if sub.ended:
                 return False
-            await self._deliver_waiting(sub, event, await plan.run(event))
+            await self._deliver_waiting(
+                sub, event, await self._payload_for(sub, scope, event, plan)
+            )
             delivered.add(event.patient_id)
             count += 1
+        if batch and batch[-1].id is not None and batch[-1].id > sub.last_id:
+            sub.last_id = batch[-1].id  # past family-hidden events at the end of the batch
         if delivered:
             await self._audit(sub, delivered, events=count, what="replay")
         sub.audit_patients.clear()
@@ -515,6 +547,19 @@ class _Batch:
         loaders.posts.prime_many(self.posts)
         loaders.users.prime_many(self.users)
         return loaders
+
+
+class _Lazy:
+    """A plan built on first use (a replay whose events are all remembered needs none)."""
+
+    def __init__(self, build: Callable[[], _Plan]) -> None:
+        self._build = build
+        self._plan: _Plan | None = None
+
+    def __call__(self) -> _Plan:
+        if self._plan is None:
+            self._plan = self._build()
+        return self._plan
 
 
 class _Plan:
