@@ -5,8 +5,9 @@ process (bench/feed_client.py), each subscribed to its patient's `patientEvents`
 our server (`renraku serve`, SQLite under a temp dir, or PostgreSQL + Redis with --pg) and then
 on the baseline (bench/feed_baseline.py: the same frames to the same audiences, no database):
 
-- steady: posts at 50/s for 60 s, round-robin over the teams; latency from the post's createdAt
-  as stored (same machine clock) to its arrival at each subscriber, p50 and p99;
+- steady: posts at 50/s for 60 s, round-robin over the teams; latency from the event's `at` as
+  stored (written at the end of the post's transaction, before its audit record and the commit;
+  same machine clock) to its arrival at each subscriber, p50 and p99;
 - saturation: a burst of 3,000 posts committed at once (ours: written by the service layer in
   one transaction, as createPost writes them, then one createPost that announces them; the
   baseline: the same frames handed over at once); deliveries per second from the commit to the
@@ -46,7 +47,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from _common import fresh_database, percentile
-from feed_baseline import CREATED_AT, PROTOCOL
+from feed_baseline import EVENT_AT, PROTOCOL
 from feed_world import (
     Clients,
     Process,
@@ -175,14 +176,12 @@ Poster = OurPoster | BaselinePoster
 
 
 def templates_from(frames: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Our frames with their createdAt replaced by the baseline's placeholder."""
+    """Our frames with the event's `at` replaced by the baseline's placeholder."""
     templates: dict[str, list[str]] = {}
     for team, raws in frames.items():
         for raw in raws:
-            created = json.loads(raw)["payload"]["data"]["patientEvents"]["post"]["createdAt"]
-            templates.setdefault(team, []).append(
-                raw.replace(json.dumps(created), f'"{CREATED_AT}"')
-            )
+            at = json.loads(raw)["payload"]["data"]["patientEvents"]["at"]
+            templates.setdefault(team, []).append(raw.replace(json.dumps(at), f'"{EVENT_AT}"'))
     return templates
 
 
@@ -197,12 +196,13 @@ def made_up_frames(teams: list[Team]) -> dict[str, list[str]]:
                 "cursor": encode_id("FeedEvent", 1_000_000 + n),
                 "kind": "POST_CREATED",
                 "patientId": team.gid,
+                "at": EVENT_AT,
                 "post": {
                     "id": encode_id("Post", 1_000_000 + n),
                     "body": post_texts.body(category, (n, n // 7, n // 49)),
                     "category": category.name,
                     "urgent": False,
-                    "createdAt": CREATED_AT,
+                    "createdAt": "2026-11-27T09:00:00+00:00",
                     "author": {"displayName": "佐藤 花子"},
                 },
             }

@@ -3,7 +3,7 @@
 Subscribers connect to /graphql and speak just enough graphql-transport-ws (connection_init is
 acknowledged, any token accepted; `subscribe` joins the audience of its patientId). The driver
 connects to /control and sends, for each post, the patient and the frame our server sent for a
-post of that patient, with its createdAt replaced by CREATED_AT (or a burst of such posts in one
+post of that patient, with the event's `at` replaced by EVENT_AT (or a burst of such posts in one
 message). The baseline stamps the moment it takes the post (its "commit") into the frame and
 broadcasts the same bytes to everyone in that audience, then acknowledges. No database, no
 authorization, no GraphQL: only the sending.
@@ -23,7 +23,7 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 PROTOCOL = "graphql-transport-ws"
-CREATED_AT = "@@CREATED_AT@@"
+EVENT_AT = "@@EVENT_AT@@"
 
 audiences: dict[str, set[ServerConnection]] = defaultdict(set)
 
@@ -52,10 +52,10 @@ async def subscriber(ws: ServerConnection) -> None:
 async def control(ws: ServerConnection) -> None:
     async for raw in ws:
         post = json.loads(raw)
-        # isoformat() of an aware UTC time, as our server writes createdAt.
+        # isoformat() of an aware UTC time, as our server writes `at`.
         now = datetime.now(UTC).isoformat()
         for patient, frame in post.get("burst") or [[post["patient"], post["frame"]]]:
-            broadcast(audiences.get(patient, ()), frame.replace(CREATED_AT, now))
+            broadcast(audiences.get(patient, ()), frame.replace(EVENT_AT, now))
         await ws.send(json.dumps({"n": post["n"]}))
 
 

@@ -3,7 +3,7 @@
 Each subscriber is one WebSocket speaking graphql-transport-ws (connection_init with a bearer
 token, one `patientEvents` subscription, id "1"), to our server or to the baseline, which speak
 the same framing. Every `next` frame is counted; in latency mode it is also parsed, and the time
-from the post's createdAt (as stored, same machine clock) to its arrival is kept. A socket closed
+from the event's `at` (as stored, same machine clock) to its arrival is kept. A socket closed
 with 1013 (too slow) resubscribes from the last cursor it saw, as the PWA does.
 
 Driven by bench/feed.py over stdin/stdout, one JSON object a line: a command in, its answer out.
@@ -121,8 +121,8 @@ class Client:
             return
         event = json.loads(raw)["payload"]["data"]["patientEvents"]
         sub.cursor = event["cursor"]
-        created = datetime.fromisoformat(event["post"]["createdAt"]).timestamp()
-        tally.latencies.append((now - created) * 1000)
+        at = datetime.fromisoformat(event["at"]).timestamp()
+        tally.latencies.append((now - at) * 1000)
         if sub.index % 5 == 0:
             kept = tally.frames.setdefault(sub.team, [])
             if len(kept) < SAMPLE_FRAMES:

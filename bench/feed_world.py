@@ -45,7 +45,7 @@ QUIET_SECONDS = 5
 
 SUBSCRIPTION = """
 subscription($p: ID!, $after: String) { patientEvents(patientId: $p, after: $after) {
-  cursor kind patientId post { id body category urgent createdAt author { displayName } } } }"""
+  cursor kind patientId at post { id body category urgent createdAt author { displayName } } } }"""
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, GraphQLObjectType
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.types.base import StrawberryObjectDefinition
 
 from renraku.access import glass_graphql
 from renraku.accounts import graphql as accounts_graphql
@@ -66,6 +73,34 @@ MAX_TOKENS = 4000
 DEPTH_RULE = create_validator(MAX_DEPTH, None, None)
 
 
+# Parsed documents kept, by query text and parse options (the token limit); as many as validations.
+PARSED_DOCUMENTS = 512
+_parsed: OrderedDict[tuple[str, tuple[tuple[str, Any], ...]], DocumentNode] = OrderedDict()
+
+
+class ParsedDocuments(SchemaExtension):
+    """Reuse the document parsed from the same query text. Only documents that parsed are kept,
+    and a miss is parsed by strawberry as usual, so a syntax error or a query over the token limit
+    is reported (through ErrorCodes) exactly as without the cache. Reusing the document object
+    also lets the validation cache find it by identity rather than by comparing two trees."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query is None or context.graphql_document is not None:
+            yield
+            return
+        key = (context.query, tuple(sorted(context.parse_options.items())))
+        document = _parsed.get(key)
+        if document is not None:
+            _parsed.move_to_end(key)
+            context.graphql_document = document
+        yield
+        if document is None and context.graphql_document is not None:
+            _parsed[key] = context.graphql_document
+            if len(_parsed) > PARSED_DOCUMENTS:
+                _parsed.popitem(last=False)
+
+
 class RenrakuSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -75,6 +110,52 @@ class RenrakuSchema(strawberry.Schema):
 
 
 def build_schema() -> RenrakuSchema:
+    schema = _build()
+    _call_plain_resolvers_directly(schema)
+    return schema
+
+
+def _call_plain_resolvers_directly(schema: RenrakuSchema) -> None:
+    """Hand graphql-core each plain resolver itself (a method of the type taking nothing but
+    `self`, e.g. `Post.body`), without strawberry's per-call wrapping: the live feed executes
+    every event's selection, and that wrapping cost as much as the fields' own work. Resolvers
+    with arguments, `info`, field extensions or permissions keep strawberry's path."""
+    for name, graphql_type in schema._schema.type_map.items():
+        if not isinstance(graphql_type, GraphQLObjectType) or name.startswith("__"):
+            continue
+        definition = schema.get_type_by_name(name)
+        if not isinstance(definition, StrawberryObjectDefinition):
+            continue
+        for field in definition.fields:
+            resolver = field.base_resolver
+            if (
+                resolver is None
+                or resolver.is_async
+                or field.extensions
+                or field.permission_classes
+                or resolver.arguments
+                or resolver.info_parameter is not None
+                or resolver.root_parameter is not None
+                or resolver.parent_parameter is not None
+                or resolver.self_parameter is None
+                or resolver.self_parameter.name != "self"
+                or not inspect.isfunction(resolver.wrapped_func)
+            ):
+                continue
+            graphql_name = schema.config.name_converter.get_graphql_name(field)
+            graphql_field = graphql_type.fields.get(graphql_name)
+            if graphql_field is not None:
+                graphql_field.resolve = _direct(resolver.wrapped_func)
+
+
+def _direct(method: Callable[[Any], Any]) -> Callable[..., Any]:
+    def resolve(source: Any, _info: Any) -> Any:
+        return method(source)
+
+    return resolve
+
+
+def _build() -> RenrakuSchema:
     return RenrakuSchema(
         query=Query,
         mutation=Mutation,
@@ -86,8 +167,8 @@ def build_schema() -> RenrakuSchema:
             # each time, and no validation could ever be found in the cache below).
             lambda: AddValidationRules([DEPTH_RULE]),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            # Clients send the same few documents over and over: validate each once. (No parser
-            # cache: a syntax error raised from it would bypass ErrorCodes.)
+            # Clients send the same few documents over and over: parse and validate each once.
+            ParsedDocuments,
             lambda: ValidationCache(maxsize=512),
         ],
     )

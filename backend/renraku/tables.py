@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Column
+from sqlalchemy import Column, Table
 from sqlmodel import SQLModel
 
 from renraku.timeutil import UTCDateTime
@@ -21,3 +22,8 @@ SQLModel.metadata.naming_convention = {
 
 def when_column(nullable: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable)
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core table of a table model, for statements that write plain rows."""
+    return cast(Table, model.__table__)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from renraku.ids import encode_id
+import asyncio
+from typing import Any
+
+import pytest
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from renraku.audit.models import AuditRecord
+from renraku.feed import service
+from renraku.feed.models import FeedEvent, Post
+from renraku.ids import decode_id, encode_id
 from renraku.runtime import Runtime
 from tests.support.graphql import GraphQLClient, error_codes
 from tests.teams.helpers import patient_pk
@@ -58,3 +68,70 @@ async def test_manager_sees_patient_but_not_timeline(gql: GraphQLClient, runtime
     result = await manager.execute(TIMELINE, {"id": pid})
     assert result["data"]["patient"]["timeline"] is None
     assert error_codes(result) == ["FORBIDDEN"]
+
+
+async def _stored_once(runtime: Runtime, post_gid: str) -> None:
+    """One post row under its client id, with one feed event and one audit record."""
+    post_id = decode_id("Post", post_gid)
+    async with runtime.db.session() as session:
+        post = await session.get(Post, post_id)
+        assert post is not None
+        same = await session.exec(
+            select(func.count())
+            .select_from(Post)
+            .where(col(Post.author_id) == post.author_id, col(Post.client_id) == post.client_id)
+        )
+        events = await session.exec(
+            select(func.count())
+            .select_from(FeedEvent)
+            .where(col(FeedEvent.post_id) == post_id, col(FeedEvent.kind) == "feed.post_created")
+        )
+        audited = await session.exec(
+            select(AuditRecord.detail).where(col(AuditRecord.action) == "feed.post_created")
+        )
+        records = [d for d in audited.all() if d.get("post_id") == post_id]
+    assert (same.one(), events.one(), len(records)) == (1, 1, 1)
+
+
+async def test_concurrent_retries_store_one_post(gql: GraphQLClient, runtime: Runtime) -> None:
+    pid = encode_id("Patient", await patient_pk(runtime, "pt-ito-haru"))
+    nurse = await gql.login("nurse.sato")
+    post = {"patientId": pid, "clientId": "outbox-7", "category": "MEALS", "body": "完食。"}
+    answers = await asyncio.gather(*(nurse.execute(CREATE, {"input": post}) for _ in range(8)))
+    assert all("errors" not in a for a in answers), answers
+    ids = {a["data"]["createPost"]["id"] for a in answers}
+    assert len(ids) == 1
+    await _stored_once(runtime, ids.pop())
+
+
+async def test_a_retry_committed_between_look_and_write_returns_the_stored_post(
+    gql: GraphQLClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the unique (author, clientId) constraint settles: the look inside the write
+    transaction misses a twin that commits before our INSERT, which then fails and is answered
+    with the twin's post."""
+    pid = encode_id("Patient", await patient_pk(runtime, "pt-ito-haru"))
+    nurse = await gql.login("nurse.sato")
+    post = {"patientId": pid, "clientId": "outbox-8", "category": "MEALS", "body": "半分。"}
+    first = await nurse.execute(CREATE, {"input": post})
+    assert "errors" not in first, first
+    looks = 0
+    real = service.find_by_client_id
+
+    async def misses_once(session: AsyncSession, **kwargs: Any) -> Post | None:
+        nonlocal looks
+        looks += 1
+        return None if looks == 1 else await real(session, **kwargs)
+
+    monkeypatch.setattr(service, "find_by_client_id", misses_once)
+    again = await nurse.execute(CREATE, {"input": post})
+    assert looks == 2, "the retry should have gone through the unique-constraint path"
+    assert again["data"]["createPost"]["id"] == first["data"]["createPost"]["id"]
+    moved = {
+        **post,
+        "patientId": encode_id("Patient", await patient_pk(runtime, "pt-kawai-toshio")),
+    }
+    looks = 0
+    refused = await nurse.execute(CREATE, {"input": moved})
+    assert error_codes(refused) == ["BAD_USER_INPUT"], refused
+    await _stored_once(runtime, first["data"]["createPost"]["id"])

@@ -68,6 +68,17 @@ class Gate:
     def prime(self, patient_id: int, roles: frozenset[str]) -> None:
         self._roles.prime(patient_id, roles)
 
+    async def load_in(self, session: AsyncSession, patient_ids: Sequence[int]) -> None:
+        """Read the actor's roles on these patients through the caller's session (a write
+        transaction about to be decided on them) rather than a session of the gate's own.
+        Roles this request already read are kept, as `roles` would."""
+        wanted = [p for p in dict.fromkeys(patient_ids) if self._roles.cache_map.get(p) is None]
+        if not wanted:
+            return
+        found = await roles_on(session, self.actor, wanted)
+        for patient_id in wanted:
+            self._roles.prime(patient_id, found.get(patient_id, NO_ROLES))
+
     async def roles(self, patient_id: int) -> frozenset[str]:
         return await self._roles.load(patient_id)
 

@@ -31,6 +31,7 @@ class GlassAccess(SQLModel, table=True):
     ended_at: datetime | None = Field(default=None, sa_column=when_column(nullable=True))
 
 
-def live_glass() -> ColumnElement[bool]:
-    """A WHERE clause on GlassAccess: the grants in force now."""
-    return and_(col(GlassAccess.expires_at) > utcnow(), col(GlassAccess.ended_at).is_(None))
+def live_glass(now: ColumnElement[datetime] | datetime | None = None) -> ColumnElement[bool]:
+    """A WHERE clause on GlassAccess: the grants in force `now` (by default the present)."""
+    now = utcnow() if now is None else now
+    return and_(col(GlassAccess.expires_at) > now, col(GlassAccess.ended_at).is_(None))

@@ -7,8 +7,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    CompoundSelect,
+    and_,
+    bindparam,
+    exists,
+    false,
+    literal,
+    or_,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,8 +45,10 @@ PLANNER_CONSENT = "planner_consent"
 GLASS = "glass"
 
 
-def active_membership() -> ColumnElement[bool]:
-    now = utcnow()
+def active_membership(now: ColumnElement[datetime] | datetime | None = None) -> ColumnElement[bool]:
+    """A WHERE clause on TeamMembership: the memberships in force `now` (by default the present;
+    a bind parameter in the statements built once, below)."""
+    now = utcnow() if now is None else now
     return and_(
         col(TeamMembership.starts_at) <= now,
         or_(col(TeamMembership.ends_at).is_(None), col(TeamMembership.ends_at) > now),
@@ -160,27 +176,42 @@ async def _team_and_glass(
 ) -> dict[tuple[int, int], set[str]]:
     """Active care-team roles, plus `glass` for a live break-the-glass grant (access/glass.py),
     on patients not archived; keyed by (patient, user)."""
+    params: dict[str, Any] = {"now": utcnow()}
+    if user_id is not None:
+        params["user_id"] = user_id
+    if patient_ids is not None:
+        params["patient_ids"] = list(patient_ids)
+    query = _team_and_glass_query(by_user=user_id is not None, by_patients=patient_ids is not None)
+    connection = await session.connection()
+    roles: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for patient_id, member_id, role in (await connection.execute(query, params)).all():
+        roles[(patient_id, member_id)].add(role)
+    return roles
+
+
+@cache
+def _team_and_glass_query(*, by_user: bool, by_patients: bool) -> CompoundSelect[int, int, str]:
+    """The roles query of _team_and_glass for one shape of filter, built once and run with
+    parameters (now, user_id, patient_ids): building and keying a statement this size for every
+    request cost more than running it. Glass grants come as rows whose role is `glass`."""
+    now: BindParameter[datetime] = bindparam("now")
     team = (
         select(
             col(TeamMembership.patient_id), col(TeamMembership.user_id), col(TeamMembership.role)
         )
         .join(Patient, col(Patient.id) == TeamMembership.patient_id)
-        .where(active_membership(), col(Patient.archived_at).is_(None))
+        .where(active_membership(now), col(Patient.archived_at).is_(None))
     )
     glass = (
-        select(col(GlassAccess.patient_id), col(GlassAccess.user_id))
+        select(col(GlassAccess.patient_id), col(GlassAccess.user_id), literal(GLASS))
         .join(Patient, col(Patient.id) == GlassAccess.patient_id)
-        .where(live_glass(), col(Patient.archived_at).is_(None))
+        .where(live_glass(now), col(Patient.archived_at).is_(None))
     )
-    if user_id is not None:
-        team = team.where(col(TeamMembership.user_id) == user_id)
-        glass = glass.where(col(GlassAccess.user_id) == user_id)
-    if patient_ids is not None:
-        team = team.where(col(TeamMembership.patient_id).in_(list(patient_ids)))
-        glass = glass.where(col(GlassAccess.patient_id).in_(list(patient_ids)))
-    roles: dict[tuple[int, int], set[str]] = defaultdict(set)
-    for patient_id, member_id, role in (await session.exec(team)).all():
-        roles[(patient_id, member_id)].add(role)
-    for patient_id, holder_id in (await session.exec(glass)).all():
-        roles[(patient_id, holder_id)].add(GLASS)
-    return roles
+    if by_user:
+        team = team.where(col(TeamMembership.user_id) == bindparam("user_id"))
+        glass = glass.where(col(GlassAccess.user_id) == bindparam("user_id"))
+    if by_patients:
+        ids: BindParameter[list[int]] = bindparam("patient_ids", expanding=True)
+        team = team.where(col(TeamMembership.patient_id).in_(ids))
+        glass = glass.where(col(GlassAccess.patient_id).in_(ids))
+    return union_all(team, glass)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -58,19 +59,22 @@ def session_is_live(auth: AuthSession, settings: Settings) -> bool:
     return auth.last_seen_at + timedelta(minutes=settings.session_idle_minutes) > now
 
 
+# Run for every request, so built once: building and keying it each time cost about as much as
+# running it.
+_SESSION_BY_TOKEN = (
+    select(AuthSession, User)
+    .join(User, col(User.id) == AuthSession.user_id)
+    .where(col(AuthSession.token_hash) == bindparam("token_hash"))
+)
+
+
 async def find_live_session(
     session: AsyncSession, token: str, settings: Settings
 ) -> tuple[AuthSession, User] | None:
     """The session and user behind a token, if the session is live and the user active."""
     if not token or len(token) > 128:
         return None
-    row = (
-        await session.exec(
-            select(AuthSession, User)
-            .join(User, col(User.id) == AuthSession.user_id)
-            .where(AuthSession.token_hash == token_hash(token))
-        )
-    ).first()
+    row = (await session.exec(_SESSION_BY_TOKEN, params={"token_hash": token_hash(token)})).first()
     if row is None:
         return None
     auth, user = row

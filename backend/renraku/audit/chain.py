@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.audit.checkpoints import check_checkpoint
 from renraku.audit.models import AuditCheckpoint, AuditRecord, AuditSubject
+from renraku.tables import table_of
 from renraku.timeutil import utcnow
 
 GENESIS = "0" * 64
@@ -45,19 +46,26 @@ class Entry:
 
 
 def record_hash(record: AuditRecord) -> str:
-    body = {
-        "id": record.id,
-        "at": record.at.isoformat(),
-        "actor_id": record.actor_id,
-        "actor_kind": record.actor_kind,
-        "action": record.action,
-        "object_type": record.object_type,
-        "object_ids": list(record.object_ids),
-        "decision": record.decision,
-        "reason": record.reason,
-        "detail": record.detail,
-        "prev_hash": record.prev_hash,
-    }
+    return _digest(
+        {
+            "id": record.id,
+            "at": record.at,
+            "actor_id": record.actor_id,
+            "actor_kind": record.actor_kind,
+            "action": record.action,
+            "object_type": record.object_type,
+            "object_ids": record.object_ids,
+            "decision": record.decision,
+            "reason": record.reason,
+            "detail": record.detail,
+            "prev_hash": record.prev_hash,
+        }
+    )
+
+
+def _digest(fields: dict[str, Any]) -> str:
+    """The hash of a record's fields (every column but `hash`)."""
+    body = {**fields, "at": fields["at"].isoformat(), "object_ids": list(fields["object_ids"])}
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -74,37 +82,55 @@ async def last_record(session: AsyncSession) -> AuditRecord | None:
     return (await session.exec(query)).first()
 
 
-async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> list[AuditRecord]:
-    """Append `entries` in order inside the caller's transaction, with one lock and one flush."""
+# Statements run for every audited change, built once (building and keying one costs about as much
+# as running it); the records are written as plain rows, not through the ORM's unit of work.
+_CHAIN_END = select(AuditRecord.id, AuditRecord.hash).order_by(col(AuditRecord.id).desc()).limit(1)
+_INSERT_RECORDS = insert(table_of(AuditRecord))
+_INSERT_SUBJECTS = insert(table_of(AuditSubject))
+
+
+async def _chain_end(session: AsyncSession) -> tuple[int, str]:
+    """The last record's id and hash (0 and GENESIS while the log is empty)."""
+    connection = await session.connection()
+    last = (await connection.execute(_CHAIN_END)).first()
+    if last is None:
+        return 0, GENESIS
+    last_id, last_hash = last
+    assert last_id is not None
+    return last_id, last_hash
+
+
+async def append_many(session: AsyncSession, entries: Sequence[Entry]) -> list[int]:
+    """Append `entries` in order inside the caller's transaction, with one lock and two INSERTs
+    at most; the new records' ids."""
     await lock_chain(session)
-    last = await last_record(session)
-    next_id = (last.id or 0) + 1 if last else 1
-    prev_hash = last.hash if last else GENESIS
-    records = []
-    for entry in entries:
-        record = AuditRecord(
-            id=next_id,
-            at=utcnow(),
-            actor_id=entry.actor_id,
-            actor_kind=entry.actor_kind,
-            action=entry.action,
-            object_type=entry.object_type,
-            object_ids=sorted(set(entry.object_ids)),
-            decision=entry.decision,
-            reason=entry.reason,
-            detail=entry.detail,
-            prev_hash=prev_hash,
-            hash="",
-        )
-        record.hash = record_hash(record)
-        session.add(record)
+    last_id, prev_hash = await _chain_end(session)
+    rows: list[dict[str, Any]] = []
+    subjects: list[dict[str, Any]] = []
+    for record_id, entry in enumerate(entries, start=last_id + 1):
+        fields: dict[str, Any] = {
+            "id": record_id,
+            "at": utcnow(),
+            "actor_id": entry.actor_id,
+            "actor_kind": entry.actor_kind,
+            "action": entry.action,
+            "object_type": entry.object_type,
+            "object_ids": sorted(set(entry.object_ids)),
+            "decision": entry.decision,
+            "reason": entry.reason,
+            "detail": entry.detail,
+            "prev_hash": prev_hash,
+        }
+        prev_hash = _digest(fields)
+        rows.append({**fields, "hash": prev_hash})
         if entry.object_type == PATIENT_OBJECT:
-            session.add_all(AuditSubject(audit_id=next_id, patient_id=p) for p in record.object_ids)
-        records.append(record)
-        prev_hash = record.hash
-        next_id += 1
-    await session.flush()
-    return records
+            subjects.extend({"audit_id": record_id, "patient_id": p} for p in fields["object_ids"])
+    connection = await session.connection()
+    if rows:
+        await connection.execute(_INSERT_RECORDS, rows)
+    if subjects:
+        await connection.execute(_INSERT_SUBJECTS, subjects)
+    return [row["id"] for row in rows]
 
 
 async def append(
@@ -118,8 +144,8 @@ async def append(
     decision: str = "allow",
     reason: str = "",
     detail: dict[str, Any] | None = None,
-) -> AuditRecord:
-    """Append one record inside the caller's transaction."""
+) -> int:
+    """Append one record inside the caller's transaction; its id."""
     entry = Entry(
         actor_id=actor_id,
         actor_kind=actor_kind,
@@ -130,8 +156,8 @@ async def append(
         reason=reason,
         detail=detail or {},
     )
-    (record,) = await append_many(session, [entry])
-    return record
+    (record_id,) = await append_many(session, [entry])
+    return record_id
 
 
 @dataclass(frozen=True)

@@ -67,9 +67,7 @@ class ReadAuditor:
 
     async def _write(self, batch: list[ReadRecord]) -> None:
         async with self._db.transaction() as session:
-            records = await chain.append_many(session, batch)
-            last_id = records[-1].id
-            assert last_id is not None
+            last_id = (await chain.append_many(session, batch))[-1]
             # Still inside the chain lock, so the checkpoint signs the true end of the chain.
             if await checkpoint_due(session, last_id):
                 try:

@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,6 +30,7 @@ from renraku.kinds import FeedAudience, FeedEventKind, PostCategory, TeamRole
 from renraku.notices.actions import do_notify
 from renraku.realtime.broker import Broker
 from renraku.runtime import Runtime
+from renraku.tables import table_of
 from renraku.teams.actions import audit
 from renraku.teams.models import TeamMembership
 from renraku.timeutil import utcnow
@@ -80,42 +83,25 @@ async def check_create_post(runtime: Runtime, *, gate: Gate, draft: PostDraft) -
     """The new post, or the one already stored under the same client id (a retry)."""
     actor = gate.actor
     check_client_id(draft.client_id)
-    # Decided first: a retry from someone who has since lost access is refused like any post.
-    await require_post_create(
-        gate,
-        draft.patient_id,
-        instruction=draft.category is PostCategory.INSTRUCTION,
-        visible_to_family=draft.visible_to_family,
-    )
-    async with runtime.db.session() as session:
-        existing = await service.find_by_client_id(
-            session, author_id=actor.user_id, client_id=draft.client_id
-        )
-    if existing is not None:
-        return _same_retry(existing, draft)
-    body = check_body(draft.body)
-    vitals, flags = check_vitals(draft.vitals)
-    if not body and not vitals and not draft.upload_ids:
-        raise BadInput("Write something, or add vitals or a photo.", field="body")
-    if len(set(draft.upload_ids)) > MAX_PHOTOS:
-        raise BadInput(f"At most {MAX_PHOTOS} photos.", field="uploadIds")
-    if len(set(draft.mention_ids)) > MAX_MENTIONS:
-        raise BadInput(f"At most {MAX_MENTIONS} mentions.", field="mentionIds")
     try:
+        # One transaction decides, looks for a retry and writes: the roles are read in it.
         async with runtime.db.transaction() as session:
-            thread = await _thread_of(session, gate=gate, draft=draft)
-            post = Post(
-                patient_id=draft.patient_id,
-                author_id=actor.user_id,
-                client_id=draft.client_id,
-                category=draft.category.value,
-                body=body,
-                vitals=vitals or None,
-                vitals_flags=flags,
-                urgent=draft.urgent,
+            await gate.load_in(session, [draft.patient_id])
+            # Decided first: a retry from someone who has since lost access is refused like
+            # any post.
+            await require_post_create(
+                gate,
+                draft.patient_id,
+                instruction=draft.category is PostCategory.INSTRUCTION,
                 visible_to_family=draft.visible_to_family,
-                reply_to_id=thread,
             )
+            existing = await service.find_by_client_id(
+                session, author_id=actor.user_id, client_id=draft.client_id
+            )
+            if existing is not None:
+                return _same_retry(existing, draft)
+            post = _new_post(actor, draft)
+            post.reply_to_id = await _thread_of(session, gate=gate, draft=draft)
             return await do_create_post(
                 session, runtime.broker, actor=actor, post=post, draft=draft
             )
@@ -128,6 +114,29 @@ async def check_create_post(runtime: Runtime, *, gate: Gate, draft: PostDraft) -
         if existing is None:
             raise
         return _same_retry(existing, draft)
+
+
+def _new_post(actor: Actor, draft: PostDraft) -> Post:
+    """The post a draft makes, checked; its thread is set by the caller."""
+    body = check_body(draft.body)
+    vitals, flags = check_vitals(draft.vitals)
+    if not body and not vitals and not draft.upload_ids:
+        raise BadInput("Write something, or add vitals or a photo.", field="body")
+    if len(set(draft.upload_ids)) > MAX_PHOTOS:
+        raise BadInput(f"At most {MAX_PHOTOS} photos.", field="uploadIds")
+    if len(set(draft.mention_ids)) > MAX_MENTIONS:
+        raise BadInput(f"At most {MAX_MENTIONS} mentions.", field="mentionIds")
+    return Post(
+        patient_id=draft.patient_id,
+        author_id=actor.user_id,
+        client_id=draft.client_id,
+        category=draft.category.value,
+        body=body,
+        vitals=vitals or None,
+        vitals_flags=flags,
+        urgent=draft.urgent,
+        visible_to_family=draft.visible_to_family,
+    )
 
 
 def _same_retry(existing: Post, draft: PostDraft) -> Post:
@@ -152,11 +161,25 @@ async def _thread_of(session: AsyncSession, *, gate: Gate, draft: PostDraft) -> 
     return parent.reply_to_id or parent.id
 
 
+_POSTS = table_of(Post)
+_INSERT_POST = insert(_POSTS).returning(_POSTS.c.id)
+
+
+async def _insert(session: AsyncSession, post: Post) -> None:
+    """Store a new post with one plain INSERT and keep `post` in the session as the stored row:
+    the ORM's unit of work for one row cost more than the statement itself."""
+    values = {column.key: getattr(post, column.key) for column in _POSTS.columns}
+    del values["id"]
+    connection = await session.connection()
+    post.id = (await connection.execute(_INSERT_POST, values)).scalar_one()
+    make_transient_to_detached(post)
+    session.add(post)
+
+
 async def do_create_post(
     session: AsyncSession, broker: Broker, *, actor: Actor, post: Post, draft: PostDraft
 ) -> Post:
-    session.add(post)
-    await session.flush()
+    await _insert(session, post)
     assert post.id is not None
     await _attach_uploads(session, actor=actor, post_id=post.id, upload_ids=draft.upload_ids)
     mentioned = await _mentionable(session, post=post, user_ids=draft.mention_ids)
@@ -190,7 +213,8 @@ async def record_change(
     detail: dict[str, Any],
 ) -> None:
     """The feed event and the audit record of a change to `post`, in the changing transaction.
-    The audit detail holds ids and kinds only, never the post's text."""
+    The audit detail holds ids and kinds only, never the post's text. (Event first: every path
+    that takes both locks takes them in this order, so two writers never wait on each other.)"""
     await events.append(
         session,
         broker,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -47,11 +48,18 @@ async def access_post(session: AsyncSession, *, gate: Gate, post_id: int) -> tup
     return post, scope
 
 
+# Looked up for every new post, so built once: building and keying a statement costs about as
+# much as running it.
+_POST_BY_CLIENT_ID = select(Post).where(
+    col(Post.author_id) == bindparam("author_id"), col(Post.client_id) == bindparam("client_id")
+)
+
+
 async def find_by_client_id(
     session: AsyncSession, *, author_id: int, client_id: str
 ) -> Post | None:
     found = await session.exec(
-        select(Post).where(col(Post.author_id) == author_id, col(Post.client_id) == client_id)
+        _POST_BY_CLIENT_ID, params={"author_id": author_id, "client_id": client_id}
     )
     return found.first()
 
