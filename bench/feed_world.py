@@ -28,8 +28,7 @@ from renraku.accounts.actions import do_create_session
 from renraku.accounts.models import User
 from renraku.accounts.service import actor_for
 from renraku.db import Database
-from renraku.feed.models import Post
-from renraku.feed.posts import PostDraft, do_create_post
+from renraku.feed.posts import PostDraft, do_create_post, new_post
 from renraku.ids import encode_id
 from renraku.kinds import PostCategory, UserKind
 from renraku.runtime import build_runtime
@@ -139,17 +138,9 @@ async def write_burst(url: str, teams: list[Team], count: int, tag: str) -> floa
                     body=post_texts.body(category, (n, n // 7, n // 49)),
                     visible_to_family=n % 3 == 0,
                 )
-                post = Post(
-                    patient_id=draft.patient_id,
-                    author_id=author.id,
-                    client_id=draft.client_id,
-                    category=category.value,
-                    body=draft.body,
-                    visible_to_family=draft.visible_to_family,
-                )
-                await do_create_post(
-                    session, runtime.broker, actor=actor_for(author), post=post, draft=draft
-                )
+                actor = actor_for(author)
+                post = new_post(actor, draft)
+                await do_create_post(session, runtime.broker, actor=actor, post=post, draft=draft)
         return time.time()
     finally:
         await runtime.close()

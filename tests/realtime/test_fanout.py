@@ -62,17 +62,23 @@ async def tokens(gql: GraphQLClient, *usernames: str) -> list[str]:
     return [str((await gql.login(u)).token) for u in usernames]
 
 
-async def test_one_execution_per_selection_and_scope(
-    gql: GraphQLClient, runtime: Runtime, app: Starlette, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    executions: list[str] = []
+@pytest.fixture
+def executions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(selection key, event id) of every execution of a subscription document, in order."""
+    seen: list[tuple[str, int]] = []
     real = hub_module._Plan.run
 
     async def counted(self: Any, event: Any) -> str:
-        executions.append(self.key)
+        seen.append((self.key, event.id))
         return await real(self, event)
 
     monkeypatch.setattr(hub_module._Plan, "run", counted)
+    return seen
+
+
+async def test_one_execution_per_selection_and_scope(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette, executions: list[tuple[str, int]]
+) -> None:
     pid = await patient_id(runtime, PATIENT)
     doctor = await gql.login("dr.suzuki")
     nurse, cm, pharm, family, doctor2 = await tokens(
@@ -97,7 +103,7 @@ async def test_one_execution_per_selection_and_scope(
     assert bodies[0] == bodies[1] == bodies[2] == bodies[3]
     # Professionals and family are two scopes of one selection, plus the other selection.
     assert len(executions) == 3
-    assert len(set(executions)) == 2
+    assert len({key for key, _ in executions}) == 2
 
 
 async def test_family_hears_only_of_family_posts(
@@ -138,16 +144,8 @@ async def test_replay_then_live_in_order_without_gap_or_duplicate(
 
 
 async def test_a_replay_sends_what_live_subscribers_were_sent_without_executing_again(
-    gql: GraphQLClient, runtime: Runtime, app: Starlette, monkeypatch: pytest.MonkeyPatch
+    gql: GraphQLClient, runtime: Runtime, app: Starlette, executions: list[tuple[str, int]]
 ) -> None:
-    executions: list[int] = []
-    real = hub_module._Plan.run
-
-    async def counted(self: Any, event: Any) -> str:
-        executions.append(event.id)
-        return await real(self, event)
-
-    monkeypatch.setattr(hub_module._Plan, "run", counted)
     pid = await patient_id(runtime, PATIENT)
     doctor = await gql.login("dr.suzuki")
     nurse, cm = await tokens(gql, "nurse.sato", "cm.tanaka")

@@ -100,7 +100,7 @@ async def check_create_post(runtime: Runtime, *, gate: Gate, draft: PostDraft) -
             )
             if existing is not None:
                 return _same_retry(existing, draft)
-            post = _new_post(actor, draft)
+            post = new_post(actor, draft)
             post.reply_to_id = await _thread_of(session, gate=gate, draft=draft)
             return await do_create_post(
                 session, runtime.broker, actor=actor, post=post, draft=draft
@@ -116,7 +116,7 @@ async def check_create_post(runtime: Runtime, *, gate: Gate, draft: PostDraft) -
         return _same_retry(existing, draft)
 
 
-def _new_post(actor: Actor, draft: PostDraft) -> Post:
+def new_post(actor: Actor, draft: PostDraft) -> Post:
     """The post a draft makes, checked; its thread is set by the caller."""
     body = check_body(draft.body)
     vitals, flags = check_vitals(draft.vitals)

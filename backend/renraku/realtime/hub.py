@@ -282,11 +282,8 @@ class FeedHub:
         if not patients:
             return None
         roles = await roles_by_patient(session, sorted(patients))
-        wanted = [e for e in batch if e.patient_id in patients]
-        posts = await _posts_by_id(session, sorted({e.post_id for e in wanted if e.post_id}))
-        users = {p.author_id for p in posts.values()}
-        users |= {e.subject_user_id for e in wanted if e.subject_user_id is not None}
-        return _Batch(roles=roles, posts=posts, users=await _users_by_id(session, sorted(users)))
+        posts, users = await _rows_named(session, [e for e in batch if e.patient_id in patients])
+        return _Batch(roles=roles, posts=posts, users=users)
 
     async def _dispatch(self, batch: list[FeedEvent], prepared: _Batch | None) -> None:
         """Deliver each event to every local subscriber allowed to see it; advance the cursor."""
@@ -427,13 +424,10 @@ class FeedHub:
                 if readable[e.patient_id] is not Scope.FAMILY
                 or e.audience == FeedAudience.TEAM.value
             ]
-            # The posts and people of the events not remembered, in two queries.
+            # Only the events not remembered need their rows.
             missed = [e for e, scope in todo if (sub.key, scope, e.id) not in self._sent]
-            posts = await _posts_by_id(session, sorted({e.post_id for e in missed if e.post_id}))
-            users = {p.author_id for p in posts.values()}
-            users |= {e.subject_user_id for e in missed if e.subject_user_id is not None}
-            people = await _users_by_id(session, sorted(users))
-        rows = _Batch(roles={}, posts=posts, users=people)
+            posts, users = await _rows_named(session, missed)
+        rows = _Batch(roles={}, posts=posts, users=users)
         plan = _Lazy(lambda: self._plan(sub, rows.loaders(self._runtime)))
         delivered: set[int] = set()
         count = 0
@@ -579,6 +573,17 @@ class _Plan:
         if isinstance(result, Awaitable):
             result = await result
         return _payload(result)
+
+
+async def _rows_named(
+    session: Any, events: list[FeedEvent]
+) -> tuple[dict[int, Post], dict[int, User]]:
+    """The posts `events` name and the people they name (the posts' authors, the events'
+    subjects), in two queries."""
+    posts = await _posts_by_id(session, sorted({e.post_id for e in events if e.post_id}))
+    users = {p.author_id for p in posts.values()}
+    users |= {e.subject_user_id for e in events if e.subject_user_id is not None}
+    return posts, await _users_by_id(session, sorted(users))
 
 
 async def _users_by_id(session: Any, user_ids: list[int]) -> dict[int, User]:
