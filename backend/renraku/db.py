@@ -60,12 +60,19 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     url = async_url(database_url)
     if url.drivername.startswith("sqlite"):
         _prepare_sqlite_file(url)
+        # No cap on connections: a writer waiting on SQLite's lock holds one, and a request
+        # that opens a second session (its gate's) while the cap is reached would wait for a
+        # connection held by writers waiting on that request's own lock.
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", -1)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
         return engine
+    # Bounded by the server's connection limit (two workers stay under PostgreSQL's default 100),
+    # with room for requests that hold a second session briefly.
     kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("max_overflow", 30)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
 
@@ -75,6 +82,7 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._closed = False
 
     @classmethod
     def from_url(cls, database_url: str) -> Database:
@@ -83,12 +91,14 @@ class Database:
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A read session: no commit; what it reads is consistent within one statement."""
+        self._check_open()
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             yield session
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write transaction: commit or roll back, then run the after-commit hooks."""
+        self._check_open()
         hooks: list[AfterCommit] = []
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             if is_sqlite(self.engine):
@@ -104,7 +114,14 @@ class Database:
         for hook in hooks:
             await hook()
 
+    def _check_open(self) -> None:
+        # Work still running after shutdown would otherwise open a new pool (and, on SQLite,
+        # create an empty file where a removed database was).
+        if self._closed:
+            raise RuntimeError("the database has been closed")
+
     async def dispose(self) -> None:
+        self._closed = True
         await self.engine.dispose()
 
 

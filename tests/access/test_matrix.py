@@ -9,7 +9,6 @@ API can build it, and every operation then goes through the real GraphQL endpoin
 
 from __future__ import annotations
 
-import asyncio
 from base64 import urlsafe_b64encode
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -52,6 +51,7 @@ from tests.access.matrix_support import (
     variables,
     write_notebook,
 )
+from tests.support.concurrent import side_by_side
 from tests.support.graphql import DEMO, GraphQLClient, error_codes
 from tests.support.visibility import expected_patient_names
 
@@ -362,9 +362,9 @@ async def test_a_missing_or_malformed_patient_id_answers_like_an_invisible_one(
             found.append((op.name, outcome_of(result, op.root, op.field)))
         return found
 
-    everyone = await asyncio.gather(*(answers(p, largest) for p in PERSONAS))
+    everyone = await side_by_side(*(answers(p, largest) for p in PERSONAS))
     # Malformed ids fail before the actor matters; one persona tries them all.
-    odd = await asyncio.gather(*(answers("coordinator", gid) for gid in malformed))
+    odd = await side_by_side(*(answers("coordinator", gid) for gid in malformed))
     for found in [*everyone, *odd]:
         assert found == [(op.name, N) for op in PATIENT_OPS]
 
@@ -439,7 +439,7 @@ async def test_emergencies_counts_and_reports_follow_the_relation_to_the_municip
         seen["end"] = outcome_of(ended, "endEmergency")
         return seen
 
-    seen = dict(zip(PERSONAS, await asyncio.gather(*(run(p) for p in PERSONAS)), strict=True))
+    seen = dict(zip(PERSONAS, await side_by_side(*(run(p) for p in PERSONAS)), strict=True))
     wrong = mismatches(expected, seen)
     assert not wrong, "\n".join(wrong)
     async with world.runtime.db.session() as session:

@@ -23,6 +23,7 @@ from tests.audit.support import (
     pk_of,
     records_after,
 )
+from tests.support.concurrent import side_by_side
 from tests.support.graphql import GraphQLClient, error_codes
 
 
@@ -185,7 +186,7 @@ async def test_fifty_concurrent_requests_make_fifty_records(
     patient = await patient_gid(runtime, "pt-ito-haru")
     before = await last_id(runtime)
     results = await asyncio.wait_for(
-        asyncio.gather(*(nurse.execute(PATIENT_IN_FULL, {"id": patient}) for _ in range(50))),
+        side_by_side(*(nurse.execute(PATIENT_IN_FULL, {"id": patient}) for _ in range(50))),
         timeout=120,
     )
     assert all("errors" not in r for r in results)
@@ -206,3 +207,16 @@ async def test_signed_out_requests_leave_no_read_record(
     async with runtime.db.session() as session:
         rows = await session.exec(select(AuditRecord).where(col(AuditRecord.id) > before))
         assert rows.all() == []
+
+
+async def test_a_read_recorded_after_shutdown_is_refused_and_starts_no_writer(
+    runtime: Runtime,
+) -> None:
+    before = await last_id(runtime)
+    await runtime.read_auditor.close()
+    entry = chain.Entry(actor_id=None, actor_kind="system", action="read", object_type="patient")
+    with pytest.raises(RuntimeError, match="closed"):
+        await runtime.read_auditor.record(entry)
+    await runtime.read_auditor.flush()
+    assert await last_id(runtime) == before
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "renraku-read-audit"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from renraku.feed import service
 from renraku.feed.models import FeedEvent, Post
 from renraku.ids import decode_id, encode_id
 from renraku.runtime import Runtime
+from tests.support.concurrent import side_by_side
 from tests.support.graphql import GraphQLClient, error_codes
 from tests.teams.helpers import patient_pk
 
@@ -97,7 +97,7 @@ async def test_concurrent_retries_store_one_post(gql: GraphQLClient, runtime: Ru
     pid = encode_id("Patient", await patient_pk(runtime, "pt-ito-haru"))
     nurse = await gql.login("nurse.sato")
     post = {"patientId": pid, "clientId": "outbox-7", "category": "MEALS", "body": "完食。"}
-    answers = await asyncio.gather(*(nurse.execute(CREATE, {"input": post}) for _ in range(8)))
+    answers = await side_by_side(*(nurse.execute(CREATE, {"input": post}) for _ in range(8)))
     assert all("errors" not in a for a in answers), answers
     ids = {a["data"]["createPost"]["id"] for a in answers}
     assert len(ids) == 1

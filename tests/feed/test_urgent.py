@@ -6,7 +6,6 @@ Times are moved by writing created_at, never by waiting.
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from sqlalchemy import func, update
@@ -31,6 +30,7 @@ from tests.feed.post_support import (
     patient_gid,
     post_pk,
 )
+from tests.support.concurrent import side_by_side
 from tests.teams.helpers import patient_pk, user_pk
 
 __all__ = ["clients"]
@@ -179,7 +179,7 @@ async def test_two_workers_running_the_job_at_once_raise_each_post_once(
         post = await create_post(nurse, await patient_gid(runtime, key), "至急", urgent=True)
         await age_post(runtime, post["id"], hours=OLD)
         posts.append(post_pk(post["id"]))
-    handled = await asyncio.gather(*(escalate_unread(runtime) for _ in range(4)))
+    handled = await side_by_side(*(escalate_unread(runtime) for _ in range(4)))
     assert sum(handled) == len(posts)
     for post_id in posts:
         assert len(await _notices(runtime, post_id)) == 1

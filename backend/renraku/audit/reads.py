@@ -36,9 +36,14 @@ class ReadAuditor:
         self._key = key
         self._queue: asyncio.Queue[ReadRecord] = asyncio.Queue(QUEUE_LIMIT)
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def record(self, entry: ReadRecord) -> None:
         """Queue a read for the log; starts the writer on first use."""
+        if self._closed:
+            # A request still running at shutdown: its read fails rather than go unaudited
+            # (and no writer is started again on a database that is going away).
+            raise RuntimeError("the read audit log is closed")
         if self._task is None or self._task.done():
             # A fresh context: the writer outlives the request that happened to start it, and
             # must not log under that request's id.
@@ -84,6 +89,7 @@ class ReadAuditor:
             await self._queue.join()
 
     async def close(self) -> None:
+        self._closed = True
         await self.flush()
         if self._task is not None:
             self._task.cancel()
