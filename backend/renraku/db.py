@@ -7,6 +7,7 @@ so two writers never deadlock upgrading a read lock. Events are published only a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -83,6 +84,10 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._closed = False
+        # SQLite takes one writer at a time: this process's writers queue here, in order, rather
+        # than each holding a connection that polls the file lock (a burst of writers then gave
+        # up at the busy timeout). Other processes' writers still meet the busy timeout.
+        self._writers = asyncio.Lock() if is_sqlite(engine) else None
 
     @classmethod
     def from_url(cls, database_url: str) -> Database:
@@ -100,7 +105,10 @@ class Database:
         """A write transaction: commit or roll back, then run the after-commit hooks."""
         self._check_open()
         hooks: list[AfterCommit] = []
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        async with (
+            self._writers or contextlib.nullcontext(),
+            AsyncSession(self.engine, expire_on_commit=False) as session,
+        ):
             if is_sqlite(self.engine):
                 conn = await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
                 del conn

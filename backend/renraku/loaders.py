@@ -6,7 +6,8 @@ allowed to see (a post found through feed/service.py, its author).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from sqlmodel import col, select
 from strawberry.dataloader import DataLoader
@@ -14,6 +15,24 @@ from strawberry.dataloader import DataLoader
 from renraku.accounts.models import User
 from renraku.db import Database
 from renraku.feed.models import Post
+
+K = TypeVar("K")
+V = TypeVar("V")
+R = TypeVar("R")
+
+
+def load_now_or_later(loader: DataLoader[K, V], key: K, then: Callable[[V], R]) -> R | Awaitable[R]:
+    """`then` of the loaded value: at once if the loader already holds it (the live feed primes
+    a batch's rows), else a coroutine that loads it. Returned by a resolver, graphql-core awaits
+    the coroutine; a value ready now keeps the whole event's execution synchronous."""
+    future = loader.cache_map.get(key)
+    if future is not None and future.done() and not future.cancelled() and not future.exception():
+        return then(future.result())
+
+    async def later() -> R:
+        return then(await loader.load(key))
+
+    return later()
 
 
 class Loaders:

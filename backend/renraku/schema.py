@@ -117,9 +117,11 @@ def build_schema() -> RenrakuSchema:
 
 def _call_plain_resolvers_directly(schema: RenrakuSchema) -> None:
     """Hand graphql-core each plain resolver itself (a method of the type taking nothing but
-    `self`, e.g. `Post.body`), without strawberry's per-call wrapping: the live feed executes
-    every event's selection, and that wrapping cost as much as the fields' own work. Resolvers
-    with arguments, `info`, field extensions or permissions keep strawberry's path."""
+    `self`, e.g. `Post.body`, or `self` and `info`, e.g. `Post.author`), without strawberry's
+    per-call wrapping: the live feed executes every event's selection, and that wrapping cost as
+    much as the fields' own work. Such a resolver gets graphql-core's info, whose `context` is
+    the only part of it Renraku's resolvers read. Resolvers with arguments, field extensions or
+    permissions keep strawberry's path."""
     for name, graphql_type in schema._schema.type_map.items():
         if not isinstance(graphql_type, GraphQLObjectType) or name.startswith("__"):
             continue
@@ -130,11 +132,9 @@ def _call_plain_resolvers_directly(schema: RenrakuSchema) -> None:
             resolver = field.base_resolver
             if (
                 resolver is None
-                or resolver.is_async
                 or field.extensions
                 or field.permission_classes
                 or resolver.arguments
-                or resolver.info_parameter is not None
                 or resolver.root_parameter is not None
                 or resolver.parent_parameter is not None
                 or resolver.self_parameter is None
@@ -145,10 +145,14 @@ def _call_plain_resolvers_directly(schema: RenrakuSchema) -> None:
             graphql_name = schema.config.name_converter.get_graphql_name(field)
             graphql_field = graphql_type.fields.get(graphql_name)
             if graphql_field is not None:
-                graphql_field.resolve = _direct(resolver.wrapped_func)
+                with_info = resolver.info_parameter is not None
+                graphql_field.resolve = _direct(resolver.wrapped_func, with_info=with_info)
 
 
-def _direct(method: Callable[[Any], Any]) -> Callable[..., Any]:
+def _direct(method: Callable[..., Any], *, with_info: bool) -> Callable[..., Any]:
+    if with_info:
+        return method
+
     def resolve(source: Any, _info: Any) -> Any:
         return method(source)
 

@@ -104,6 +104,36 @@ async def test_concurrent_retries_store_one_post(gql: GraphQLClient, runtime: Ru
     await _stored_once(runtime, ids.pop())
 
 
+async def test_a_burst_of_posts_is_stored_whole(gql: GraphQLClient, runtime: Runtime) -> None:
+    """More writers at once than the connection pool keeps (SQLite's queue in front of its one
+    writer, PostgreSQL's pool overflow): each is stored, none times out."""
+    pid = encode_id("Patient", await patient_pk(runtime, "pt-ito-haru"))
+    nurse = await gql.login("nurse.sato")
+    burst = 60
+    answers = await side_by_side(
+        *(
+            nurse.execute(
+                CREATE,
+                {
+                    "input": {
+                        "patientId": pid,
+                        "clientId": f"burst-{n}",
+                        "category": "OTHER",
+                        "body": "記録",
+                    }
+                },
+            )
+            for n in range(burst)
+        )
+    )
+    assert all("errors" not in a for a in answers), [a for a in answers if "errors" in a][:1]
+    async with runtime.db.session() as session:
+        stored = await session.exec(
+            select(func.count()).where(col(Post.client_id).startswith("burst-"))
+        )
+        assert stored.one() == burst
+
+
 async def test_a_retry_committed_between_look_and_write_returns_the_stored_post(
     gql: GraphQLClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import cast
 
 import strawberry
 
 from renraku.accounts.graphql import User
+from renraku.accounts.models import User as UserRow
 from renraku.context import Info
 from renraku.errors import BadInput
 from renraku.feed.events import EVENT_PREFIX
 from renraku.feed.graphql import Post
 from renraku.feed.models import FeedEvent as FeedEventRow
+from renraku.feed.models import Post as PostRow
 from renraku.ids import encode_id
 from renraku.kinds import FeedEventKind
+from renraku.loaders import load_now_or_later
 from renraku.paging import decode_cursor, encode_cursor
 
 strawberry.enum(FeedEventKind)
@@ -66,18 +70,31 @@ class FeedEvent:
         "replay sends what live subscribers received), or as it is now if no one with the same "
         "selection was listening; later changes arrive as later events."
     )
-    async def post(self, info: Info) -> Post | None:
+    def post(self, info: Info) -> Post | None:
         if self.row.post_id is None:
             return None
-        row = await info.context.loaders.posts.load(self.row.post_id)
-        return Post(row=row) if row else None
+        # Possibly a coroutine, which graphql-core awaits (see load_now_or_later).
+        return cast(
+            "Post | None",
+            load_now_or_later(info.context.loaders.posts, self.row.post_id, _post),
+        )
 
     @strawberry.field(description="Whom a receipt or membership change is about.")
-    async def subject_user(self, info: Info) -> User | None:
+    def subject_user(self, info: Info) -> User | None:
         if self.row.subject_user_id is None:
             return None
-        row = await info.context.loaders.users.load(self.row.subject_user_id)
-        return User(row=row) if row else None
+        return cast(
+            "User | None",
+            load_now_or_later(info.context.loaders.users, self.row.subject_user_id, _user),
+        )
+
+
+def _post(row: PostRow | None) -> Post | None:
+    return Post(row=row) if row else None
+
+
+def _user(row: UserRow | None) -> User | None:
+    return User(row=row) if row else None
 
 
 async def _served_elsewhere() -> AsyncGenerator[FeedEvent, None]:

@@ -7,11 +7,12 @@ plain fields need no further check; receipts are checked per field (`post.receip
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
 from renraku.accounts.graphql import User
+from renraku.accounts.models import User as UserRow
 from renraku.context import Info
 from renraku.feed import changes, posts, receipts, service, urgent
 from renraku.feed.changes import Version
@@ -20,6 +21,7 @@ from renraku.feed.photos_graphql import Photo, photos_of
 from renraku.feed.posts import PostDraft
 from renraku.ids import decode_id, encode_id
 from renraku.kinds import PostCategory
+from renraku.loaders import load_now_or_later
 from renraku.page_info import PageInfo
 
 if TYPE_CHECKING:
@@ -140,6 +142,10 @@ async def _receipts(info: Info, rows: list[tuple[int, datetime]]) -> list[Receip
     return [Receipt(user=User(row=u), at=at) for u, (_, at) in zip(users, rows, strict=True) if u]
 
 
+def _user(row: UserRow | None) -> User | None:
+    return User(row=row) if row else None
+
+
 @strawberry.type
 class Post:
     row: strawberry.Private[PostRow]
@@ -173,9 +179,12 @@ class Post:
         return Patient(row=row) if row else None
 
     @strawberry.field
-    async def author(self, info: Info) -> User | None:
-        row = await info.context.loaders.users.load(self.row.author_id)
-        return User(row=row) if row else None
+    def author(self, info: Info) -> User | None:
+        # Possibly a coroutine, which graphql-core awaits (see load_now_or_later).
+        return cast(
+            "User | None",
+            load_now_or_later(info.context.loaders.users, self.row.author_id, _user),
+        )
 
     @strawberry.field
     def category(self) -> PostCategory:

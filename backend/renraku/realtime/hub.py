@@ -26,16 +26,17 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
+from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLObjectType, GraphQLSchema
 from graphql.execution import Executor, execute_subscription_event
+from graphql.execution.collect_fields import CollectedFields, FieldDetailsList
 from sqlmodel import col, select
 
 from renraku.access import revocations
 from renraku.access.actor import Actor
 from renraku.access.notebook import Scope, scope_of
 from renraku.access.scopes import roles_by_patient, roles_by_user, roles_of_user, roles_on
-from renraku.accounts.models import AuthSession, User
-from renraku.accounts.service import session_is_live
+from renraku.accounts.models import User
+from renraku.accounts.service import live_session_ids
 from renraku.audit.reads import ReadRecord
 from renraku.context import Context
 from renraku.errors import NotFound
@@ -355,7 +356,7 @@ class FeedHub:
         if loaders is not None:
             # Rows read for the whole batch; the events were access-checked above.
             context.use_loaders(loaders)
-        built = Executor.build(
+        built = _EventExecutor.build(
             self._schema,
             sub.document,
             context_value=context,
@@ -477,16 +478,7 @@ class FeedHub:
             return
         ids = sorted({s.actor.session_id for s in sockets if s.actor.session_id is not None})
         async with self._runtime.db.session() as session:
-            rows = await session.exec(
-                select(AuthSession, User)
-                .join(User, col(User.id) == AuthSession.user_id)
-                .where(col(AuthSession.id).in_(ids))
-            )
-            live = {
-                auth.id
-                for auth, user in rows.all()
-                if user.active and session_is_live(auth, self._runtime.settings)
-            }
+            live = await live_session_ids(session, ids, self._runtime.settings)
         for socket in sockets:
             if socket.actor.session_id not in live:
                 socket.close_soon(4401, "session ended")
@@ -554,6 +546,28 @@ class _Lazy:
         if self._plan is None:
             self._plan = self._build()
         return self._plan
+
+
+class _EventExecutor(Executor[Context]):
+    """graphql-core's executor, remembering each selection's collected subfields for all the
+    events of a plan. graphql-core keys that memo by the identity of a list built anew for every
+    event, so each event collected the same selections again (and the memo, shared by the
+    per-event copies, only grew); here the key is the selection's own nodes. The documents the
+    feed runs have no @defer and no fragment arguments, so the nodes decide the result."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Shared with the per-event copies (build_per_event_executor copies shallowly).
+        self._by_nodes: dict[tuple[GraphQLObjectType, tuple[int, ...]], CollectedFields] = {}
+
+    def collect_subfields(
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> CollectedFields:
+        key = (return_type, tuple(id(details.node) for details in field_details_list))
+        found = self._by_nodes.get(key)
+        if found is None:
+            found = self._by_nodes[key] = super().collect_subfields(return_type, field_details_list)
+        return found
 
 
 class _Plan:
