@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -40,6 +41,28 @@ def _prepare_sqlite_file(url: URL) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+# The sqlite_begin mode of read sessions: no explicit transaction at all.
+READ_STATEMENTS = "none"
+# Marks a read session (Database.session): it may not write, so a write in a read path fails
+# loudly instead of being rolled back unnoticed (or, on SQLite without BEGIN, kept).
+READ_ONLY = "renraku_read_only"
+
+
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise RuntimeError("a read session may not write; use Database.transaction")
+
+
+def _refuse_dml(state: ORMExecuteState) -> None:
+    writes = state.is_insert or state.is_update or state.is_delete
+    if writes and state.session.info.get(READ_ONLY):
+        raise RuntimeError("a read session may not write; use Database.transaction")
+
+
+event.listen(Session, "before_flush", _refuse_flush)
+event.listen(Session, "do_orm_execute", _refuse_dml)
+
+
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not the driver, decide when transactions begin (so BEGIN IMMEDIATE works).
     dbapi_connection.isolation_level = None
@@ -53,6 +76,8 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _on_sqlite_begin(conn: Any) -> None:
     mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    if mode == READ_STATEMENTS:
+        return
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -98,6 +123,11 @@ class Database:
         """A read session: no commit; what it reads is consistent within one statement."""
         self._check_open()
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            session.info[READ_ONLY] = True
+            if is_sqlite(self.engine):
+                # No BEGIN: each statement reads on its own, as promised above, and a read
+                # session saves a round trip through the driver's thread.
+                await session.connection(execution_options={"sqlite_begin": READ_STATEMENTS})
             yield session
 
     @contextlib.asynccontextmanager

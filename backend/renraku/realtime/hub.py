@@ -593,11 +593,22 @@ async def _rows_named(
     session: Any, events: list[FeedEvent]
 ) -> tuple[dict[int, Post], dict[int, User]]:
     """The posts `events` name and the people they name (the posts' authors, the events'
-    subjects), in two queries."""
-    posts = await _posts_by_id(session, sorted({e.post_id for e in events if e.post_id}))
-    users = {p.author_id for p in posts.values()}
-    users |= {e.subject_user_id for e in events if e.subject_user_id is not None}
-    return posts, await _users_by_id(session, sorted(users))
+    subjects): posts and authors in one query, subjects not among them in a second."""
+    post_ids = sorted({e.post_id for e in events if e.post_id})
+    posts: dict[int, Post] = {}
+    users: dict[int, User] = {}
+    if post_ids:
+        rows = await session.exec(
+            select(Post, User)
+            .join(User, col(User.id) == Post.author_id)
+            .where(col(Post.id).in_(post_ids))
+        )
+        for post, author in rows.all():
+            posts[post.id] = post
+            users[author.id] = author
+    subjects = {e.subject_user_id for e in events if e.subject_user_id is not None}
+    users.update(await _users_by_id(session, sorted(subjects - users.keys())))
+    return posts, users
 
 
 async def _users_by_id(session: Any, user_ids: list[int]) -> dict[int, User]:
@@ -605,10 +616,3 @@ async def _users_by_id(session: Any, user_ids: list[int]) -> dict[int, User]:
         return {}
     rows = await session.exec(select(User).where(col(User.id).in_(user_ids)))
     return {u.id: u for u in rows.all() if u.id is not None}
-
-
-async def _posts_by_id(session: Any, post_ids: list[int]) -> dict[int, Post]:
-    if not post_ids:
-        return {}
-    rows = await session.exec(select(Post).where(col(Post.id).in_(post_ids)))
-    return {p.id: p for p in rows.all() if p.id is not None}

@@ -1,13 +1,15 @@
-"""The connection pool never makes a request wait on connections that other work holds while it
-waits itself (writers queued on SQLite's lock, a request's second session)."""
+"""The database wrapper: the pool never makes a request wait on connections that other work holds
+while it waits itself; read sessions cannot write; a closed database opens nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
-from sqlalchemy import text
+from sqlalchemy import text, update
+from sqlmodel import col, select
 
+from renraku.accounts.models import User
 from renraku.runtime import Runtime
 from tests.audit.support import PATIENT_IN_FULL, patient_gid
 from tests.support.graphql import GraphQLClient
@@ -39,3 +41,25 @@ async def test_a_closed_database_opens_no_new_connection(runtime: Runtime) -> No
         assert "closed" in str(refused)
     else:
         raise AssertionError("a session opened on a closed database")
+
+
+async def test_a_read_session_refuses_to_write_and_nothing_is_stored(runtime: Runtime) -> None:
+    async with runtime.db.session() as session:
+        nurse = (await session.exec(select(User).where(col(User.username) == "nurse.sato"))).one()
+        nurse.display_name = "changed in a read path"
+        try:
+            await session.flush()
+        except RuntimeError as refused:
+            assert "read session" in str(refused)
+        else:
+            raise AssertionError("a read session flushed a change")
+    async with runtime.db.session() as session:
+        try:
+            await session.exec(update(User).values(display_name="changed in a read path"))
+        except RuntimeError as refused:
+            assert "read session" in str(refused)
+        else:
+            raise AssertionError("a read session ran an UPDATE")
+    async with runtime.db.session() as session:
+        names = (await session.exec(select(User.display_name))).all()
+    assert "changed in a read path" not in names
