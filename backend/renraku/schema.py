@@ -149,13 +149,26 @@ def _call_plain_resolvers_directly(schema: RenrakuSchema) -> None:
                 graphql_field.resolve = _direct(resolver.wrapped_func, with_info=with_info)
 
 
+# Marks the resolvers graphql-core calls directly; the live feed's compiled selections
+# (realtime/compiled.py) call them the same way.
+PLAIN = "renraku_plain_resolver"
+
+
+def is_plain_resolver(resolve: Callable[..., Any] | None) -> bool:
+    """Whether graphql-core calls this field resolver as `resolve(source, info)` with no
+    wrapping, no arguments, and an info of which only `context` is read."""
+    return resolve is not None and getattr(resolve, PLAIN, False) is True
+
+
 def _direct(method: Callable[..., Any], *, with_info: bool) -> Callable[..., Any]:
     if with_info:
+        setattr(method, PLAIN, True)
         return method
 
     def resolve(source: Any, _info: Any) -> Any:
         return method(source)
 
+    setattr(resolve, PLAIN, True)
     return resolve
 
 

@@ -47,6 +47,7 @@ from renraku.graphql_errors import coded
 from renraku.kinds import FeedAudience
 from renraku.loaders import Loaders
 from renraku.realtime.broker import SubscriptionEnded
+from renraku.realtime.compiled import compile_selection
 from renraku.runtime import Runtime
 
 log = logging.getLogger("renraku.realtime")
@@ -576,14 +577,18 @@ class _Plan:
     def __init__(self, built: Executor[Context] | list[GraphQLError], key: str) -> None:
         self._built = built
         self.key = key
+        self._compiled = None if isinstance(built, list) else compile_selection(built)
 
     async def run(self, event: FeedEvent) -> str:
         """The result for `event`, as the JSON of a `next` message's payload."""
         if isinstance(self._built, list):  # variables were checked at subscribe time
             return _payload(ExecutionResult(data=None, errors=self._built))
-        result = execute_subscription_event(
-            self._built.build_per_event_executor(FeedEventObject(row=event))
-        )
+        root = FeedEventObject(row=event)
+        if self._compiled is not None:
+            payload = self._compiled.payload(root)
+            if payload is not None:
+                return payload
+        result = execute_subscription_event(self._built.build_per_event_executor(root))
         if isinstance(result, Awaitable):
             result = await result
         return _payload(result)
