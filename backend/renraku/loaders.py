@@ -36,14 +36,19 @@ def load_now_or_later(loader: DataLoader[K, V], key: K, then: Callable[[V], R]) 
 
 
 class Loaders:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, family: bool = False) -> None:
         self._db = db
+        # For family readers: a post not shared with family is not there for them.
+        self._family = family
         self.posts: DataLoader[int, Post | None] = DataLoader(load_fn=self._load_posts)
         self.users: DataLoader[int, User | None] = DataLoader(load_fn=self._load_users)
 
     async def _load_posts(self, ids: Sequence[int]) -> list[Post | None]:
         async with self._db.session() as session:
-            rows = await session.exec(select(Post).where(col(Post.id).in_(list(ids))))
+            query = select(Post).where(col(Post.id).in_(list(ids)))
+            if self._family:
+                query = query.where(col(Post.visible_to_family).is_(True))
+            rows = await session.exec(query)
             found = {row.id: row for row in rows.all()}
         return [found.get(i) for i in ids]
 

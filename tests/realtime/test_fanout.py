@@ -122,6 +122,44 @@ async def test_family_hears_only_of_family_posts(
         assert await nothing_more(ws)
 
 
+HIDE = "mutation($i: EditPostInput!) { editPost(input: $i) { id } }"
+PROFESSIONALS_ONLY = "処方変更の詳細は専門職のみ"
+
+
+async def test_family_are_told_when_a_post_stops_being_shared_and_never_see_it_again(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette
+) -> None:
+    pid = await patient_id(runtime, PATIENT)
+    doctor = await gql.login("dr.suzuki")
+    family, nurse = await tokens(gql, "family.ito", "nurse.sato")
+    async with runtime.db.session() as session:
+        start = await latest_id(session)
+    async with serving(app) as url, subscriber(url, family) as kin, subscriber(url, nurse) as pro:
+        for ws in (kin, pro):
+            await subscribe(ws, "s", EVENTS, {"p": pid})
+        await asyncio.sleep(0.3)
+        shared = await post(doctor, pid, 1, family=True)
+        assert (await receive(kin))["payload"]["data"]["patientEvents"]["post"]["id"] == shared
+        await receive(pro)
+        hidden = await doctor.execute(
+            HIDE, {"i": {"postId": shared, "body": PROFESSIONALS_ONLY, "visibleToFamily": False}}
+        )
+        assert "errors" not in hidden, hidden
+        told = (await receive(kin))["payload"]["data"]["patientEvents"]
+        assert (told["kind"], told["post"]) == ("POST_EDITED", None)
+        edited = (await receive(pro))["payload"]["data"]["patientEvents"]
+        assert edited["post"]["body"] == PROFESSIONALS_ONLY
+        # A family device back from offline replays both events: the post is gone from both.
+        async with subscriber(url, family) as back:
+            await subscribe(back, "s", EVENTS, {"p": pid, "after": event_cursor(start)})
+            replayed = [await receive(back) for _ in range(2)]
+            assert await nothing_more(back)
+    kinds = [f["payload"]["data"]["patientEvents"]["kind"] for f in replayed]
+    assert kinds == ["POST_CREATED", "POST_EDITED"]
+    assert [f["payload"]["data"]["patientEvents"]["post"] for f in replayed] == [None, None]
+    assert PROFESSIONALS_ONLY not in str(replayed) + str(told)
+
+
 async def test_replay_then_live_in_order_without_gap_or_duplicate(
     gql: GraphQLClient, runtime: Runtime, app: Starlette
 ) -> None:

@@ -22,7 +22,7 @@ from renraku.feed import service
 from renraku.feed.models import MAX_REASON, Post, PostRevision, Upload
 from renraku.feed.posts import check_body, record_change
 from renraku.feed.vitals import check_vitals
-from renraku.kinds import FeedEventKind, PostCategory
+from renraku.kinds import FeedAudience, FeedEventKind, PostCategory
 from renraku.realtime.broker import Broker
 from renraku.runtime import Runtime
 from renraku.timeutil import utcnow
@@ -149,6 +149,9 @@ async def do_edit_post(
 ) -> Post:
     session.add(PostRevision(post_id=_pk(post), **asdict(current_version(post))))
     changed = sorted(name for name, value in changes.items() if getattr(post, name) != value)
+    # A post no longer shared with family is told to family too (as an event whose post they
+    # cannot see), so their screens drop it.
+    hidden = post.visible_to_family and not changes.get("visible_to_family", True)
     for name, value in changes.items():
         setattr(post, name, value)
     post.revision += 1
@@ -162,6 +165,7 @@ async def do_edit_post(
         post=post,
         kind=FeedEventKind.POST_EDITED,
         detail={"revision": post.revision, "fields": changed},
+        audience=FeedAudience.TEAM if hidden else None,
     )
     return post
 

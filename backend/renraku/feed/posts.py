@@ -211,10 +211,12 @@ async def record_change(
     post: Post,
     kind: FeedEventKind,
     detail: dict[str, Any],
+    audience: FeedAudience | None = None,
 ) -> None:
     """The feed event and the audit record of a change to `post`, in the changing transaction.
-    The audit detail holds ids and kinds only, never the post's text. (Event first: every path
-    that takes both locks takes them in this order, so two writers never wait on each other.)"""
+    The event goes to whoever may read the post (or to `audience`); the audit detail holds ids
+    and kinds only, never the post's text. (Event first: every path that takes both locks takes
+    them in this order, so two writers never wait on each other.)"""
     await events.append(
         session,
         broker,
@@ -222,7 +224,7 @@ async def record_change(
             NewEvent(
                 patient_id=post.patient_id,
                 kind=kind,
-                audience=audience_of(post),
+                audience=audience or audience_of(post),
                 post_id=post.id,
                 actor_id=actor.user_id,
             )

@@ -24,6 +24,7 @@ import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLObjectType, GraphQLSchema
@@ -328,7 +329,9 @@ class FeedHub:
         for key, group in groups.items():
             plan = plans.get(key)
             if plan is None:
-                plan = plans[key] = self._plan(group[0], prepared.loaders(self._runtime))
+                plan = plans[key] = self._plan(
+                    group[0], key[1], prepared.loaders(self._runtime, key[1])
+                )
             payload = await plan.run(event)
             self._remember(key, event.id, payload)
             for sub in group:
@@ -343,20 +346,21 @@ class FeedHub:
         self, sub: LiveSubscription, scope: Scope, event: FeedEvent, plan: Callable[[], _Plan]
     ) -> str:
         """What live subscribers with this selection and scope were sent for `event`, or the
-        document executed now if no one was listening then."""
+        document executed now if no one was listening then. Family always get the post as it
+        is now: one hidden from them since is not sent again."""
         assert event.id is not None
-        payload = self._sent.get((sub.key, scope, event.id))
+        payload = None if scope is Scope.FAMILY else self._sent.get((sub.key, scope, event.id))
         if payload is None:
             payload = await plan().run(event)
             self._remember((sub.key, scope), event.id, payload)
         return payload
 
-    def _plan(self, sub: LiveSubscription, loaders: Loaders | None = None) -> _Plan:
-        """The subscription's document, variables and context, ready to run per event."""
+    def _plan(self, sub: LiveSubscription, scope: Scope, loaders: Loaders | None = None) -> _Plan:
+        """The subscription's document, variables and context, ready to run per event for
+        readers with `scope` (rows read for the whole batch in `loaders`; the events were
+        access-checked above)."""
         context = sub.socket.context()
-        if loaders is not None:
-            # Rows read for the whole batch; the events were access-checked above.
-            context.use_loaders(loaders)
+        context.use_loaders(loaders or Loaders(self._runtime.db, family=scope is Scope.FAMILY))
         built = _EventExecutor.build(
             self._schema,
             sub.document,
@@ -365,6 +369,9 @@ class FeedHub:
             operation_name=sub.operation_name,
         )
         return _Plan(built, sub.key)
+
+    def _batch_plan(self, sub: LiveSubscription, scope: Scope, rows: _Batch) -> _Plan:
+        return self._plan(sub, scope, rows.loaders(self._runtime, scope))
 
     def _deliver(self, sub: LiveSubscription, event: FeedEvent, payload: str) -> None:
         assert event.id is not None
@@ -394,10 +401,10 @@ class FeedHub:
             # Live events that arrived meanwhile, in order; then straight delivery.
             while sub.buffer:
                 pending, sub.buffer = sorted(sub.buffer, key=lambda e: e[0].id or 0), []
-                plan = _Lazy(lambda: self._plan(sub))
+                plans = {s: _Lazy(partial(self._plan, sub, s)) for s in Scope}
                 for event, scope in pending:
                     if event.id is not None and event.id > sub.last_id:
-                        payload = await self._payload_for(sub, scope, event, plan)
+                        payload = await self._payload_for(sub, scope, event, plans[scope])
                         await self._deliver_waiting(sub, event, payload)
             sub.replaying = False
         except Exception:
@@ -430,7 +437,7 @@ class FeedHub:
             missed = [e for e, scope in todo if (sub.key, scope, e.id) not in self._sent]
             posts, users = await _rows_named(session, missed)
         rows = _Batch(roles={}, posts=posts, users=users)
-        plan = _Lazy(lambda: self._plan(sub, rows.loaders(self._runtime)))
+        plans = {s: _Lazy(partial(self._batch_plan, sub, s, rows)) for s in Scope}
         delivered: set[int] = set()
         count = 0
         for event, scope in todo:
@@ -438,7 +445,7 @@ class FeedHub:
             if sub.ended:
                 return False
             await self._deliver_waiting(
-                sub, event, await self._payload_for(sub, scope, event, plan)
+                sub, event, await self._payload_for(sub, scope, event, plans[scope])
             )
             delivered.add(event.patient_id)
             count += 1
@@ -529,9 +536,14 @@ class _Batch:
     posts: dict[int, Post]
     users: dict[int, User]
 
-    def loaders(self, runtime: Runtime) -> Loaders:
-        loaders = Loaders(runtime.db)
-        loaders.posts.prime_many(self.posts)
+    def loaders(self, runtime: Runtime, scope: Scope) -> Loaders:
+        """Loaders holding the batch's rows, for readers with `scope`: family see no post that
+        is not shared with them now, even through an event from when it was."""
+        family = scope is Scope.FAMILY
+        loaders = Loaders(runtime.db, family=family)
+        loaders.posts.prime_many(
+            {i: p if p.visible_to_family or not family else None for i, p in self.posts.items()}
+        )
         loaders.users.prime_many(self.users)
         return loaders
 
