@@ -12,6 +12,7 @@ from renraku.accounts.throttle import (
     LoginThrottle,
     MemoryFailureStore,
     RedisFailureStore,
+    WriteLimit,
 )
 from renraku.audit.checkpoints import SigningKey
 from renraku.audit.reads import ReadAuditor
@@ -25,6 +26,8 @@ class Runtime:
     settings: Settings
     db: Database
     throttle: LoginThrottle
+    # Writes per account per minute (web/write_limit.py), counted where the throttle counts.
+    write_limit: WriteLimit
     redis: Redis | None = None
     # In-process unless BROKER_URL names a Redis, through which every worker hears every event.
     broker: Broker = field(default_factory=MemoryBroker)
@@ -57,6 +60,7 @@ def build_runtime(settings: Settings, db: Database | None = None) -> Runtime:
         settings=settings,
         db=db or Database.from_url(settings.database_url),
         throttle=LoginThrottle(store, limits),
+        write_limit=WriteLimit(store, settings.writes_per_minute),
         redis=redis,
         broker=RedisBroker(redis, prefix=_channel_prefix(redis)) if redis else MemoryBroker(),
     )

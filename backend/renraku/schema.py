@@ -36,6 +36,7 @@ from renraku.overlay import graphql as overlay_graphql
 from renraku.teams import graphql as teams_graphql
 from renraku.teams import mutations as teams_mutations
 from renraku.teams import offboarding_graphql
+from renraku.web.write_limit import WriteVolume
 
 Query = merge_types(
     "Query",
@@ -180,6 +181,7 @@ def _build() -> RenrakuSchema:
         extensions=[
             ErrorCodes,
             ReadAudit,
+            WriteVolume,
             # One depth rule for the process (a limiter per request would make a new rule class
             # each time, and no validation could ever be found in the cache below).
             lambda: AddValidationRules([DEPTH_RULE]),

@@ -49,6 +49,8 @@ class Settings:
     upload_max_bytes: int = 10 * 1024 * 1024
     upload_max_pixels: int = 40_000_000
     upload_per_hour: int = 120
+    # Writes (GraphQL mutation fields) one account may make in a minute (web/write_limit.py).
+    writes_per_minute: int = 600
     # The live feed's WebSocket (realtime/ws.py): seconds to send connection_init, frames a
     # subscriber may fall behind before it is closed (1013), subscriptions per socket, and how
     # often open sockets' sessions are re-checked (an ended session closes its sockets, 4401).
@@ -118,6 +120,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         upload_max_bytes=_int(env, "RENRAKU_UPLOAD_MAX_BYTES", 10 * 1024 * 1024),
         upload_max_pixels=_int(env, "RENRAKU_UPLOAD_MAX_PIXELS", 40_000_000),
         upload_per_hour=_int(env, "RENRAKU_UPLOAD_PER_HOUR", 120),
+        writes_per_minute=_int(env, "RENRAKU_WRITES_PER_MINUTE", 600),
         web_dist=Path(env.get("RENRAKU_WEB_DIST") or "mobile-web/dist"),
         audit_key_file=Path(env["RENRAKU_AUDIT_KEY_FILE"])
         if env.get("RENRAKU_AUDIT_KEY_FILE")

@@ -1,9 +1,14 @@
-"""Sign-in slow-down: each failure beyond a free allowance doubles the wait, up to a cap.
+"""Sign-in slow-down and the write-volume limit.
+
+Sign-in: each failure beyond a free allowance doubles the wait, up to a cap.
 
 Failures are counted per (account, client address), per account and per client address. There is
 never a hard lockout: the longest wait is `login_max_delay_seconds`, so someone who only knows a
-username can slow that account down but never shut its owner out. Counts live in memory, or in Redis
-when BROKER_URL is set so that every worker shares them.
+username can slow that account down but never shut its owner out.
+
+Writes: at most `writes_per_minute` per account in each clock minute (GraphQL applies it through
+web/write_limit.py). Counts live in memory, or in Redis when BROKER_URL is set so that every worker
+shares them.
 """
 
 from __future__ import annotations
@@ -108,3 +113,25 @@ class LoginThrottle:
     async def succeeded(self, username: str, address: str) -> None:
         key, _free = self._keys(username, address)[0]
         await self.store.clear(key)
+
+
+# The write-volume limit counts per clock minute.
+WINDOW_SECONDS = 60
+
+
+class WriteLimit:
+    def __init__(self, store: FailureStore, per_minute: int) -> None:
+        self._store = store
+        self._per_minute = per_minute
+
+    async def take(self, user_id: int, writes: int) -> None:
+        """Count `writes` for the account in this minute; RateLimited if that goes past the
+        limit (nothing is counted then)."""
+        now = time.time()
+        minute = int(now // WINDOW_SECONDS)
+        key = f"w:{user_id}:{minute}"
+        done, _last = await self._store.get(key)
+        if done + writes > self._per_minute:
+            raise RateLimited(retry_after=max(1, (minute + 1) * WINDOW_SECONDS - int(now)))
+        for _ in range(writes):
+            await self._store.add(key, 2 * WINDOW_SECONDS)
