@@ -19,7 +19,7 @@ from renraku.db import Database
 from renraku.errors import BadInput
 from renraku.feed import service
 from renraku.feed.models import Post
-from renraku.feed.posts import PostDraft, check_body, check_client_id, do_create_post
+from renraku.feed.posts import PostDraft, check_body, check_client_id, do_create_post, new_post
 from renraku.feed.receipts import do_acknowledge_post, do_mark_read
 from renraku.feed.vitals import check_vitals
 from renraku.kinds import PostCategory
@@ -100,33 +100,22 @@ async def _write(
     patients: dict[str, int],
     keys: dict[str, Post],
 ) -> Post:
-    vitals, flags = check_vitals(spec.get("vitals", {}))
-    category = PostCategory(spec["category"])
     draft = PostDraft(
         patient_id=patients[spec["patient"]],
         client_id=spec["key"],
-        category=category,
-        body=check_body(spec.get("body", "")),
-        vitals=dict(vitals),
+        category=PostCategory(spec["category"]),
+        body=spec.get("body", ""),
+        vitals=dict(spec.get("vitals", {})),
         urgent=bool(spec.get("urgent", False)),
         visible_to_family=bool(spec.get("visible_to_family", False)),
     )
+    actor = actor_for(author)
+    # Checked as createPost checks it; then placed in its thread and back in time.
+    post = new_post(actor, draft)
     parent = keys[spec["reply_to"]] if spec.get("reply_to") else None
-    assert author.id is not None
-    post = Post(
-        patient_id=draft.patient_id,
-        author_id=author.id,
-        client_id=draft.client_id,
-        category=category.value,
-        body=draft.body,
-        vitals=vitals or None,
-        vitals_flags=flags,
-        urgent=draft.urgent,
-        visible_to_family=draft.visible_to_family,
-        reply_to_id=(parent.reply_to_id or parent.id) if parent else None,
-        created_at=utcnow() - timedelta(minutes=int(spec["minutes_ago"])),
-    )
-    return await do_create_post(session, broker, actor=actor_for(author), post=post, draft=draft)
+    post.reply_to_id = (parent.reply_to_id or parent.id) if parent else None
+    post.created_at = utcnow() - timedelta(minutes=int(spec["minutes_ago"]))
+    return await do_create_post(session, broker, actor=actor, post=post, draft=draft)
 
 
 async def _users(session: AsyncSession, specs: list[dict[str, Any]]) -> dict[str, User]:
