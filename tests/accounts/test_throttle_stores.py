@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from renraku.accounts.throttle import (
     FailureStore,
     Limits,
     LoginThrottle,
-    MemoryFailureStore,
-    RedisFailureStore,
 )
 from renraku.errors import RateLimited
 
-REDIS_URL = os.environ.get("RENRAKU_TEST_REDIS", "redis://127.0.0.1:6379/0")
 LIMITS = Limits(
     free_per_account_address=3,
     free_per_account=6,
@@ -26,16 +20,6 @@ LIMITS = Limits(
     max_delay_seconds=60,
     window_seconds=900,
 )
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[FailureStore]:
-    if request.param == "memory":
-        yield MemoryFailureStore()
-        return
-    redis = Redis.from_url(REDIS_URL)
-    yield RedisFailureStore(redis)
-    await redis.aclose()
 
 
 async def _fail(throttle: LoginThrottle, user: str, address: str, times: int) -> None:

@@ -3,7 +3,6 @@ Redis, refused with RATE_LIMITED before anything is written."""
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import AsyncIterator
 
@@ -15,7 +14,6 @@ from sqlmodel import col, func, select
 from renraku.accounts import throttle as throttle_module
 from renraku.accounts.throttle import (
     FailureStore,
-    MemoryFailureStore,
     RedisFailureStore,
     WriteLimit,
 )
@@ -25,11 +23,11 @@ from renraku.errors import RateLimited
 from renraku.feed.models import Post
 from renraku.ids import encode_id
 from renraku.runtime import Runtime, build_runtime
+from tests.accounts.conftest import REDIS_URL
 from tests.conftest import ORIGIN, make_settings
 from tests.support.graphql import GraphQLClient
 from tests.teams.helpers import patient_pk
 
-REDIS_URL = os.environ.get("RENRAKU_TEST_REDIS", "redis://127.0.0.1:6379/0")
 NOON = 1_800_000_000.0 + 30  # half a minute into a clock minute: the test never crosses one
 
 
@@ -46,16 +44,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
     fixed = _Clock(NOON)
     monkeypatch.setattr(throttle_module, "time", fixed)
     return fixed
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[FailureStore]:
-    if request.param == "memory":
-        yield MemoryFailureStore()
-        return
-    redis = Redis.from_url(REDIS_URL)
-    yield RedisFailureStore(redis)
-    await redis.aclose()
 
 
 def _someone() -> int:

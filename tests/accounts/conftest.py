@@ -1,0 +1,24 @@
+"""Counter stores for the sign-in throttle and the write limit: in memory, and in Redis as
+workers share them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from renraku.accounts.throttle import FailureStore, MemoryFailureStore, RedisFailureStore
+
+REDIS_URL = os.environ.get("RENRAKU_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[FailureStore]:
+    if request.param == "memory":
+        yield MemoryFailureStore()
+        return
+    redis = Redis.from_url(REDIS_URL)
+    yield RedisFailureStore(redis)
+    await redis.aclose()
