@@ -63,3 +63,20 @@ async def test_a_read_session_refuses_to_write_and_nothing_is_stored(runtime: Ru
     async with runtime.db.session() as session:
         names = (await session.exec(select(User.display_name))).all()
     assert "changed in a read path" not in names
+
+
+async def test_a_write_transaction_inside_another_fails_instead_of_waiting(
+    runtime: Runtime,
+) -> None:
+    async with runtime.db.transaction():
+        if runtime.db.engine.dialect.name == "sqlite":
+            try:
+                async with runtime.db.transaction():
+                    raise AssertionError("a nested write transaction began on SQLite")
+            except RuntimeError as refused:
+                assert "inside another" in str(refused)
+        else:  # PostgreSQL: a second connection, its own transaction
+            async with runtime.db.transaction() as inner:
+                await (await inner.connection()).execute(text("SELECT 1"))
+    async with runtime.db.transaction() as after:  # the lock was given back
+        await (await after.connection()).execute(text("SELECT 1"))

@@ -113,6 +113,7 @@ class Database:
         # than each holding a connection that polls the file lock (a burst of writers then gave
         # up at the busy timeout). Other processes' writers still meet the busy timeout.
         self._writers = asyncio.Lock() if is_sqlite(engine) else None
+        self._writing: asyncio.Task[Any] | None = None
 
     @classmethod
     def from_url(cls, database_url: str) -> Database:
@@ -134,21 +135,29 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write transaction: commit or roll back, then run the after-commit hooks."""
         self._check_open()
+        if self._writers is not None and self._writing is asyncio.current_task():
+            # It would wait for the lock its own task holds, for ever: fail loudly instead.
+            raise RuntimeError("a write transaction inside another one on SQLite")
         hooks: list[AfterCommit] = []
         async with (
             self._writers or contextlib.nullcontext(),
             AsyncSession(self.engine, expire_on_commit=False) as session,
         ):
-            if is_sqlite(self.engine):
-                conn = await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-                del conn
-            session.info["after_commit"] = hooks
+            if self._writers is not None:
+                self._writing = asyncio.current_task()
             try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+                if is_sqlite(self.engine):
+                    conn = await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+                    del conn
+                session.info["after_commit"] = hooks
+                try:
+                    yield session
+                    await session.commit()
+                except BaseException:
+                    await session.rollback()
+                    raise
+            finally:
+                self._writing = None
         for hook in hooks:
             await hook()
 
