@@ -127,3 +127,14 @@ async def test_a_flood_of_posts_is_refused_and_nothing_more_is_stored(
             select(func.count()).where(col(Post.client_id).startswith("flood-"))
         )
         assert stored.one() == 4
+
+
+async def test_writes_go_on_uncounted_while_redis_is_away(clock: _Clock) -> None:
+    # Nothing listens on port 1: every command fails to connect, as while Redis restarts.
+    away = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    try:
+        limit, user = WriteLimit(RedisFailureStore(away), per_minute=1), _someone()
+        for _ in range(3):  # past the limit, yet not refused: nothing could be counted
+            await limit.take(user, 1)
+    finally:
+        await away.aclose()
