@@ -43,6 +43,13 @@ class Loaders:
         self.posts: DataLoader[int, Post | None] = DataLoader(load_fn=self._load_posts)
         self.users: DataLoader[int, User | None] = DataLoader(load_fn=self._load_users)
 
+    def prime_posts(self, posts: dict[int, Post]) -> None:
+        """Hand the loader posts already read (a feed batch's); for family readers, those not
+        shared with family are primed as missing, as a load would find them."""
+        self.posts.prime_many(
+            {i: p if p.visible_to_family or not self._family else None for i, p in posts.items()}
+        )
+
     async def _load_posts(self, ids: Sequence[int]) -> list[Post | None]:
         async with self._db.session() as session:
             query = select(Post).where(col(Post.id).in_(list(ids)))

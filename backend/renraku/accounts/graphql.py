@@ -87,6 +87,11 @@ class User:
         return [Organisation(row=r) for r in rows]
 
 
+def user_or_none(row: UserRow | None) -> User | None:
+    """The User object of a row a loader found, or None for one it did not."""
+    return User(row=row) if row else None
+
+
 @strawberry.type
 class Session:
     token: str

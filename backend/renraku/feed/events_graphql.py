@@ -14,8 +14,7 @@ from typing import cast
 
 import strawberry
 
-from renraku.accounts.graphql import User
-from renraku.accounts.models import User as UserRow
+from renraku.accounts.graphql import User, user_or_none
 from renraku.context import Info
 from renraku.errors import BadInput
 from renraku.feed.events import EVENT_PREFIX
@@ -85,16 +84,12 @@ class FeedEvent:
             return None
         return cast(
             "User | None",
-            load_now_or_later(info.context.loaders.users, self.row.subject_user_id, _user),
+            load_now_or_later(info.context.loaders.users, self.row.subject_user_id, user_or_none),
         )
 
 
 def _post(row: PostRow | None) -> Post | None:
     return Post(row=row) if row else None
-
-
-def _user(row: UserRow | None) -> User | None:
-    return User(row=row) if row else None
 
 
 async def _served_elsewhere() -> AsyncGenerator[FeedEvent, None]:

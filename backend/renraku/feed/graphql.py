@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
-from renraku.accounts.graphql import User
-from renraku.accounts.models import User as UserRow
+from renraku.accounts.graphql import User, user_or_none
 from renraku.context import Info
 from renraku.feed import changes, posts, receipts, service, urgent
 from renraku.feed.changes import Version
@@ -142,10 +141,6 @@ async def _receipts(info: Info, rows: list[tuple[int, datetime]]) -> list[Receip
     return [Receipt(user=User(row=u), at=at) for u, (_, at) in zip(users, rows, strict=True) if u]
 
 
-def _user(row: UserRow | None) -> User | None:
-    return User(row=row) if row else None
-
-
 @strawberry.type
 class Post:
     row: strawberry.Private[PostRow]
@@ -183,7 +178,7 @@ class Post:
         # Possibly a coroutine, which graphql-core awaits (see load_now_or_later).
         return cast(
             "User | None",
-            load_now_or_later(info.context.loaders.users, self.row.author_id, _user),
+            load_now_or_later(info.context.loaders.users, self.row.author_id, user_or_none),
         )
 
     @strawberry.field

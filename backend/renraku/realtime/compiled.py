@@ -20,11 +20,11 @@ from typing import Any
 
 from graphql import (
     FieldNode,
-    GraphQLEnumType,
     GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLScalarType,
     SelectionSetNode,
+    get_nullable_type,
+    is_leaf_type,
 )
 from graphql.execution import Executor
 from graphql.pyutils import Undefined
@@ -66,7 +66,12 @@ class CompiledSelection:
             data = {self._root_key: _complete(self._fields, root, self._info)}
         except Exception:  # _Fallback, or a resolver's error: graphql-core reports it
             return None
-        return json.dumps({"data": data}, ensure_ascii=False, separators=(",", ":"))
+        return payload_json({"data": data})
+
+
+def payload_json(body: dict[str, Any]) -> str:
+    """A `next` message's payload as sent, by both paths alike."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
 def compile_selection(executor: Executor[Any]) -> CompiledSelection | None:
@@ -84,7 +89,7 @@ def compile_selection(executor: Executor[Any]) -> CompiledSelection | None:
     field = root_type.fields.get(root.name.value)
     if field is None:
         return None
-    event_type = _unwrapped(field.type)
+    event_type = get_nullable_type(field.type)
     if not isinstance(event_type, GraphQLObjectType):
         return None
     fields = _compile(root.selection_set, event_type)
@@ -112,9 +117,9 @@ def _compile(
         definition = parent.fields.get(node.name.value)
         if definition is None or not is_plain_resolver(definition.resolve):
             return None
-        named = _unwrapped(definition.type)
+        named = get_nullable_type(definition.type)
         non_null = isinstance(definition.type, GraphQLNonNull)
-        if isinstance(named, GraphQLScalarType | GraphQLEnumType) and node.selection_set is None:
+        if is_leaf_type(named) and node.selection_set is None:
             compiled.append(_Field(key, definition.resolve, "", named.serialize, None, non_null))
         elif isinstance(named, GraphQLObjectType) and node.selection_set is not None:
             inner = _compile(node.selection_set, named)
@@ -124,10 +129,6 @@ def _compile(
         else:  # lists, interfaces, unions
             return None
     return tuple(compiled)
-
-
-def _unwrapped(kind: Any) -> Any:
-    return kind.of_type if isinstance(kind, GraphQLNonNull) else kind
 
 
 def _complete(fields: tuple[_Field, ...], source: Any, info: _Info) -> dict[str, Any]:

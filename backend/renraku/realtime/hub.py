@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -48,7 +47,7 @@ from renraku.graphql_errors import coded
 from renraku.kinds import FeedAudience
 from renraku.loaders import Loaders
 from renraku.realtime.broker import SubscriptionEnded
-from renraku.realtime.compiled import compile_selection
+from renraku.realtime.compiled import compile_selection, payload_json
 from renraku.runtime import Runtime
 
 log = logging.getLogger("renraku.realtime")
@@ -108,7 +107,7 @@ def _payload(result: ExecutionResult) -> str:
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [dict(coded(e).formatted) for e in result.errors]
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return payload_json(body)
 
 
 def not_found_errors() -> list[dict[str, Any]]:
@@ -539,11 +538,8 @@ class _Batch:
     def loaders(self, runtime: Runtime, scope: Scope) -> Loaders:
         """Loaders holding the batch's rows, for readers with `scope`: family see no post that
         is not shared with them now, even through an event from when it was."""
-        family = scope is Scope.FAMILY
-        loaders = Loaders(runtime.db, family=family)
-        loaders.posts.prime_many(
-            {i: p if p.visible_to_family or not family else None for i, p in self.posts.items()}
-        )
+        loaders = Loaders(runtime.db, family=scope is Scope.FAMILY)
+        loaders.prime_posts(self.posts)
         loaders.users.prime_many(self.users)
         return loaders
 
