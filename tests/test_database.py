@@ -1,15 +1,20 @@
 """The database wrapper: the pool never makes a request wait on connections that other work holds
-while it waits itself; read sessions cannot write; a closed database opens nothing."""
+while it waits itself; read sessions cannot write; a closed database opens nothing; last steps run
+just before the commit; SQLite's checkpoints stay out of the commits."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
+from contextlib import closing
+from pathlib import Path
 
 from sqlalchemy import text, update
 from sqlmodel import col, select
 
 from renraku.accounts.models import User
+from renraku.db import CHECKPOINT_EVERY, Database, before_commit, publish_on_commit
 from renraku.runtime import Runtime
 from tests.audit.support import PATIENT_IN_FULL, patient_gid
 from tests.support.graphql import GraphQLClient
@@ -80,3 +85,80 @@ async def test_a_write_transaction_inside_another_fails_instead_of_waiting(
                 await (await inner.connection()).execute(text("SELECT 1"))
     async with runtime.db.transaction() as after:  # the lock was given back
         await (await after.connection()).execute(text("SELECT 1"))
+
+
+async def test_last_steps_run_after_the_callers_work_and_before_the_commit(
+    runtime: Runtime,
+) -> None:
+    order: list[str] = []
+
+    async with runtime.db.transaction() as session:
+
+        async def second() -> None:
+            order.append("second")
+            publish_on_commit(session, committed)
+
+        async def first() -> None:
+            order.append("first")
+            before_commit(session, second)  # a step may queue another
+
+        async def committed() -> None:
+            order.append("committed")
+
+        before_commit(session, first)
+        await session.exec(
+            update(User).where(col(User.username) == "nurse.sato").values(display_name="last steps")
+        )
+        order.append("work")
+    assert order == ["work", "first", "second", "committed"]
+
+
+async def test_a_failing_last_step_rolls_everything_back(runtime: Runtime) -> None:
+    async def fails() -> None:
+        raise ValueError("refused at the end")
+
+    try:
+        async with runtime.db.transaction() as session:
+            await session.exec(update(User).values(display_name="never stored"))
+            before_commit(session, fails)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("the failing step did not fail the transaction")
+    async with runtime.db.session() as session:
+        names = (await session.exec(select(User.display_name))).all()
+    assert "never stored" not in names
+
+
+async def test_sqlite_checkpoints_beside_the_writers_not_inside_a_commit(tmp_path: Path) -> None:
+    """Every CHECKPOINT_EVERY commits the write-ahead log is copied into the database file by a
+    checkpoint of its own; SQLite's own (inside whichever commit crosses its threshold) is far
+    off. The database file alone (read as immutable: the log ignored) shows which ran."""
+    path = tmp_path / "checkpoints.db"
+    db = Database.from_url(f"sqlite:///{path}")
+
+    def rows_in_file() -> int:
+        with closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as file_only:
+            tables = file_only.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if not tables:
+                return 0
+            return int(file_only.execute("SELECT count(*) FROM t").fetchone()[0])
+
+    try:
+        async with db.transaction() as session:
+            await session.exec(text("CREATE TABLE t (n INTEGER)"))
+        for n in range(CHECKPOINT_EVERY - 2):
+            async with db.transaction() as session:
+                await session.exec(text("INSERT INTO t VALUES (:n)").bindparams(n=n))
+        assert rows_in_file() == 0  # all still in the log
+        async with db.transaction() as session:  # the CHECKPOINT_EVERY-th commit
+            await session.exec(text("INSERT INTO t VALUES (-1)"))
+        # Looked at while the database is open (closing it checkpoints too).
+        for _ in range(200):
+            with contextlib.suppress(sqlite3.DatabaseError):  # a page being copied meanwhile
+                if rows_in_file() == CHECKPOINT_EVERY - 1:
+                    break
+            await asyncio.sleep(0.05)
+        assert rows_in_file() == CHECKPOINT_EVERY - 1
+    finally:
+        await db.dispose()

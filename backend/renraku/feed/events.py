@@ -1,25 +1,28 @@
 """The feed's event log: appended in the changing transaction, published once it commits.
 
 Ids are the subscribers' cursor, so they must follow commit order: a reader that saw event N must
-never later find a new event below N. Appends therefore take a lock held to commit (an advisory
-lock on PostgreSQL; SQLite's writes are serial already, BEGIN IMMEDIATE) and number themselves
-max + 1 under it. The broker message carries the event's ids only; it is a hint to look, the
-database is the record (realtime/broker.py).
+never later find a new event below N. A transaction's events are therefore written at its very end,
+under a lock held to commit (an advisory lock on PostgreSQL; SQLite's writes are serial already,
+BEGIN IMMEDIATE), numbered max + 1 under it. This process's hub is handed the committed rows
+directly (`listen_here`); the broker message carries the event's ids only, a hint for the other
+workers' hubs to look: the database is the record (realtime/broker.py).
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 from sqlalchemy import func, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from renraku.db import publish_on_commit
+from renraku.db import before_commit, publish_on_commit
 from renraku.feed.models import FeedEvent
 from renraku.kinds import FeedAudience, FeedEventKind
 from renraku.realtime.broker import Broker, Message
@@ -31,6 +34,8 @@ CHANNEL = "feed"
 EVENT_PREFIX = "feed."
 # Any constant distinct from the audit chain's lock.
 _FEED_LOCK = 0x52454E46  # "RENF"
+# session.info key: the events a transaction will store just before it commits.
+_PENDING = "renraku_feed_pending"
 
 
 def event_name(kind: FeedEventKind) -> str:
@@ -91,35 +96,75 @@ async def lock_event_log(session: AsyncSession) -> None:
         await connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FEED_LOCK})
 
 
-async def append(
-    session: AsyncSession, broker: Broker, events: Sequence[NewEvent]
-) -> list[FeedEvent]:
-    """Store `events` in the caller's transaction and publish them after it commits."""
+class CommitListener(Protocol):
+    """This process's feed hub, handed the events a transaction stores as it commits them."""
+
+    async def prepare(self, session: AsyncSession, rows: list[FeedEvent]) -> object:
+        """Read what delivering `rows` needs, in the storing transaction (under its lock)."""
+
+    async def committed(self, rows: list[FeedEvent], prepared: object) -> None:
+        """`rows` are committed: deliver them, or leave them to the broker's hint."""
+
+
+# One listener per broker (per runtime): the hub of the process that owns that broker.
+_listeners: weakref.WeakKeyDictionary[Broker, CommitListener] = weakref.WeakKeyDictionary()
+
+
+def listen_here(broker: Broker, listener: CommitListener | None) -> None:
+    """Hand `listener` the events committed through `broker` (None stops it)."""
+    if listener is None:
+        _listeners.pop(broker, None)
+    else:
+        _listeners[broker] = listener
+
+
+def append(session: AsyncSession, broker: Broker, events: Sequence[NewEvent]) -> None:
+    """Store `events` at the end of the caller's transaction and publish them after it commits.
+
+    They are written last, just before the commit: the event log is held (its ids follow commit
+    order) for as short a time as possible, it is always the last lock a transaction takes, and
+    an event's `at` is as close to its commit as it can be."""
     if not events:
-        return []
+        return
+    pending: list[NewEvent] | None = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+        before_commit(session, partial(_store, session, broker, pending))
+    pending.extend(events)
+
+
+async def _store(session: AsyncSession, broker: Broker, pending: list[NewEvent]) -> None:
     await lock_event_log(session)
     last = (await session.exec(select(func.max(col(FeedEvent.id))))).one()
     next_id = (last or 0) + 1
-    now = utcnow()
-    rows = []
-    for offset, new in enumerate(events):
-        rows.append(
-            FeedEvent(
-                id=next_id + offset,
-                patient_id=new.patient_id,
-                kind=event_name(new.kind),
-                audience=new.audience.value,
-                post_id=new.post_id,
-                actor_id=new.actor_id,
-                subject_user_id=new.subject_user_id,
-                created_at=now,
-            )
+    rows = [
+        FeedEvent(
+            id=next_id + offset,
+            patient_id=new.patient_id,
+            kind=event_name(new.kind),
+            audience=new.audience.value,
+            post_id=new.post_id,
+            actor_id=new.actor_id,
+            subject_user_id=new.subject_user_id,
         )
+        for offset, new in enumerate(pending)
+    ]
+    listener = _listeners.get(broker)
+    prepared = None if listener is None else await listener.prepare(session, rows)
+    now = utcnow()
+    for row in rows:
+        row.created_at = now
     session.add_all(rows)
     await session.flush()
     messages = [to_message(row) for row in rows]
 
     async def publish() -> None:
+        if listener is not None:
+            try:
+                await listener.committed(rows, prepared)
+            except Exception:
+                # The broker's hint below still brings them, read from the database.
+                log.exception("feed events not handed to this process's hub")
         try:
             for message in messages:
                 await broker.publish(CHANNEL, message)
@@ -128,7 +173,6 @@ async def append(
             log.warning("feed event not published: %s", type(exc).__name__)
 
     publish_on_commit(session, publish)
-    return rows
 
 
 async def events_after(

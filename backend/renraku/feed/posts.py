@@ -215,9 +215,9 @@ async def record_change(
 ) -> None:
     """The feed event and the audit record of a change to `post`, in the changing transaction.
     The event goes to whoever may read the post (or to `audience`); the audit detail holds ids
-    and kinds only, never the post's text. (Event first: every path that takes both locks takes
-    them in this order, so two writers never wait on each other.)"""
-    await events.append(
+    and kinds only, never the post's text. (The event is stored when the transaction commits,
+    after the audit record: events.append.)"""
+    events.append(
         session,
         broker,
         [

@@ -138,7 +138,7 @@ async def do_mark_read(
     if not marked:
         return []
     by_id = {_pk(p): p for p in posts}
-    await events.append(
+    events.append(
         session,
         broker,
         [
@@ -212,7 +212,7 @@ async def do_acknowledge_post(
     if not (await session.exec(statement)).all():
         return False
     await do_mark_read(session, broker, actor=actor, posts=[post])
-    await events.append(
+    events.append(
         session,
         broker,
         [

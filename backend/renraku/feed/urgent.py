@@ -108,7 +108,7 @@ async def do_escalate(session: AsyncSession, runtime: Runtime, *, post_ids: list
             patient_id=patient_id,
             data={"post_id": post_id, "patient_id": patient_id},
         )
-    await events.append(
+    events.append(
         session,
         runtime.broker,
         [

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -57,8 +58,11 @@ MY_EVENTS = "myEvents"
 REPLAY_BATCH = 500
 # How often the database is asked for events the broker did not bring.
 POLL_SECONDS = 2.0
-# Live deliveries are audited per subscription at most this often (one record each).
+# Live deliveries are audited per subscription at most this often (one record each), each
+# subscription on its own schedule, looked at every AUDIT_TICK_SECONDS: a thousand subscriptions
+# then write a few records a second instead of a thousand at once (which stalled the feed).
 AUDIT_SECONDS = 60.0
+AUDIT_TICK_SECONDS = 1.0
 RESUBSCRIBE_SECONDS = 1.0
 # Results sent live, remembered so that a replay (a phone back from a tunnel while its teammates
 # were online) sends what live subscribers received instead of executing the document again.
@@ -78,6 +82,18 @@ class Socket(Protocol):
     def close_soon(self, code: int, reason: str) -> None: ...
 
 
+_subscriptions_made = itertools.count()
+_GOLDEN = 0.6180339887
+
+
+def _first_audit_due() -> float:
+    """A point in the next audit period, successive subscriptions' points spread evenly over it
+    (the golden ratio's multiples, modulo 1): a thousand subscribing together are not audited
+    together."""
+    spread = (next(_subscriptions_made) * _GOLDEN) % 1.0
+    return asyncio.get_running_loop().time() + AUDIT_SECONDS * spread
+
+
 @dataclass(eq=False)
 class LiveSubscription:
     socket: Socket
@@ -95,6 +111,8 @@ class LiveSubscription:
     # Delivered since the last audit record: patient ids and how many events.
     audit_patients: set[int] = field(default_factory=set)
     audit_events: int = 0
+    # When its deliveries are next audited (event loop time); first ones spread over the period.
+    audit_due: float = field(default_factory=lambda: _first_audit_due())
     ended: bool = False
     replay_task: asyncio.Task[None] | None = None
 
@@ -136,11 +154,12 @@ class FeedHub:
                 return
             async with self._runtime.db.session() as session:
                 self._last = await feed_events.latest_id(session)
+            feed_events.listen_here(self._runtime.broker, self)
             self._tasks = [
                 self._spawn(self._listen(feed_events.CHANNEL, self._on_feed), "feed"),
                 self._spawn(self._listen(revocations.CHANNEL, self._on_access), "access"),
                 self._spawn(self._every(POLL_SECONDS, self._catch_up), "poll"),
-                self._spawn(self._every(AUDIT_SECONDS, self._audit_live), "audit"),
+                self._spawn(self._every(AUDIT_TICK_SECONDS, self._audit_due), "audit"),
                 self._spawn(
                     self._every(
                         float(self._runtime.settings.ws_session_check_seconds), self._check_sessions
@@ -157,13 +176,14 @@ class FeedHub:
         return asyncio.create_task(run(), name=f"renraku-hub-{name}")
 
     async def close(self) -> None:
+        feed_events.listen_here(self._runtime.broker, None)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._audit_live()
+        await self._audit_live(everyone=True)
 
     async def _listen(
         self, channel: str, handle: Callable[[dict[str, Any]], Awaitable[None]]
@@ -261,6 +281,25 @@ class FeedHub:
             # committed is read, so a burst of publishes costs one catch-up, not one each.
             await self._catch_up()
 
+    async def prepare(self, session: Any, rows: list[FeedEvent]) -> _Batch | None:
+        """Who may see the patients of events about to commit in this process, and the rows they
+        name, read in their own transaction: what holds at their commit."""
+        return await self._prepare(session, rows)
+
+    async def committed(self, rows: list[FeedEvent], prepared: object) -> None:
+        """Events committed in this process, delivered straight away if they are the next ones;
+        otherwise (another's events came between, or a catch-up is under way) the broker's hint
+        that follows brings them from the database in order."""
+        if self._last is None or not rows or rows[0].id != self._last + 1:
+            return
+        if self._dispatching.locked():
+            return
+        async with self._dispatching:
+            if rows[0].id == self._last + 1:
+                await self._dispatch(rows, prepared if isinstance(prepared, _Batch) else None)
+        # Let the sockets' writers send before the committing request goes on with its reply.
+        await asyncio.sleep(0)
+
     async def _catch_up(self) -> None:
         async with self._dispatching:
             while True:
@@ -283,9 +322,7 @@ class FeedHub:
             patients = {e.patient_id for e in batch if e.patient_id in self._by_patient}
         if not patients:
             return None
-        roles = await roles_by_patient(session, sorted(patients))
-        posts, users = await _rows_named(session, [e for e in batch if e.patient_id in patients])
-        return _Batch(roles=roles, posts=posts, users=users)
+        return await _Batch.read(session, patients, batch)
 
     async def _dispatch(self, batch: list[FeedEvent], prepared: _Batch | None) -> None:
         """Deliver each event to every local subscriber allowed to see it; advance the cursor."""
@@ -293,11 +330,23 @@ class FeedHub:
         plans: dict[tuple[str, Scope], _Plan] = {}
         for event in batch:
             assert event.id is not None
-            if prepared is not None:
+            if self._listened(event.patient_id):
+                if prepared is None or event.patient_id not in prepared.patients:
+                    # A subscriber came after the batch was read: read for it now.
+                    prepared = await self._cover(prepared, event)
+                    plans.clear()
                 await self._dispatch_one(event, prepared, plans)
             # Only now: if anything above failed, the next catch-up retries this event
             # (subscribers that already have it skip it by their own cursor).
             self._last = event.id
+
+    def _listened(self, patient_id: int) -> bool:
+        return bool(self._mine_by_user) or patient_id in self._by_patient
+
+    async def _cover(self, prepared: _Batch | None, event: FeedEvent) -> _Batch:
+        async with self._runtime.db.session() as session:
+            more = await _Batch.read(session, {event.patient_id}, [event])
+        return more if prepared is None else prepared.merged(more)
 
     async def _dispatch_one(
         self, event: FeedEvent, prepared: _Batch, plans: dict[tuple[str, Scope], _Plan]
@@ -492,10 +541,18 @@ class FeedHub:
 
     # -- auditing -----------------------------------------------------------------------------
 
-    async def _audit_live(self) -> None:
+    async def _audit_due(self) -> None:
+        await self._audit_live(everyone=False)
+
+    async def _audit_live(self, *, everyone: bool) -> None:
+        """Audit what live subscriptions were sent: those whose time has come, or everyone's."""
+        now = asyncio.get_running_loop().time()
         subs = [s for group in self._by_patient.values() for s in group]
         subs += [s for group in self._mine_by_user.values() for s in group]
         for sub in subs:
+            if not everyone and sub.audit_due > now:
+                continue
+            sub.audit_due = now + AUDIT_SECONDS
             if sub.audit_patients:
                 patients, count = set(sub.audit_patients), sub.audit_events
                 sub.audit_patients.clear()
@@ -534,6 +591,22 @@ class _Batch:
     roles: dict[int, dict[int, frozenset[str]]]
     posts: dict[int, Post]
     users: dict[int, User]
+    # The patients whose roles and events' rows were read.
+    patients: frozenset[int] = frozenset()
+
+    @classmethod
+    async def read(cls, session: Any, patients: set[int], events: list[FeedEvent]) -> _Batch:
+        roles = await roles_by_patient(session, sorted(patients))
+        posts, users = await _rows_named(session, [e for e in events if e.patient_id in patients])
+        return cls(roles=roles, posts=posts, users=users, patients=frozenset(patients))
+
+    def merged(self, other: _Batch) -> _Batch:
+        return _Batch(
+            roles={**self.roles, **other.roles},
+            posts={**self.posts, **other.posts},
+            users={**self.users, **other.users},
+            patients=self.patients | other.patients,
+        )
 
     def loaders(self, runtime: Runtime, scope: Scope) -> Loaders:
         """Loaders holding the batch's rows, for readers with `scope`: family see no post that

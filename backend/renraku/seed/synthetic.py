@@ -117,8 +117,9 @@ async def seed_synthetic(
     world = await asyncio.to_thread(build_world, spec)
     async with db.engine.connect() as conn, bulk_transaction(conn) as raw:
         async with AsyncSession(bind=conn) as session:
-            # The lock events.append takes, held to commit: no post made meanwhile can take a
-            # feed event id among ours.
+            # The locks a post's transaction takes, in its order (audit chain, then event log),
+            # held to commit: no post made meanwhile can take a feed event id among ours.
+            await chain.lock_chain(session)
             await lock_event_log(session)
         start = await start_ids(conn)
         known = set((await conn.execute(select(col(Municipality.code)))).scalars())

@@ -83,7 +83,7 @@ async def membership_changed(
     actor_id: int | None,
 ) -> None:
     """Tell the team's live feed that these users' memberships changed (in this transaction)."""
-    await events.append(
+    events.append(
         session,
         broker,
         [

@@ -1,0 +1,178 @@
+"""Events committed in this process reach its hub straight from the commit; anything else (another
+worker's events between, a subscriber that arrived while the transaction ran) still arrives, in
+order, read from the database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlmodel import select
+from starlette.applications import Starlette
+
+from renraku.accounts.models import User
+from renraku.accounts.service import actor_for
+from renraku.db import Database, before_commit
+from renraku.feed import events as feed_events
+from renraku.feed.posts import PostDraft, do_create_post, new_post
+from renraku.ids import encode_id
+from renraku.kinds import PostCategory
+from renraku.realtime import hub as hub_module
+from renraku.runtime import Runtime, build_runtime
+from tests.realtime.test_fanout import EVENTS, PATIENT, post, tokens
+from tests.support.graphql import GraphQLClient
+from tests.support.live import nothing_more, receive, serving, subscribe, subscriber
+from tests.teams.helpers import patient_id, patient_pk
+
+OTHER_PATIENT = "pt-kawai-toshio"  # the nurse is on this team too
+
+
+@pytest.fixture
+def no_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub's periodic look at the database never comes within a test."""
+    monkeypatch.setattr(hub_module, "POLL_SECONDS", 3600.0)
+
+
+@pytest.fixture
+def no_hints(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The feed channel's messages are kept back (as if lost on the way); returns them."""
+    kept: list[dict[str, Any]] = []
+    real = runtime.broker.publish
+
+    async def publish(channel: str, message: dict[str, Any]) -> None:
+        if channel == feed_events.CHANNEL:
+            kept.append(message)
+        else:
+            await real(channel, message)
+
+    monkeypatch.setattr(runtime.broker, "publish", publish)
+    return kept
+
+
+@pytest.fixture
+async def other_worker(runtime: Runtime) -> AsyncIterator[Runtime]:
+    """A second worker on the same database, with a broker of its own: its hints never reach
+    the first worker's hub."""
+    other = build_runtime(runtime.settings, Database.from_url(runtime.settings.database_url))
+    yield other
+    await other.close()
+
+
+async def post_as(worker: Runtime, username: str, pid: int, client_id: str) -> str:
+    async with worker.db.session() as session:
+        author = (await session.exec(select(User).where(User.username == username))).one()
+    actor = actor_for(author)
+    draft = PostDraft(
+        patient_id=pid, client_id=client_id, category=PostCategory.OTHER, body=client_id
+    )
+    async with worker.db.transaction() as session:
+        stored = await do_create_post(
+            session, worker.broker, actor=actor, post=new_post(actor, draft), draft=draft
+        )
+    assert stored.id is not None
+    return encode_id("Post", stored.id)
+
+
+def post_id_of(frame: dict[str, Any]) -> str:
+    post: dict[str, Any] = frame["payload"]["data"]["patientEvents"]["post"]
+    return str(post["id"])
+
+
+async def test_this_process_delivers_its_own_commits_without_the_brokers_hint(
+    gql: GraphQLClient,
+    runtime: Runtime,
+    app: Starlette,
+    no_poll: None,
+    no_hints: list[dict[str, Any]],
+) -> None:
+    pid = await patient_id(runtime, PATIENT)
+    doctor = await gql.login("dr.suzuki")
+    [nurse] = await tokens(gql, "nurse.sato")
+    async with serving(app) as url, subscriber(url, nurse) as ws:
+        await subscribe(ws, "s", EVENTS, {"p": pid})
+        await asyncio.sleep(0.3)
+        made = [await post(doctor, pid, n) for n in range(3)]
+        got = [post_id_of(await receive(ws)) for _ in made]
+        assert await nothing_more(ws)
+    assert got == made
+    assert len(no_hints) == 3  # the hints were sent, and kept back
+
+
+async def test_another_workers_event_between_is_read_back_and_order_kept(
+    gql: GraphQLClient,
+    runtime: Runtime,
+    app: Starlette,
+    other_worker: Runtime,
+    no_poll: None,
+) -> None:
+    pid = await patient_id(runtime, PATIENT)
+    doctor = await gql.login("dr.suzuki")
+    [nurse] = await tokens(gql, "nurse.sato")
+    async with serving(app) as url, subscriber(url, nurse) as ws:
+        await subscribe(ws, "s", EVENTS, {"p": pid})
+        await asyncio.sleep(0.3)
+        first = await post(doctor, pid, 1)
+        assert post_id_of(await receive(ws)) == first
+        # Committed by the other worker: this hub is not told, and nothing polls.
+        pk = await patient_pk(runtime, PATIENT)
+        between = await post_as(other_worker, "dr.suzuki", pk, "other-worker-1")
+        assert await nothing_more(ws)
+        # The next local commit is not the next event: the hub reads both back, in order.
+        last = await post(doctor, pid, 2)
+        got = [post_id_of(await receive(ws)) for _ in range(2)]
+        assert await nothing_more(ws)
+    assert got == [between, last]
+
+
+async def test_a_subscriber_that_arrives_while_the_transaction_runs_gets_its_event(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette, no_poll: None
+) -> None:
+    """Nobody listened when the events' readers were read (in the transaction): the hub reads
+    them for the subscriber that came since, instead of skipping the event or ending it."""
+    pid = await patient_id(runtime, PATIENT)
+    other = await patient_id(runtime, OTHER_PATIENT)
+    [nurse] = await tokens(gql, "nurse.sato")
+    async with serving(app) as url, subscriber(url, nurse) as ws:
+        # The hub is running (a subscription to another patient) but nobody listens to `pid`.
+        await subscribe(ws, "other", EVENTS, {"p": other})
+        await asyncio.sleep(0.3)
+        async with runtime.db.session() as session:
+            author = (await session.exec(select(User).where(User.username == "dr.suzuki"))).one()
+        actor = actor_for(author)
+        draft = PostDraft(
+            patient_id=await patient_pk(runtime, PATIENT),
+            client_id="arrives-late",
+            category=PostCategory.OTHER,
+            body="late",
+        )
+
+        async def subscribe_meanwhile() -> None:
+            # Runs after the event's readers were read, before the commit.
+            await subscribe(ws, "s", EVENTS, {"p": pid})
+            await asyncio.sleep(0.3)
+
+        async with runtime.db.transaction() as session:
+            stored = await do_create_post(
+                session, runtime.broker, actor=actor, post=new_post(actor, draft), draft=draft
+            )
+            before_commit(session, subscribe_meanwhile)
+        frame = await receive(ws)
+        assert await nothing_more(ws)
+    assert frame["id"] == "s" and frame["type"] == "next"
+    assert stored.id is not None
+    assert post_id_of(frame) == encode_id("Post", stored.id)
+
+
+def test_live_audits_of_subscriptions_made_together_are_spread_over_the_period() -> None:
+    async def first_dues() -> list[float]:
+        now = asyncio.get_running_loop().time()
+        return [hub_module._first_audit_due() - now for _ in range(1000)]
+
+    dues = asyncio.run(first_dues())
+    assert all(0 <= d < hub_module.AUDIT_SECONDS + 1 for d in dues)
+    tenths = [0] * 10
+    for d in dues:
+        tenths[min(9, int(d / hub_module.AUDIT_SECONDS * 10))] += 1
+    assert max(tenths) <= 120, tenths  # about 100 each; all at once would be 1,000 in one
