@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
-from sqlalchemy import func, text
+from sqlalchemy import func, insert, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,6 +26,7 @@ from renraku.db import before_commit, publish_on_commit
 from renraku.feed.models import FeedEvent
 from renraku.kinds import FeedAudience, FeedEventKind
 from renraku.realtime.broker import Broker, Message
+from renraku.tables import table_of
 from renraku.timeutil import utcnow
 
 log = logging.getLogger("renraku.feed")
@@ -133,6 +134,14 @@ def append(session: AsyncSession, broker: Broker, events: Sequence[NewEvent]) ->
     pending.extend(events)
 
 
+_EVENTS = table_of(FeedEvent)
+_INSERT_EVENTS = insert(_EVENTS)
+
+
+def _values(row: FeedEvent) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in _EVENTS.columns}
+
+
 async def _store(session: AsyncSession, broker: Broker, pending: list[NewEvent]) -> None:
     await lock_event_log(session)
     last = (await session.exec(select(func.max(col(FeedEvent.id))))).one()
@@ -151,11 +160,13 @@ async def _store(session: AsyncSession, broker: Broker, pending: list[NewEvent])
     ]
     listener = _listeners.get(broker)
     prepared = None if listener is None else await listener.prepare(session, rows)
+    connection = await session.connection()
     now = utcnow()
     for row in rows:
         row.created_at = now
-    session.add_all(rows)
-    await session.flush()
+    # One plain INSERT (the ORM's unit of work cost more than the statement, between the
+    # event's `at` and its commit).
+    await connection.execute(_INSERT_EVENTS, [_values(row) for row in rows])
     messages = [to_message(row) for row in rows]
 
     async def publish() -> None:
