@@ -6,8 +6,8 @@ our server (`renraku serve`, SQLite under a temp dir, or PostgreSQL + Redis with
 on the baseline (bench/feed_baseline.py: the same frames to the same audiences, no database):
 
 - steady: posts at 50/s for 60 s, round-robin over the teams; latency from the event's `at` as
-  stored (written at the end of the post's transaction, before its audit record and the commit;
-  same machine clock) to its arrival at each subscriber, p50 and p99;
+  stored (stamped as the event is written, the last statement of the post's transaction before
+  its commit; same machine clock) to its arrival at each subscriber, p50 and p99;
 - saturation: a burst of 3,000 posts committed at once (ours: written by the service layer in
   one transaction, as createPost writes them, then one createPost that announces them; the
   baseline: the same frames handed over at once); deliveries per second from the commit to the

@@ -5,10 +5,12 @@ order, read from the database."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import websockets
 from sqlmodel import select
 from starlette.applications import Starlette
 
@@ -75,6 +77,20 @@ async def post_as(worker: Runtime, username: str, pid: int, client_id: str) -> s
     return encode_id("Post", stored.id)
 
 
+@contextlib.asynccontextmanager
+async def nurse_listening(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette
+) -> AsyncIterator[tuple[str, GraphQLClient, websockets.ClientConnection]]:
+    """The patient's id, the doctor's client, and the nurse's socket subscribed to the patient."""
+    pid = await patient_id(runtime, PATIENT)
+    doctor = await gql.login("dr.suzuki")
+    [nurse] = await tokens(gql, "nurse.sato")
+    async with serving(app) as url, subscriber(url, nurse) as ws:
+        await subscribe(ws, "s", EVENTS, {"p": pid})
+        await asyncio.sleep(0.3)  # subscribed before the first post
+        yield pid, doctor, ws
+
+
 def post_id_of(frame: dict[str, Any]) -> str:
     post: dict[str, Any] = frame["payload"]["data"]["patientEvents"]["post"]
     return str(post["id"])
@@ -87,12 +103,7 @@ async def test_this_process_delivers_its_own_commits_without_the_brokers_hint(
     no_poll: None,
     no_hints: list[dict[str, Any]],
 ) -> None:
-    pid = await patient_id(runtime, PATIENT)
-    doctor = await gql.login("dr.suzuki")
-    [nurse] = await tokens(gql, "nurse.sato")
-    async with serving(app) as url, subscriber(url, nurse) as ws:
-        await subscribe(ws, "s", EVENTS, {"p": pid})
-        await asyncio.sleep(0.3)
+    async with nurse_listening(gql, runtime, app) as (pid, doctor, ws):
         made = [await post(doctor, pid, n) for n in range(3)]
         got = [post_id_of(await receive(ws)) for _ in made]
         assert await nothing_more(ws)
@@ -107,12 +118,7 @@ async def test_another_workers_event_between_is_read_back_and_order_kept(
     other_worker: Runtime,
     no_poll: None,
 ) -> None:
-    pid = await patient_id(runtime, PATIENT)
-    doctor = await gql.login("dr.suzuki")
-    [nurse] = await tokens(gql, "nurse.sato")
-    async with serving(app) as url, subscriber(url, nurse) as ws:
-        await subscribe(ws, "s", EVENTS, {"p": pid})
-        await asyncio.sleep(0.3)
+    async with nurse_listening(gql, runtime, app) as (pid, doctor, ws):
         first = await post(doctor, pid, 1)
         assert post_id_of(await receive(ws)) == first
         # Committed by the other worker: this hub is not told, and nothing polls.
