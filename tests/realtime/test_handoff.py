@@ -182,3 +182,16 @@ def test_live_audits_of_subscriptions_made_together_are_spread_over_the_period()
     for d in dues:
         tenths[min(9, int(d / hub_module.AUDIT_SECONDS * 10))] += 1
     assert max(tenths) <= 120, tenths  # about 100 each; all at once would be 1,000 in one
+
+
+async def test_a_hub_that_fails_to_prepare_fails_no_post_and_the_hint_still_delivers(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(self: Any, session: Any, rows: Any) -> None:
+        raise RuntimeError("a bug in the hub")
+
+    async with nurse_listening(gql, runtime, app) as (pid, doctor, ws):
+        monkeypatch.setattr(hub_module.FeedHub, "prepare", broken)
+        made = await post(doctor, pid, 1)  # stored: post() checks there was no error
+        assert post_id_of(await receive(ws)) == made
+        assert await nothing_more(ws)

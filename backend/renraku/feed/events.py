@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 from sqlalchemy import func, insert, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -134,6 +135,20 @@ def append(session: AsyncSession, broker: Broker, events: Sequence[NewEvent]) ->
     pending.extend(events)
 
 
+async def _prepare(
+    listener: CommitListener, session: AsyncSession, rows: list[FeedEvent]
+) -> object:
+    """What the hub needs to deliver `rows`; never a reason to fail the change itself (without
+    it, the hub reads them back from the database)."""
+    try:
+        return await listener.prepare(session, rows)
+    except SQLAlchemyError:
+        raise  # the transaction itself is in trouble
+    except Exception:
+        log.exception("feed events not prepared for this process's hub")
+        return None
+
+
 _EVENTS = table_of(FeedEvent)
 _INSERT_EVENTS = insert(_EVENTS)
 
@@ -159,7 +174,7 @@ async def _store(session: AsyncSession, broker: Broker, pending: list[NewEvent])
         for offset, new in enumerate(pending)
     ]
     listener = _listeners.get(broker)
-    prepared = None if listener is None else await listener.prepare(session, rows)
+    prepared = None if listener is None else await _prepare(listener, session, rows)
     connection = await session.connection()
     now = utcnow()
     for row in rows:
