@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -62,7 +62,15 @@ async def other_worker(runtime: Runtime) -> AsyncIterator[Runtime]:
     await other.close()
 
 
-async def post_as(worker: Runtime, username: str, pid: int, client_id: str) -> str:
+async def post_as(
+    worker: Runtime,
+    username: str,
+    pid: int,
+    client_id: str,
+    last_step: Callable[[], Awaitable[None]] | None = None,
+) -> str:
+    """A post stored by `worker`'s service layer (with `last_step` run just before its commit);
+    its GraphQL id."""
     async with worker.db.session() as session:
         author = (await session.exec(select(User).where(User.username == username))).one()
     actor = actor_for(author)
@@ -73,6 +81,8 @@ async def post_as(worker: Runtime, username: str, pid: int, client_id: str) -> s
         stored = await do_create_post(
             session, worker.broker, actor=actor, post=new_post(actor, draft), draft=draft
         )
+        if last_step is not None:
+            before_commit(session, last_step)
     assert stored.id is not None
     return encode_id("Post", stored.id)
 
@@ -144,31 +154,18 @@ async def test_a_subscriber_that_arrives_while_the_transaction_runs_gets_its_eve
         # The hub is running (a subscription to another patient) but nobody listens to `pid`.
         await subscribe(ws, "other", EVENTS, {"p": other})
         await asyncio.sleep(0.3)
-        async with runtime.db.session() as session:
-            author = (await session.exec(select(User).where(User.username == "dr.suzuki"))).one()
-        actor = actor_for(author)
-        draft = PostDraft(
-            patient_id=await patient_pk(runtime, PATIENT),
-            client_id="arrives-late",
-            category=PostCategory.OTHER,
-            body="late",
-        )
 
         async def subscribe_meanwhile() -> None:
             # Runs after the event's readers were read, before the commit.
             await subscribe(ws, "s", EVENTS, {"p": pid})
             await asyncio.sleep(0.3)
 
-        async with runtime.db.transaction() as session:
-            stored = await do_create_post(
-                session, runtime.broker, actor=actor, post=new_post(actor, draft), draft=draft
-            )
-            before_commit(session, subscribe_meanwhile)
+        pk = await patient_pk(runtime, PATIENT)
+        made = await post_as(runtime, "dr.suzuki", pk, "arrives-late", subscribe_meanwhile)
         frame = await receive(ws)
         assert await nothing_more(ws)
     assert frame["id"] == "s" and frame["type"] == "next"
-    assert stored.id is not None
-    assert post_id_of(frame) == encode_id("Post", stored.id)
+    assert post_id_of(frame) == made
 
 
 def test_live_audits_of_subscriptions_made_together_are_spread_over_the_period() -> None:
@@ -184,11 +181,13 @@ def test_live_audits_of_subscriptions_made_together_are_spread_over_the_period()
     assert max(tenths) <= 120, tenths  # about 100 each; all at once would be 1,000 in one
 
 
-async def test_a_hub_that_fails_to_prepare_fails_no_post_and_the_hint_still_delivers(
+async def test_a_hub_that_fails_to_prepare_fails_no_post_and_still_delivers_it(
     gql: GraphQLClient, runtime: Runtime, app: Starlette, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(self: Any, session: Any, rows: Any) -> None:
         raise RuntimeError("a bug in the hub")
+
+    # Nothing was prepared in the transaction: the hub reads what it needs after the commit.
 
     async with nurse_listening(gql, runtime, app) as (pid, doctor, ws):
         monkeypatch.setattr(hub_module.FeedHub, "prepare", broken)

@@ -112,7 +112,7 @@ class LiveSubscription:
     audit_patients: set[int] = field(default_factory=set)
     audit_events: int = 0
     # When its deliveries are next audited (event loop time); first ones spread over the period.
-    audit_due: float = field(default_factory=lambda: _first_audit_due())
+    audit_due: float = field(default_factory=_first_audit_due)
     ended: bool = False
     replay_task: asyncio.Task[None] | None = None
 
@@ -159,7 +159,10 @@ class FeedHub:
                 self._spawn(self._listen(feed_events.CHANNEL, self._on_feed), "feed"),
                 self._spawn(self._listen(revocations.CHANNEL, self._on_access), "access"),
                 self._spawn(self._every(POLL_SECONDS, self._catch_up), "poll"),
-                self._spawn(self._every(AUDIT_TICK_SECONDS, self._audit_due), "audit"),
+                self._spawn(
+                    self._every(AUDIT_TICK_SECONDS, partial(self._audit_live, everyone=False)),
+                    "audit",
+                ),
                 self._spawn(
                     self._every(
                         float(self._runtime.settings.ws_session_check_seconds), self._check_sessions
@@ -281,22 +284,16 @@ class FeedHub:
             # committed is read, so a burst of publishes costs one catch-up, not one each.
             await self._catch_up()
 
-    async def prepare(self, session: Any, rows: list[FeedEvent]) -> _Batch | None:
-        """Who may see the patients of events about to commit in this process, and the rows they
-        name, read in their own transaction: what holds at their commit."""
-        return await self._prepare(session, rows)
-
     async def committed(self, rows: list[FeedEvent], prepared: object) -> None:
         """Events committed in this process, delivered straight away if they are the next ones;
         otherwise (another's events came between, or a catch-up is under way) the broker's hint
         that follows brings them from the database in order."""
-        if self._last is None or not rows or rows[0].id != self._last + 1:
+        if self._last is None or not rows or self._dispatching.locked():
             return
-        if self._dispatching.locked():
-            return
-        async with self._dispatching:
-            if rows[0].id == self._last + 1:
-                await self._dispatch(rows, prepared if isinstance(prepared, _Batch) else None)
+        async with self._dispatching:  # free: taken without waiting
+            if rows[0].id != self._last + 1:
+                return
+            await self._dispatch(rows, prepared if isinstance(prepared, _Batch) else None)
         # Let the sockets' writers send before the committing request goes on with its reply.
         await asyncio.sleep(0)
 
@@ -308,14 +305,15 @@ class FeedHub:
                     batch = await feed_events.events_after(
                         session, after=self._last, patient_ids=None, limit=REPLAY_BATCH
                     )
-                    prepared = await self._prepare(session, batch)
+                    prepared = await self.prepare(session, batch)
                 await self._dispatch(batch, prepared)
                 if len(batch) < REPLAY_BATCH:
                     return
 
-    async def _prepare(self, session: Any, batch: list[FeedEvent]) -> _Batch | None:
+    async def prepare(self, session: Any, batch: list[FeedEvent]) -> _Batch | None:
         """Who may see each event's patient, and the rows the events name: a few queries for the
-        whole batch (access re-checked for every event, batched)."""
+        whole batch (access re-checked for every event, batched). Also called by the transaction
+        that stores events in this process, before its commit: what holds at that commit."""
         if self._mine_by_user:
             patients = {e.patient_id for e in batch}
         else:
@@ -540,9 +538,6 @@ class FeedHub:
                 socket.close_soon(4401, "session ended")
 
     # -- auditing -----------------------------------------------------------------------------
-
-    async def _audit_due(self) -> None:
-        await self._audit_live(everyone=False)
 
     async def _audit_live(self, *, everyone: bool) -> None:
         """Audit what live subscriptions were sent: those whose time has come, or everyone's."""

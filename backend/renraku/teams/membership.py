@@ -74,7 +74,7 @@ def check_until(until: datetime | None) -> None:
         raise BadInput("until must lie in the future.", field="until")
 
 
-async def membership_changed(
+def membership_changed(
     session: AsyncSession,
     broker: Broker,
     *,
@@ -130,9 +130,7 @@ async def join(
         )
     session.add(membership)
     await session.flush()
-    await membership_changed(
-        session, broker, patient_id=pid, user_ids=[uid, *demoted], actor_id=actor_id
-    )
+    membership_changed(session, broker, patient_id=pid, user_ids=[uid, *demoted], actor_id=actor_id)
     return Joined(membership=membership, user=user, demoted=demoted)
 
 
@@ -251,7 +249,7 @@ async def do_end_membership(
         )
         .values(revoked_at=now)
     )
-    await membership_changed(
+    membership_changed(
         session, broker, patient_id=pk(patient), user_ids=[pk(user)], actor_id=actor.user_id
     )
     await audit(

@@ -157,7 +157,7 @@ async def do_offboard_professional(
                 patient_id=patient_id,
                 data={"user_id": uid},
             )
-        await membership_changed(
+        membership_changed(
             session, broker, patient_id=patient_id, user_ids=[uid], actor_id=actor.user_id
         )
     await audit(
