@@ -3,13 +3,14 @@
 Each subscriber is one WebSocket speaking graphql-transport-ws (connection_init with a bearer
 token, one `patientEvents` subscription, id "1"), to our server or to the baseline, which speak
 the same framing. Every `next` frame is counted; in latency mode it is also parsed, and the time
-from the event's `at` (as stored, same machine clock) to its arrival is kept. A socket closed
+from the event's `at` (as stored, same machine clock) to its arrival is kept, with the event's
+cursor and its arrival time (bench/feed.py times ours from the commit with these). A socket closed
 with 1013 (too slow) resubscribes from the last cursor it saw, as the PWA does.
 
 Driven by bench/feed.py over stdin/stdout, one JSON object a line: a command in, its answer out.
     {"cmd": "connect"}                       open every socket and subscribe (live only)
     {"cmd": "reset", "latency": true}        zero the counters; parse frames (or only count)
-    {"cmd": "stats"}                         counts, latencies, last arrival, sample frames
+    {"cmd": "stats"}                         counts, latencies, arrivals, sample frames
     {"cmd": "count"}                         frames received so far, and the last one's time
     {"cmd": "cursor", "sub": 0}              the last cursor subscriber 0 saw
     {"cmd": "replay", "sub": 0, "after": c, "expect": 1000}
@@ -62,6 +63,7 @@ class Tally:
     first_arrival: float = 0.0
     last_arrival: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    arrivals: list[tuple[str, float]] = field(default_factory=list)
     frames: dict[int, list[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -123,6 +125,7 @@ class Client:
         sub.cursor = event["cursor"]
         at = datetime.fromisoformat(event["at"]).timestamp()
         tally.latencies.append((now - at) * 1000)
+        tally.arrivals.append((event["cursor"], now))
         if sub.index % 5 == 0:
             kept = tally.frames.setdefault(sub.team, [])
             if len(kept) < SAMPLE_FRAMES:
@@ -176,6 +179,7 @@ class Client:
             "first_arrival": t.first_arrival,
             "last_arrival": t.last_arrival,
             "latencies": t.latencies,
+            "arrivals": t.arrivals,
             "frames": {str(team): frames for team, frames in t.frames.items()},
             "resumed": sum(s.resumed for s in self.subs),
             "problems": t.problems[:20],

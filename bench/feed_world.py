@@ -210,6 +210,9 @@ async def our_server(url: str, broker: str | None) -> AsyncIterator[tuple[Proces
     port = free_port()
     env = dict(os.environ, DATABASE_URL=url, RENRAKU_MODE="demo")
     env["RENRAKU_AUDIT_KEY_FILE"] = str(bench_settings(url).audit_key_file)
+    # A line per committing transaction (event ids and when it committed): bench/feed.py times
+    # the steady phase from the commit with these.
+    env["RENRAKU_DEBUG_LOGGERS"] = "renraku.feed.commits"
     env.pop("BROKER_URL", None)
     if broker:
         env["BROKER_URL"] = broker

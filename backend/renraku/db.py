@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ log = logging.getLogger("renraku.db")
 AfterCommit = Callable[[], Awaitable[None]]
 _AFTER_COMMIT = "renraku_after_commit"
 _BEFORE_COMMIT = "renraku_before_commit"
+_COMMITTED_AT = "renraku_committed_at"
 
 
 def async_url(database_url: str) -> URL:
@@ -176,6 +178,7 @@ class Database:
                     while last_steps:
                         await last_steps.pop(0)()
                     await session.commit()
+                    session.info[_COMMITTED_AT] = time.time()
                 except BaseException:
                     await session.rollback()
                     raise
@@ -226,6 +229,13 @@ def before_commit(session: AsyncSession, step: AfterCommit) -> None:
     """Run `step` at the end of the transaction, after the caller's work and just before the
     commit (a failing step rolls the transaction back)."""
     _hooks(session, _BEFORE_COMMIT, "before_commit").append(step)
+
+
+def committed_at(session: AsyncSession) -> float:
+    """When the transaction of `session` committed (epoch seconds), for its after-commit hooks:
+    taken as its COMMIT returned, before the session let go of its connection."""
+    value: float = session.info[_COMMITTED_AT]
+    return value
 
 
 def _hooks(session: AsyncSession, key: str, name: str) -> list[AfterCommit]:

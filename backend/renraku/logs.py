@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -33,11 +34,16 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: int = logging.INFO) -> None:
+    """JSON lines on stderr at `level`; the loggers named in RENRAKU_DEBUG_LOGGERS
+    (comma-separated, e.g. renraku.feed.commits) at debug level."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in os.environ.get("RENRAKU_DEBUG_LOGGERS", "").split(","):
+        if name.strip():
+            logging.getLogger(name.strip()).setLevel(logging.DEBUG)
     # Our own request log replaces uvicorn's, which would print query strings.
     logging.getLogger("uvicorn.access").disabled = True
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from renraku.db import before_commit, publish_on_commit
+from renraku.db import before_commit, committed_at, publish_on_commit
 from renraku.feed.models import FeedEvent
 from renraku.kinds import FeedAudience, FeedEventKind
 from renraku.realtime.broker import Broker, Message
@@ -31,6 +31,9 @@ from renraku.tables import table_of
 from renraku.timeutil import utcnow
 
 log = logging.getLogger("renraku.feed")
+# At debug level (RENRAKU_DEBUG_LOGGERS), a line per committing transaction: its events' ids and
+# when it committed, for measuring the feed from the commit (bench/feed.py). Ids only.
+commits_log = logging.getLogger("renraku.feed.commits")
 
 CHANNEL = "feed"
 EVENT_PREFIX = "feed."
@@ -197,6 +200,16 @@ async def _store(session: AsyncSession, broker: Broker, pending: list[NewEvent])
         except (RedisError, OSError) as exc:
             # Stored and committed: subscribers find it by cursor when their broker comes back.
             log.warning("feed event not published: %s", type(exc).__name__)
+        if commits_log.isEnabledFor(logging.DEBUG):
+            # Last, so that writing it never delays a delivery.
+            commits_log.debug(
+                "feed events committed",
+                extra={
+                    "first": rows[0].id,
+                    "last": rows[-1].id,
+                    "committed_at": committed_at(session),
+                },
+            )
 
     publish_on_commit(session, publish)
 
