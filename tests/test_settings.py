@@ -42,6 +42,20 @@ def test_production_warns_but_starts_on_sqlite_without_broker(
     assert "SQLite" in caplog.text and "BROKER_URL" in caplog.text
 
 
+def test_production_refuses_a_short_metrics_token(tmp_path: Path) -> None:
+    key = tmp_path / "audit-key.pem"
+    write_key(key)
+    env = {
+        "RENRAKU_MODE": "production",
+        "RENRAKU_SECRET_KEY": "k" * 32,
+        "RENRAKU_AUDIT_KEY_FILE": str(key),
+        "RENRAKU_METRICS_TOKEN": "m" * 31,
+    }
+    with pytest.raises(ConfigurationError, match="RENRAKU_METRICS_TOKEN"):
+        load_settings(env)
+    assert load_settings({**env, "RENRAKU_METRICS_TOKEN": "m" * 32}).metrics_token == "m" * 32
+
+
 def test_https_origin_uses_host_prefixed_secure_cookie() -> None:
     settings = load_settings({"RENRAKU_PUBLIC_ORIGIN": "https://renraku.example.jp/"})
     assert settings.public_origin == "https://renraku.example.jp"

@@ -57,6 +57,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
     routes: list[Route | WebSocketRoute | Mount] = [
         Route("/healthz", pages.healthz),
         Route("/readyz", pages.readyz),
+        Route("/metrics", pages.metrics),
         Route("/about", pages.about),
         *accounts_http.routes,
         *accounts_links_http.routes,

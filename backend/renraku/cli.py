@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import shutil
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 
 from renraku.accounts import cli as accounts_cli
 from renraku.accounts import import_cli
 from renraku.accounts import oidc_cli as accounts_oidc_cli
 from renraku.logs import configure_logging
+from renraku.metrics import MULTIPROCESS_DIR
 from renraku.seed import cli as seed_cli
 from renraku.settings import ConfigurationError, load_settings
 from renraku.teams import cli as teams_cli
@@ -40,20 +45,38 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    uvicorn.run(
-        "renraku.app:build_served_app",
-        factory=True,
-        # A worker importing the app on a busy machine can take several seconds; uvicorn's
-        # supervisor would otherwise kill it as unresponsive at start-up.
-        timeout_worker_healthcheck=60,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=False,
-        log_config=None,  # keep Renraku's JSON logging; uvicorn's access log prints query strings
-        access_log=False,
-    )
+    with _shared_metrics(args.workers):
+        uvicorn.run(
+            "renraku.app:build_served_app",
+            factory=True,
+            # A worker importing the app on a busy machine can take several seconds; uvicorn's
+            # supervisor would otherwise kill it as unresponsive at start-up.
+            timeout_worker_healthcheck=60,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=False,
+            # Renraku's JSON logging; uvicorn's access log would print query strings.
+            log_config=None,
+            access_log=False,
+        )
     return 0
+
+
+@contextlib.contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """Several workers write their metrics to one directory, so that a scrape of any of them
+    answers for all (renraku/metrics.py); an operator's own directory is kept."""
+    if workers < 2 or os.environ.get(MULTIPROCESS_DIR):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="renraku-metrics-")
+    os.environ[MULTIPROCESS_DIR] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_DIR]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from renraku.metrics import COMMIT_SECONDS
+
 log = logging.getLogger("renraku.db")
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -177,8 +179,10 @@ class Database:
                     # Steps may queue more steps (and after-commit hooks): run until none is left.
                     while last_steps:
                         await last_steps.pop(0)()
+                    started = time.perf_counter()
                     await session.commit()
                     session.info[_COMMITTED_AT] = time.time()
+                    COMMIT_SECONDS.observe(time.perf_counter() - started)
                 except BaseException:
                     await session.rollback()
                     raise

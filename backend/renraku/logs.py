@@ -1,7 +1,8 @@
 """Structured (JSON) logs with no patient data: log ids, kinds and counts, never names or text.
 
 Request logs carry the method, the path without its query string (set-up links carry tokens
-there), the status and the duration.
+there), the status and the duration; the request metrics, the route's template instead of the
+path.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from renraku import metrics
 
 # Record attributes that are not ours to print (uvicorn adds a coloured copy of its message).
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
@@ -69,12 +72,26 @@ class RequestLog:
         try:
             await self.app(scope, receive, tracking_send)
         finally:
+            seconds = time.perf_counter() - started
+            method = str(scope.get("method"))
             self.log.info(
                 "request",
                 extra={
-                    "method": scope.get("method"),
+                    "method": method,
                     "path": scope.get("path"),
                     "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "ms": round(seconds * 1000, 1),
                 },
             )
+            route = route_label(scope)
+            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            metrics.HTTP_SECONDS.labels(method, route).observe(seconds)
+
+
+def route_label(scope: Scope) -> str:
+    """The matched route's template (never the path itself, which may hold ids)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if route is None or not isinstance(path, str):
+        return "unmatched"
+    return path or "static"

@@ -61,6 +61,8 @@ class Settings:
     web_dist: Path = field(default_factory=lambda: Path("mobile-web/dist"))
     # The audit checkpoint signing key (PEM Ed25519); demo mode generates one when unset.
     audit_key_file: Path | None = None
+    # Bearer token for GET /metrics; unset: open in demo mode, absent in production.
+    metrics_token: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -125,6 +127,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         audit_key_file=Path(env["RENRAKU_AUDIT_KEY_FILE"])
         if env.get("RENRAKU_AUDIT_KEY_FILE")
         else None,
+        metrics_token=env.get("RENRAKU_METRICS_TOKEN") or None,
     )
     check_settings(settings)
     return settings
@@ -141,6 +144,10 @@ def check_settings(settings: Settings) -> None:
     if settings.audit_key_file is None or not settings.audit_key_file.is_file():
         raise ConfigurationError(
             "RENRAKU_AUDIT_KEY_FILE must name the audit signing key (a PEM Ed25519 private key)"
+        )
+    if settings.metrics_token is not None and len(settings.metrics_token) < MIN_SECRET_LENGTH:
+        raise ConfigurationError(
+            f"RENRAKU_METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters when set"
         )
     if settings.database_url.startswith("sqlite"):
         log.warning("production on SQLite: use PostgreSQL (DATABASE_URL)")

@@ -32,6 +32,7 @@ from tests.support.graphql_ws import (
     open_socket,
     small_buffer_socket,
 )
+from tests.support.metrics import scrape, value
 from tests.support.server import Server, patient_ids, serving, user_id
 
 QUEUE_LIMIT = 5
@@ -392,6 +393,7 @@ async def test_a_slow_consumer_is_closed_with_1013_and_resumes_from_its_cursor(
 
     flood = 60
     body = "歩行訓練を実施。" * 500  # 4,000 characters, the most a post holds
+    closed_before = value(await scrape(http.http), "renraku_feed_slow_consumers_closed_total")
     async with (
         open_socket(
             server.ws_url,
@@ -415,6 +417,8 @@ async def test_a_slow_consumer_is_closed_with_1013_and_resumes_from_its_cursor(
         assert [(await fast.next_event("fast"))["post"]["id"] for _ in posted] == posted
         code, before = await slow.closed()
     assert code == 1013
+    closed = value(await scrape(http.http), "renraku_feed_slow_consumers_closed_total")
+    assert closed == closed_before + 1
     received = [m["payload"]["data"]["patientEvents"] for m in before if m["type"] == "next"]
     assert len(received) < flood
     assert [e["post"]["id"] for e in received] == posted[: len(received)]

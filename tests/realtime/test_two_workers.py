@@ -1,5 +1,5 @@
 """`renraku serve --workers 2` on PostgreSQL and Redis: a post made through one worker process
-reaches subscribers on the other.
+reaches subscribers on the other, and either worker's /metrics answers for both.
 
 Which worker holds a connection is read from the operating system (the worker process that owns
 the connection's server-side socket), so the test knows it has both workers in play instead of
@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.graphql import GraphQLClient
 from tests.support.graphql_ws import MY_EVENTS, Socket, create_post, go_live, open_socket
+from tests.support.metrics import scrape, value
 from tests.support.server import Server, patient_ids, serving
 
 # A Redis database no other test uses (pub/sub channels are shared across databases anyway;
@@ -135,3 +136,9 @@ async def test_a_post_made_through_one_worker_reaches_subscribers_on_the_other(
             assert [e["post"]["id"] for e in received] == sent
             assert {e["kind"] for e in received} == {"POST_CREATED"}
             assert len({e["cursor"] for e in received}) == len(sent)
+
+        # Either worker's /metrics answers for both: the two subscriptions, every event.
+        for client in posting.values():
+            samples = await scrape(client.http)
+            assert value(samples, "renraku_feed_subscriptions") == len(subscribers)
+            assert value(samples, "renraku_feed_events_committed_total") >= len(sent) + 1

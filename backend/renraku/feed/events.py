@@ -11,6 +11,7 @@ workers' hubs to look: the database is the record (realtime/broker.py).
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.db import before_commit, committed_at, publish_on_commit
 from renraku.feed.models import FeedEvent
 from renraku.kinds import FeedAudience, FeedEventKind
+from renraku.metrics import FEED_COMMIT_TO_SEND, FEED_EVENTS
 from renraku.realtime.broker import Broker, Message
 from renraku.tables import table_of
 from renraku.timeutil import utcnow
@@ -107,8 +109,8 @@ class CommitListener(Protocol):
     async def prepare(self, session: AsyncSession, rows: list[FeedEvent]) -> object:
         """Read what delivering `rows` needs, in the storing transaction (under its lock)."""
 
-    async def committed(self, rows: list[FeedEvent], prepared: object) -> None:
-        """`rows` are committed: deliver them, or leave them to the broker's hint."""
+    async def committed(self, rows: list[FeedEvent], prepared: object) -> bool:
+        """`rows` are committed: deliver them (True), or leave them to the broker's hint."""
 
 
 # One listener per broker (per runtime): the hub of the process that owns that broker.
@@ -188,9 +190,11 @@ async def _store(session: AsyncSession, broker: Broker, pending: list[NewEvent])
     messages = [to_message(row) for row in rows]
 
     async def publish() -> None:
+        FEED_EVENTS.inc(len(rows))
         if listener is not None:
             try:
-                await listener.committed(rows, prepared)
+                if await listener.committed(rows, prepared):
+                    FEED_COMMIT_TO_SEND.observe(time.time() - committed_at(session))
             except Exception:
                 # The broker's hint below still brings them, read from the database.
                 log.exception("feed events not handed to this process's hub")

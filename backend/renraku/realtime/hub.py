@@ -47,6 +47,7 @@ from renraku.feed.models import FeedEvent, Post
 from renraku.graphql_errors import coded
 from renraku.kinds import FeedAudience
 from renraku.loaders import Loaders
+from renraku.metrics import FEED_DELIVERIES, FEED_SUBSCRIPTIONS
 from renraku.realtime.broker import SubscriptionEnded
 from renraku.realtime.compiled import compile_selection, payload_json
 from renraku.runtime import Runtime
@@ -84,6 +85,12 @@ class Socket(Protocol):
 
 _subscriptions_made = itertools.count()
 _GOLDEN = 0.6180339887
+
+
+# WebSocket close code "try again later": the subscriber fell too far behind and resubscribes
+# from its own cursor.
+SLOW_CONSUMER = 1013
+TOO_FAR_BEHIND = "too far behind; resubscribe from your cursor"
 
 
 def _first_audit_due() -> float:
@@ -235,6 +242,7 @@ class FeedHub:
         else:
             sub.last_id = after
             sub.replaying = True
+        FEED_SUBSCRIPTIONS.inc()
         if sub.field_name == PATIENT_EVENTS:
             assert sub.patient_id is not None
             self._by_patient[sub.patient_id].add(sub)
@@ -244,6 +252,8 @@ class FeedHub:
             sub.replay_task = self._spawn(self._replay(sub), "replay")
 
     def remove(self, sub: LiveSubscription) -> None:
+        if not sub.ended:
+            FEED_SUBSCRIPTIONS.dec()
         sub.ended = True
         task = sub.replay_task
         if task is not None and not task.done() and task is not asyncio.current_task():
@@ -284,18 +294,19 @@ class FeedHub:
             # committed is read, so a burst of publishes costs one catch-up, not one each.
             await self._catch_up()
 
-    async def committed(self, rows: list[FeedEvent], prepared: object) -> None:
-        """Events committed in this process, delivered straight away if they are the next ones;
-        otherwise (another's events came between, or a catch-up is under way) the broker's hint
-        that follows brings them from the database in order."""
+    async def committed(self, rows: list[FeedEvent], prepared: object) -> bool:
+        """Events committed in this process, delivered straight away if they are the next ones
+        (True); otherwise (another's events came between, or a catch-up is under way) the
+        broker's hint that follows brings them from the database in order."""
         if self._last is None or not rows or self._dispatching.locked():
-            return
+            return False
         async with self._dispatching:  # free: taken without waiting
             if rows[0].id != self._last + 1:
-                return
+                return False
             await self._dispatch(rows, prepared if isinstance(prepared, _Batch) else None)
         # Let the sockets' writers send before the committing request goes on with its reply.
         await asyncio.sleep(0)
+        return True
 
     async def _catch_up(self) -> None:
         async with self._dispatching:
@@ -369,7 +380,7 @@ class FeedHub:
             if sub.replaying:
                 sub.buffer.append((event, scope))
                 if len(sub.buffer) > self._runtime.settings.ws_queue_limit:
-                    sub.socket.close_soon(1013, "too far behind; resubscribe from your cursor")
+                    sub.socket.close_soon(SLOW_CONSUMER, TOO_FAR_BEHIND)
                 continue
             groups[(sub.key, scope)].append(sub)
         for key, group in groups.items():
@@ -434,6 +445,7 @@ class FeedHub:
     @staticmethod
     def _delivered(sub: LiveSubscription, event: FeedEvent) -> None:
         assert event.id is not None
+        FEED_DELIVERIES.inc()
         sub.last_id = event.id
         sub.audit_patients.add(event.patient_id)
         sub.audit_events += 1

@@ -42,7 +42,15 @@ from renraku.errors import BadInput, Forbidden, RenrakuError
 from renraku.feed.events_graphql import decode_event_cursor
 from renraku.graphql_errors import coded
 from renraku.ids import decode_id
-from renraku.realtime.hub import MY_EVENTS, PATIENT_EVENTS, FeedHub, LiveSubscription
+from renraku.metrics import FEED_SLOW_CLOSED
+from renraku.realtime.hub import (
+    MY_EVENTS,
+    PATIENT_EVENTS,
+    SLOW_CONSUMER,
+    TOO_FAR_BEHIND,
+    FeedHub,
+    LiveSubscription,
+)
 from renraku.runtime import Runtime
 from renraku.schema import DEPTH_RULE, MAX_TOKENS, RenrakuSchema
 
@@ -138,7 +146,7 @@ class Connection:
         try:
             await asyncio.wait_for(self._queue.put(frame), REPLAY_WAIT_SECONDS)
         except TimeoutError:
-            self.close_soon(1013, "too far behind; resubscribe from your cursor")
+            self.close_soon(SLOW_CONSUMER, TOO_FAR_BEHIND)
 
     def send_error(self, sub_id: str, errors: list[dict[str, Any]]) -> None:
         self._put(_frame({"id": sub_id, "type": "error", "payload": errors}))
@@ -151,6 +159,8 @@ class Connection:
 
     def close_soon(self, code: int, reason: str) -> None:
         if self._closing is None:
+            if code == SLOW_CONSUMER:
+                FEED_SLOW_CLOSED.inc()
             self._closing = (code, reason)
             self._closed.set()
             # Wake the writer even if the queue is full.
@@ -164,7 +174,7 @@ class Connection:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
             # Never wait for a slow reader: the others' events must not queue behind it.
-            self.close_soon(1013, "too far behind; resubscribe from your cursor")
+            self.close_soon(SLOW_CONSUMER, TOO_FAR_BEHIND)
 
     # -- the socket's side --------------------------------------------------------------------
 

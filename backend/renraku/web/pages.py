@@ -1,14 +1,16 @@
-"""Health probes and the plain pages served until (and beside) the PWA."""
+"""Health probes, metrics and the plain pages served until (and beside) the PWA."""
 
 from __future__ import annotations
 
+import hmac
 from html import escape
 
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from renraku.accounts.http import runtime_of
+from renraku import metrics as service_metrics
+from renraku.accounts.http import bearer_token, runtime_of
 from renraku.geo import ATTRIBUTION_EN, ATTRIBUTION_JA
 
 
@@ -23,6 +25,19 @@ async def readyz(request: Request) -> Response:
     except Exception:
         return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: with RENRAKU_METRICS_TOKEN set, for its bearer only; without it, open
+    in demo mode and absent in production."""
+    settings = runtime_of(request).settings
+    if settings.metrics_token:
+        given = bearer_token(request) or ""
+        if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
+            return Response("Send the metrics token as a bearer token.\n", status_code=401)
+    elif settings.is_production:
+        return Response("Not found.\n", status_code=404)
+    return Response(service_metrics.exposition(), media_type=service_metrics.CONTENT_TYPE)
 
 
 def _page(title: str, body: str) -> HTMLResponse:

@@ -1,0 +1,104 @@
+"""GET /metrics: Prometheus text with requests, commits and the live feed; labels that never
+carry an id or a text; open in demo mode, behind its token when one is set, absent in
+production without one. Values are process-wide, so tests compare before and after."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from renraku.app import build_app
+from renraku.db import Database
+from renraku.runtime import Runtime, build_runtime
+from tests.conftest import ORIGIN, make_settings
+from tests.realtime.test_fanout import EVENTS, PATIENT, post, tokens
+from tests.support.graphql import GraphQLClient
+from tests.support.live import receive, serving, subscribe, subscriber
+from tests.support.metrics import scrape, value
+from tests.teams.helpers import patient_id
+
+
+async def test_requests_and_commits_are_counted_by_route(gql: GraphQLClient) -> None:
+    before = await scrape(gql.http)
+    nurse = await gql.login("nurse.sato")
+    answer = await nurse.execute("{ me { displayName } }")
+    assert "errors" not in answer
+    await gql.http.get("/uploads/VXBsb2FkOjEyMzQ1/thumbnail")
+    await gql.http.get("/no-such-page/伊藤-ハル")
+    after = await scrape(gql.http)
+
+    graphql_ok = {"method": "POST", "route": "/graphql", "status": "200"}
+    total = "renraku_http_requests_total"
+    assert value(after, total, **graphql_ok) - value(before, total, **graphql_ok) == 2
+    assert value(after, "renraku_http_request_seconds_count", method="POST", route="/graphql") > 0
+    # Signing in committed a session: the commit histogram moved.
+    assert value(after, "renraku_db_commit_seconds_count") > value(
+        before, "renraku_db_commit_seconds_count"
+    )
+    routes = {dict(labels).get("route") for (name, labels) in after if name == total}
+    assert "/uploads/{id}/thumbnail" in routes
+    assert "unmatched" in routes
+    text = (await gql.http.get("/metrics")).text
+    assert "VXBsb2FkOjEyMzQ1" not in text and "伊藤" not in text and "no-such-page" not in text
+
+
+async def test_the_live_feed_is_counted(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette
+) -> None:
+    pid = await patient_id(runtime, PATIENT)
+    doctor = await gql.login("dr.suzuki")
+    [nurse] = await tokens(gql, "nurse.sato")
+    before = await scrape(gql.http)
+    async with serving(app) as url, subscriber(url, nurse) as ws:
+        await subscribe(ws, "s", EVENTS, {"p": pid})
+        await asyncio.sleep(0.3)
+        during = await scrape(gql.http)
+        await post(doctor, pid, 1)
+        frame = await receive(ws)
+        assert frame["payload"]["data"]["patientEvents"]["kind"] == "POST_CREATED"
+        delivered = await scrape(gql.http)
+    after = await scrape(gql.http)
+
+    subs = "renraku_feed_subscriptions"
+    assert value(during, subs) == value(before, subs) + 1
+    assert value(after, subs) == value(before, subs)
+    for name in (
+        "renraku_feed_events_committed_total",
+        "renraku_feed_deliveries_total",
+        "renraku_feed_commit_to_send_seconds_count",
+    ):
+        assert value(delivered, name) >= value(before, name) + 1, name
+
+
+@pytest.fixture
+async def token_app(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = make_settings(database_url, metrics_token="m" * 40)
+    runtime = build_runtime(settings, Database.from_url(database_url))
+    transport = httpx.ASGITransport(app=build_app(settings, runtime))
+    async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
+        yield client
+    await runtime.close()
+
+
+async def test_a_metrics_token_is_required_once_set(token_app: httpx.AsyncClient) -> None:
+    assert (await token_app.get("/metrics")).status_code == 401
+    wrong = await token_app.get("/metrics", headers={"Authorization": "Bearer " + "n" * 40})
+    assert wrong.status_code == 401 and "renraku_" not in wrong.text
+    samples = await scrape(token_app, Authorization="Bearer " + "m" * 40)
+    assert any(name.startswith("renraku_http_requests") for name, _ in samples)
+
+
+async def test_production_without_a_token_serves_no_metrics(database_url: str) -> None:
+    settings = make_settings(database_url, mode="production", secret_key="s" * 40)
+    runtime = build_runtime(settings, Database.from_url(database_url))
+    transport = httpx.ASGITransport(app=build_app(settings, runtime))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
+            answer = await client.get("/metrics")
+        assert answer.status_code == 404 and "renraku_" not in answer.text
+    finally:
+        await runtime.close()
