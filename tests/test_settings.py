@@ -26,31 +26,29 @@ def test_production_refuses_a_weak_or_default_secret(secret: str) -> None:
         load_settings({"RENRAKU_MODE": "production", "RENRAKU_SECRET_KEY": secret})
 
 
-def test_production_warns_but_starts_on_sqlite_without_broker(
-    caplog: pytest.LogCaptureFixture, tmp_path: Path
-) -> None:
+@pytest.fixture
+def production(tmp_path: Path) -> dict[str, str]:
+    """The least a production environment needs to start."""
     key = tmp_path / "audit-key.pem"
     write_key(key)
-    env = {
+    return {
         "RENRAKU_MODE": "production",
         "RENRAKU_SECRET_KEY": "k" * 32,
         "RENRAKU_AUDIT_KEY_FILE": str(key),
     }
+
+
+def test_production_warns_but_starts_on_sqlite_without_broker(
+    caplog: pytest.LogCaptureFixture, production: dict[str, str]
+) -> None:
     with caplog.at_level(logging.WARNING):
-        settings = load_settings(env)
+        settings = load_settings(production)
     assert settings.is_production
     assert "SQLite" in caplog.text and "BROKER_URL" in caplog.text
 
 
-def test_production_refuses_a_short_metrics_token(tmp_path: Path) -> None:
-    key = tmp_path / "audit-key.pem"
-    write_key(key)
-    env = {
-        "RENRAKU_MODE": "production",
-        "RENRAKU_SECRET_KEY": "k" * 32,
-        "RENRAKU_AUDIT_KEY_FILE": str(key),
-        "RENRAKU_METRICS_TOKEN": "m" * 31,
-    }
+def test_production_refuses_a_short_metrics_token(production: dict[str, str]) -> None:
+    env = {**production, "RENRAKU_METRICS_TOKEN": "m" * 31}
     with pytest.raises(ConfigurationError, match="RENRAKU_METRICS_TOKEN"):
         load_settings(env)
     assert load_settings({**env, "RENRAKU_METRICS_TOKEN": "m" * 32}).metrics_token == "m" * 32
