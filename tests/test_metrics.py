@@ -44,6 +44,7 @@ async def test_requests_and_commits_are_counted_by_route(gql: GraphQLClient) -> 
     assert "unmatched" in routes
     text = (await gql.http.get("/metrics")).text
     assert "VXBsb2FkOjEyMzQ1" not in text and "伊藤" not in text and "no-such-page" not in text
+    assert "_created" not in text
 
 
 async def test_the_live_feed_is_counted(
