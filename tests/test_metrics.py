@@ -6,20 +6,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import cast
 
 import httpx
 import pytest
+from graphql import parse
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 
 from renraku.app import build_app
 from renraku.db import Database
+from renraku.realtime.hub import PATIENT_EVENTS, LiveSubscription, Socket
 from renraku.runtime import Runtime, build_runtime
 from tests.conftest import ORIGIN, make_settings
 from tests.realtime.test_fanout import EVENTS, PATIENT, post, tokens
 from tests.support.graphql import GraphQLClient
 from tests.support.live import receive, serving, subscribe, subscriber
 from tests.support.metrics import scrape, value
-from tests.teams.helpers import patient_id
+from tests.teams.helpers import patient_id, patient_pk
 
 
 async def test_requests_and_commits_are_counted_by_route(gql: GraphQLClient) -> None:
@@ -73,6 +77,45 @@ async def test_the_live_feed_is_counted(
         "renraku_feed_commit_to_send_seconds_count",
     ):
         assert value(delivered, name) >= value(before, name) + 1, name
+
+
+def live_subscriptions() -> float:
+    return REGISTRY.get_sample_value("renraku_feed_subscriptions") or 0.0
+
+
+async def test_a_subscription_ended_before_the_hub_took_it_is_neither_kept_nor_counted(
+    app: Starlette, runtime: Runtime
+) -> None:
+    hub = app.state.hub
+    pid = await patient_pk(runtime, PATIENT)
+
+    def subscription() -> LiveSubscription:
+        return LiveSubscription(
+            socket=cast(Socket, object()),  # never written to here
+            sub_id="s",
+            field_name=PATIENT_EVENTS,
+            patient_id=pid,
+            document=parse(EVENTS),
+            operation_name=None,
+            variables={},
+            key="k",
+        )
+
+    try:
+        before = live_subscriptions()
+        taken = subscription()
+        await hub.add(taken, after=None)
+        assert live_subscriptions() == before + 1
+        hub.remove(taken)
+        hub.remove(taken)  # a socket's close after the subscription's own end
+        gone = subscription()
+        hub.remove(gone)  # the socket closed while the hub was starting
+        await hub.add(gone, after=None)
+        assert live_subscriptions() == before
+        assert pid not in hub._by_patient
+    finally:
+        await asyncio.sleep(0.1)  # the hub's own tasks have started, and are then stopped
+        await hub.close()
 
 
 @pytest.fixture

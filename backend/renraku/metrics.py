@@ -1,4 +1,4 @@
-"""Prometheus metrics, served at GET /metrics (web/metrics_http.py).
+"""Prometheus metrics, served at GET /metrics (web/pages.py).
 
 Counts and durations of requests, commits and the live feed. Labels are methods, route
 templates and status codes only: never an id, a name or a text. With `renraku serve --workers N`

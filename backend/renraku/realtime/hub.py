@@ -121,6 +121,8 @@ class LiveSubscription:
     # When its deliveries are next audited (event loop time); first ones spread over the period.
     audit_due: float = field(default_factory=_first_audit_due)
     ended: bool = False
+    # Registered with the hub (and counted in the subscriptions gauge).
+    live: bool = False
     replay_task: asyncio.Task[None] | None = None
 
     @property
@@ -236,12 +238,15 @@ class FeedHub:
     async def add(self, sub: LiveSubscription, *, after: int | None) -> None:
         """Start delivering to `sub`: live only, or replay from `after` first, then live."""
         await self.start()
+        if sub.ended:
+            return  # its socket went while the hub started
         assert self._last is not None
         if after is None:
             sub.last_id = self._last
         else:
             sub.last_id = after
             sub.replaying = True
+        sub.live = True
         FEED_SUBSCRIPTIONS.inc()
         if sub.field_name == PATIENT_EVENTS:
             assert sub.patient_id is not None
@@ -252,7 +257,8 @@ class FeedHub:
             sub.replay_task = self._spawn(self._replay(sub), "replay")
 
     def remove(self, sub: LiveSubscription) -> None:
-        if not sub.ended:
+        if sub.live:
+            sub.live = False
             FEED_SUBSCRIPTIONS.dec()
         sub.ended = True
         task = sub.replay_task
