@@ -5,7 +5,9 @@ production without one. Values are process-wide, so tests compare before and aft
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import cast
 
 import httpx
@@ -14,6 +16,7 @@ from graphql import parse
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 
+from renraku import metrics
 from renraku.app import build_app
 from renraku.db import Database
 from renraku.realtime.hub import PATIENT_EVENTS, LiveSubscription, Socket
@@ -116,6 +119,18 @@ async def test_a_subscription_ended_before_the_hub_took_it_is_neither_kept_nor_c
     finally:
         await asyncio.sleep(0.1)  # the hub's own tasks have started, and are then stopped
         await hub.close()
+
+
+def test_a_stopping_worker_leaves_the_shared_live_gauges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / f"gauge_livesum_{os.getpid()}.db"
+    other = tmp_path / f"gauge_livesum_{os.getpid() + 1}.db"
+    mine.write_bytes(b"")
+    other.write_bytes(b"")
+    monkeypatch.setenv(metrics.MULTIPROCESS_DIR, str(tmp_path))
+    metrics.worker_stopped()
+    assert not mine.exists() and other.exists()
 
 
 @pytest.fixture

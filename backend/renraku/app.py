@@ -12,7 +12,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from renraku import jobs
+from renraku import jobs, metrics
 from renraku.accounts import http as accounts_http
 from renraku.accounts import links_http as accounts_links_http
 from renraku.accounts import oidc_http as accounts_oidc_http
@@ -53,6 +53,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
             yield
         await hub.close()
         await runtime.close()
+        metrics.worker_stopped()
 
     routes: list[Route | WebSocketRoute | Mount] = [
         Route("/healthz", pages.healthz),

@@ -80,6 +80,12 @@ FEED_SLOW_CLOSED = Counter(
 )
 
 
+def worker_stopped() -> None:
+    """A worker that stops leaves the shared live gauges (its subscriptions no longer count)."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
 def exposition() -> bytes:
     """The text a scrape reads: this process's metrics, or every worker's."""
     if os.environ.get(MULTIPROCESS_DIR):
