@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from strawberry.dataloader import DataLoader
 
 from renraku.accounts.models import User
+from renraku.accounts.service import users_by_id
 from renraku.db import Database
 from renraku.feed.models import Post
 
@@ -61,6 +62,5 @@ class Loaders:
 
     async def _load_users(self, ids: Sequence[int]) -> list[User | None]:
         async with self._db.session() as session:
-            rows = await session.exec(select(User).where(col(User.id).in_(list(ids))))
-            found = {row.id: row for row in rows.all()}
+            found = await users_by_id(session, ids)
         return [found.get(i) for i in ids]

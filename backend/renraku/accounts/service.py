@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import bindparam
@@ -40,6 +41,15 @@ async def get_user_by_username(session: AsyncSession, username: str) -> User | N
 
 async def get_user(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
+
+
+async def users_by_id(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, User]:
+    """The users with these ids (None and unknown ids are left out), in one query."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = await session.exec(select(User).where(col(User.id).in_(wanted)))
+    return {u.id: u for u in rows.all() if u.id is not None}
 
 
 async def list_organisations_of(session: AsyncSession, user_id: int) -> list[Organisation]:

@@ -7,7 +7,6 @@ scanning the log's JSON. Viewing either is a read like any other, so it is audit
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +19,7 @@ from renraku.access.models import GlassAccess
 from renraku.access.municipal import require_manager_of
 from renraku.access.scopes import GLASS
 from renraku.accounts.models import User
+from renraku.accounts.service import users_by_id
 from renraku.audit.models import AuditRecord, AuditSubject
 from renraku.errors import BadInput
 from renraku.paging import Page, decode_cursor, encode_cursor, page_size
@@ -61,14 +61,6 @@ def _glass_grant(name: str | None) -> int | None:
     return int(grant) if kind == GLASS and grant.isdigit() else None
 
 
-async def _users(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, User]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = await session.exec(select(User).where(col(User.id).in_(wanted)))
-    return {u.id: u for u in rows.all() if u.id is not None}
-
-
 async def access_history(
     session: AsyncSession, *, gate: Gate, patient_id: int, first: int | None, after: str | None
 ) -> Page[AccessEntry]:
@@ -86,7 +78,7 @@ async def access_history(
     query = query.order_by(col(AuditSubject.audit_id).desc()).limit(size + 1)
     records = list((await session.exec(query)).all())
     page, more = records[:size], len(records) > size
-    users = await _users(session, (r.actor_id for r in page))
+    users = await users_by_id(session, (r.actor_id for r in page))
     names = {r.id: basis_name(r, patient_id) for r in page}
     grants = {g for g in map(_glass_grant, names.values()) if g is not None}
     reasons: dict[int, str] = {}
@@ -191,7 +183,7 @@ async def access_report(
                 total[1] += count
             if record.action == GLASS_OPENED:
                 openings += [(record, p) for p in patients]
-    users = await _users(session, (r.actor_id for r, _ in openings))
+    users = await users_by_id(session, (r.actor_id for r, _ in openings))
     counts = [
         AccessCount(kind, decision, actor_kind, basis, records, patients)
         for (kind, decision, actor_kind, basis), (records, patients) in sorted(

@@ -37,7 +37,7 @@ from renraku.access.actor import Actor
 from renraku.access.notebook import Scope, scope_of
 from renraku.access.scopes import roles_by_patient, roles_by_user, roles_of_user, roles_on
 from renraku.accounts.models import User
-from renraku.accounts.service import live_session_ids
+from renraku.accounts.service import live_session_ids, users_by_id
 from renraku.audit.reads import ReadRecord
 from renraku.context import Context
 from renraku.errors import NotFound
@@ -706,12 +706,5 @@ async def _rows_named(
             posts[post.id] = post
             users[author.id] = author
     subjects = {e.subject_user_id for e in events if e.subject_user_id is not None}
-    users.update(await _users_by_id(session, sorted(subjects - users.keys())))
+    users.update(await users_by_id(session, subjects - users.keys()))
     return posts, users
-
-
-async def _users_by_id(session: Any, user_ids: list[int]) -> dict[int, User]:
-    if not user_ids:
-        return {}
-    rows = await session.exec(select(User).where(col(User.id).in_(user_ids)))
-    return {u.id: u for u in rows.all() if u.id is not None}
