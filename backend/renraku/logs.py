@@ -90,8 +90,7 @@ class RequestLog:
 
 def route_label(scope: Scope) -> str:
     """The matched route's template (never the path itself, which may hold ids)."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if route is None or not isinstance(path, str):
+    path = getattr(scope.get("route"), "path", None)
+    if not isinstance(path, str):
         return "unmatched"
     return path or "static"

@@ -190,11 +190,12 @@ async def _store(session: AsyncSession, broker: Broker, pending: list[NewEvent])
     messages = [to_message(row) for row in rows]
 
     async def publish() -> None:
+        committed = committed_at(session)
         FEED_EVENTS.inc(len(rows))
         if listener is not None:
             try:
                 if await listener.committed(rows, prepared):
-                    FEED_COMMIT_TO_SEND.observe(time.time() - committed_at(session))
+                    FEED_COMMIT_TO_SEND.observe(time.time() - committed)
             except Exception:
                 # The broker's hint below still brings them, read from the database.
                 log.exception("feed events not handed to this process's hub")
@@ -211,7 +212,7 @@ async def _store(session: AsyncSession, broker: Broker, pending: list[NewEvent])
                 extra={
                     "first": rows[0].id,
                     "last": rows[-1].id,
-                    "committed_at": committed_at(session),
+                    "committed_at": committed,
                 },
             )
 

@@ -331,10 +331,7 @@ class FeedHub:
         """Who may see each event's patient, and the rows the events name: a few queries for the
         whole batch (access re-checked for every event, batched). Also called by the transaction
         that stores events in this process, before its commit: what holds at that commit."""
-        if self._mine_by_user:
-            patients = {e.patient_id for e in batch}
-        else:
-            patients = {e.patient_id for e in batch if e.patient_id in self._by_patient}
+        patients = {e.patient_id for e in batch if self._listened(e.patient_id)}
         if not patients:
             return None
         return await _Batch.read(session, patients, batch)
