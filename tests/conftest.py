@@ -3,6 +3,8 @@ migrated, demo-seeded template; the app is driven through a real httpx client.""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -52,8 +54,16 @@ async def database_url(backend: Backend) -> AsyncIterator[str]:
         yield url
 
 
+# Checkpoints signed by tests go to a file of the test run's, never to var/ in the working tree.
+_AUDIT_LOG_FILE = Path(tempfile.gettempdir()) / f"renraku-tests-{os.getpid()}-audit-checkpoints.log"
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": database_url, "public_origin": ORIGIN}
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "public_origin": ORIGIN,
+        "audit_log_file": _AUDIT_LOG_FILE,
+    }
     values.update(overrides)
     return Settings(**values)
 

@@ -127,25 +127,40 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_audit_verify(_args: argparse.Namespace) -> int:
     from renraku.audit.chain import verify
     from renraku.audit.checkpoints import configured_public_key
+    from renraku.audit.outside import read_log
+    from renraku.audit.schedule import overdue_after
     from renraku.db import Database
 
     settings = load_settings()
     public_key = configured_public_key(settings)
+    path = settings.audit_log_file
 
     async def run() -> int:
+        log = await asyncio.to_thread(read_log, path)
         db = Database.from_url(settings.database_url)
         try:
             async with db.session() as session:
-                result = await verify(session, public_key=public_key)
+                result = await verify(
+                    session,
+                    public_key=public_key,
+                    retired_keys=settings.audit_retired_keys,
+                    log=log,
+                    overdue_after=overdue_after(settings),
+                )
         finally:
             await db.dispose()
+        for warning in result.warnings:
+            print(f"Warning: {warning}.", file=sys.stderr)
         if result.ok:
             print(
                 f"Audit chain intact: {result.checked} records, "
-                f"{result.checkpoints} signed checkpoints."
+                f"{result.checkpoints} signed checkpoints, {result.logged} of them in {path}."
             )
             return 0
-        if result.first_bad_checkpoint is not None:
+        if result.outside:
+            where = f" line {result.first_bad_line}" if result.first_bad_line else ""
+            print(f"Outside audit log {path}{where}: {result.problem}.")
+        elif result.first_bad_checkpoint is not None:
             print(f"Audit checkpoint {result.first_bad_checkpoint} is bad: {result.problem}.")
         else:
             print(f"Audit chain broken at record {result.first_bad_id}: {result.problem}.")
@@ -157,6 +172,7 @@ def _cmd_audit_verify(_args: argparse.Namespace) -> int:
 def _cmd_audit_checkpoint(_args: argparse.Namespace) -> int:
     from renraku.audit.chain import lock_chain
     from renraku.audit.checkpoints import load_signing_key, write_checkpoint
+    from renraku.audit.outside import append_line, line_of
     from renraku.db import Database
 
     settings = load_settings()
@@ -167,13 +183,27 @@ def _cmd_audit_checkpoint(_args: argparse.Namespace) -> int:
         try:
             async with db.transaction() as session:
                 await lock_chain(session)
-                checkpoint = await write_checkpoint(session, key)
+                signed = await write_checkpoint(session, key)
         finally:
             await db.dispose()
-        if checkpoint is None:
+        if signed is None:
             print("The audit log is empty: nothing to sign.")
-        else:
-            print(f"Checkpoint {checkpoint.id} signs record {checkpoint.record_id}.")
+            return 0
+        checkpoint = signed.checkpoint
+        # Appended once the checkpoint has committed (see outside.append_on_commit).
+        try:
+            await asyncio.to_thread(append_line, settings.audit_log_file, line_of(signed))
+        except OSError as error:
+            print(
+                f"Checkpoint {checkpoint.id} is in the database but could not be appended to "
+                f"{settings.audit_log_file}: {error.strerror or type(error).__name__}.",
+                file=sys.stderr,
+            )
+            return 1
+        print(
+            f"Checkpoint {checkpoint.id} signs record {checkpoint.record_id} "
+            f"(key {checkpoint.public_key}), appended to {settings.audit_log_file}."
+        )
         return 0
 
     return asyncio.run(run())
@@ -213,9 +243,9 @@ def _core_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     seed_cli.register_synthetic(seed)
 
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(dest="what", required=True)
-    audit.add_parser("verify", help="check the hash chain and its signed checkpoints").set_defaults(
-        func=_cmd_audit_verify
-    )
+    audit.add_parser(
+        "verify", help="check the hash chain, its signed checkpoints and the outside log"
+    ).set_defaults(func=_cmd_audit_verify)
     audit.add_parser("checkpoint", help="sign the end of the hash chain").set_defaults(
         func=_cmd_audit_checkpoint
     )

@@ -27,9 +27,11 @@ class Job:
 
 def all_jobs() -> list[Job]:
     """Every job, from the domains that define them (imported here, not at module load)."""
+    from renraku.audit import schedule
     from renraku.feed import uploads, urgent
 
     jobs: list[Job] = []
+    jobs.append(schedule.job())
     jobs.append(urgent.job())
     jobs.append(uploads.job())
     return jobs

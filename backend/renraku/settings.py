@@ -10,6 +10,7 @@ from pathlib import Path
 
 DEFAULT_SECRET_KEY = "renraku-demo-secret-key-do-not-use-in-production"  # noqa: S105 - the demo default, refused in production
 DEFAULT_DATABASE_URL = "sqlite:///var/renraku.db"
+DEFAULT_AUDIT_LOG_FILE = "var/audit-checkpoints.log"
 MIN_SECRET_LENGTH = 32
 
 log = logging.getLogger("renraku.settings")
@@ -61,6 +62,12 @@ class Settings:
     web_dist: Path = field(default_factory=lambda: Path("mobile-web/dist"))
     # The audit checkpoint signing key (PEM Ed25519); demo mode generates one when unset.
     audit_key_file: Path | None = None
+    # Every checkpoint is also appended here, outside the database (audit/outside.py).
+    audit_log_file: Path = field(default_factory=lambda: Path(DEFAULT_AUDIT_LOG_FILE))
+    # The server signs a checkpoint when the last is this old and records followed it.
+    audit_checkpoint_minutes: int = 10
+    # Hex public keys of signing keys since replaced, still trusted by `renraku audit verify`.
+    audit_retired_keys: tuple[str, ...] = ()
     # Bearer token for GET /metrics; unset: open in demo mode, absent in production.
     metrics_token: str | None = None
 
@@ -89,6 +96,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be a whole number") from exc
+
+
+def _public_keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    keys = tuple(k.strip().lower() for k in env.get(name, "").split(",") if k.strip())
+    for key in keys:
+        # A raw Ed25519 public key is 32 bytes.
+        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+            raise ConfigurationError(f"{name} must list Ed25519 public keys as 64 hex digits each")
+    return keys
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -127,6 +143,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         audit_key_file=Path(env["RENRAKU_AUDIT_KEY_FILE"])
         if env.get("RENRAKU_AUDIT_KEY_FILE")
         else None,
+        audit_log_file=Path(env.get("RENRAKU_AUDIT_LOG_FILE") or DEFAULT_AUDIT_LOG_FILE),
+        audit_checkpoint_minutes=_int(env, "RENRAKU_AUDIT_CHECKPOINT_MINUTES", 10),
+        audit_retired_keys=_public_keys(env, "RENRAKU_AUDIT_RETIRED_KEYS"),
         metrics_token=env.get("RENRAKU_METRICS_TOKEN") or None,
     )
     check_settings(settings)

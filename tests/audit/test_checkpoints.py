@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from renraku.audit import chain, checkpoints
 from renraku.audit.models import AuditCheckpoint, AuditRecord
+from renraku.audit.outside import read_log
 from renraku.audit.reads import ReadRecord
 from renraku.cli import main
 from renraku.db import Database
@@ -199,7 +200,10 @@ async def test_a_key_file_that_is_not_an_ed25519_key_is_refused(
 async def test_the_read_writer_signs_a_checkpoint_every_thousand_records(
     database_url: str, tmp_path: Path, key: Ed25519PrivateKey
 ) -> None:
-    settings = make_settings(database_url, audit_key_file=tmp_path / "audit-key.pem")
+    log_file = tmp_path / "audit-checkpoints.log"
+    settings = make_settings(
+        database_url, audit_key_file=tmp_path / "audit-key.pem", audit_log_file=log_file
+    )
     runtime: Runtime = build_runtime(settings, Database.from_url(database_url))
     try:
         entry = ReadRecord(actor_id=1, actor_kind="professional", action="read")
@@ -217,5 +221,8 @@ async def test_the_read_writer_signs_a_checkpoint_every_thousand_records(
         assert result.checkpoints == 1
         assert checkpoint.record_id >= checkpoints.CHECKPOINT_EVERY
         assert checkpoint.public_key == public
+        # Also outside the database, once its transaction committed.
+        (line,) = read_log(log_file).lines
+        assert (line.record_id, line.signature) == (checkpoint.record_id, checkpoint.signature)
     finally:
         await runtime.close()

@@ -4,7 +4,9 @@ Each record's hash covers its own fields and the previous record's hash, so edit
 reordering any record breaks every hash after it. Appends are serialised: SQLite's write
 transactions already are (BEGIN IMMEDIATE); on PostgreSQL a transaction advisory lock is taken.
 Signed checkpoints (audit/checkpoints.py) pin the chain, so that rewriting it wholesale, or cutting
-off its end, is found too.
+off its end, is found too; their copies in the outside log (audit/outside.py) find it even when the
+database's checkpoints were deleted with it. Each record's patient index rows (AuditSubject) must
+say what the record says, so deleting one is found as well.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, or_, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from renraku.audit.checkpoints import check_checkpoint
+from renraku.audit.checkpoints import chain_name, check_checkpoint
 from renraku.audit.models import AuditCheckpoint, AuditRecord, AuditSubject
+from renraku.audit.outside import OutsideLog, compare, coverage, unreadable
 from renraku.tables import table_of
 from renraku.timeutil import utcnow
 
@@ -168,18 +172,57 @@ class VerifyResult:
     problem: str = ""
     checkpoints: int = 0
     first_bad_checkpoint: int | None = None
+    # The outside log: this chain's lines checked; whether the problem is there, and on which line
+    # (0: the file as a whole); what an operator should look into without it failing verify.
+    logged: int = 0
+    outside: bool = False
+    first_bad_line: int | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def _subjects_of(record: AuditRecord) -> set[int]:
+    """The AuditSubject rows `record` must have: they answer "who saw this patient", so they
+    must say exactly what the hashed record says."""
+    return set(record.object_ids) if record.object_type == PATIENT_OBJECT else set()
+
+
+async def _subjects(session: AsyncSession, first: int, last: int) -> dict[int, set[int]]:
+    rows = await session.exec(
+        select(AuditSubject.audit_id, AuditSubject.patient_id).where(
+            col(AuditSubject.audit_id).between(first, last)
+        )
+    )
+    found: dict[int, set[int]] = {}
+    for audit_id, patient_id in rows.all():
+        found.setdefault(audit_id, set()).add(patient_id)
+    return found
 
 
 async def verify(
-    session: AsyncSession, *, public_key: str | None = None, batch: int = 5000
+    session: AsyncSession,
+    *,
+    public_key: str | None = None,
+    retired_keys: Sequence[str] = (),
+    log: OutsideLog | None = None,
+    overdue_after: timedelta | None = None,
+    now: datetime | None = None,
+    batch: int = 5000,
 ) -> VerifyResult:
-    """Walk the chain in id order and name the first record that does not fit; then check every
-    checkpoint against its record and `public_key` (hex), the key the log is signed with."""
+    """Walk the chain in id order and name the first record that does not fit (its content, its
+    link or its patient index); check every checkpoint against its record and the trusted keys
+    (`public_key` signs today, `retired_keys` did before, all hex); then check the outside log's
+    lines of this chain against the database, and that it covers records older than
+    `overdue_after`."""
+    keys = frozenset((*retired_keys, *((public_key,) if public_key else ())))
     checkpoints = list(
         (await session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.id)))).all()
     )
-    pinned = {c.record_id for c in checkpoints}
+    chain = await chain_name(session)
+    lines = [line for line in log.lines if line.chain == chain] if log and chain else []
+    last_logged = max((line.record_id for line in lines), default=0)
+    needed = {c.record_id for c in checkpoints} | {line.record_id for line in lines}
     hashes: dict[int, str] = {}
+    unlogged_since: datetime | None = None
     prev_hash = GENESIS
     expected_id = 1
     checked = 0
@@ -194,6 +237,7 @@ async def verify(
         ).all()
         if not rows:
             break
+        subjects = await _subjects(session, expected_id, expected_id + len(rows) - 1)
         for record in rows:
             assert record.id is not None
             if record.id != expected_id:
@@ -204,17 +248,61 @@ async def verify(
                 )
             if record_hash(record) != record.hash:
                 return VerifyResult(False, checked, record.id, "content does not match its hash")
-            if record.id in pinned:
+            if subjects.get(record.id, set()) != _subjects_of(record):
+                return VerifyResult(
+                    False, checked, record.id, "its patient index (auditsubject) differs from it"
+                )
+            if record.id in needed:
                 hashes[record.id] = record.hash
+            if record.id > last_logged and (unlogged_since is None or record.at < unlogged_since):
+                unlogged_since = record.at
             prev_hash = record.hash
             expected_id += 1
             checked += 1
+    stray = (
+        await session.exec(
+            select(AuditSubject.audit_id)
+            .where(or_(col(AuditSubject.audit_id) >= expected_id, col(AuditSubject.audit_id) < 1))
+            .limit(1)
+        )
+    ).first()
+    if stray is not None:
+        return VerifyResult(
+            False, checked, stray, "a patient index (auditsubject) row names no record"
+        )
     for number, checkpoint in enumerate(checkpoints):
         problem = check_checkpoint(
-            checkpoint, public_key=public_key, record_hash=hashes.get(checkpoint.record_id)
+            checkpoint, keys=keys, record_hash=hashes.get(checkpoint.record_id)
         )
         if problem:
             return VerifyResult(
                 False, checked, None, problem, number, first_bad_checkpoint=checkpoint.id
             )
-    return VerifyResult(True, checked, checkpoints=len(checkpoints))
+    if log is None:
+        return VerifyResult(True, checked, checkpoints=len(checkpoints))
+    found = unreadable(log) or compare(
+        lines, keys=keys, last_id=expected_id - 1, hashes=hashes, checkpoints=checkpoints
+    )
+    warnings: list[str] = []
+    if found is None and overdue_after is not None:
+        found, warnings = coverage(
+            log,
+            logged=bool(lines),
+            unlogged_since=unlogged_since,
+            now=now or utcnow(),
+            overdue_after=overdue_after,
+        )
+    if found is None and not chain and log.lines:
+        warnings.append("the outside log has checkpoints but this database has no audit records")
+    if found is not None:
+        return VerifyResult(
+            False,
+            checked,
+            problem=found.problem,
+            checkpoints=len(checkpoints),
+            outside=True,
+            first_bad_line=found.line,
+        )
+    return VerifyResult(
+        True, checked, checkpoints=len(checkpoints), logged=len(lines), warnings=tuple(warnings)
+    )

@@ -4,7 +4,9 @@ The hash chain shows that no record was changed in place, but someone with write
 database could rewrite the whole chain, or cut its end off, and re-hash. A checkpoint signed with a
 key kept outside the database pins the chain up to its record: `renraku audit verify` checks each
 signature, that it was made with the configured key (a forger cannot re-sign with a key of their
-own), and that the record still has the signed hash.
+own, or with a key retired by RENRAKU_AUDIT_RETIRED_KEYS), and that the record still has the
+signed hash. Each checkpoint is also appended to a file outside the database (audit/outside.py),
+so that deleting checkpoints together with a rewrite is found as well.
 
 The key is a PEM Ed25519 private key named by RENRAKU_AUDIT_KEY_FILE. In demo mode, without it,
 one is generated at var/audit-key.pem on first use; production refuses to start without one.
@@ -16,6 +18,8 @@ import asyncio
 import contextlib
 import os
 import secrets
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -108,13 +112,19 @@ class SigningKey:
     """The process's signing key, read (or, in demo mode, created) once, off the event loop."""
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+        self.settings = settings
         self._key: Ed25519PrivateKey | None = None
 
     async def get(self) -> Ed25519PrivateKey:
         if self._key is None:
-            self._key = await asyncio.to_thread(load_signing_key, self._settings)
+            self._key = await asyncio.to_thread(load_signing_key, self.settings)
         return self._key
+
+
+def trusted_keys(settings: Settings) -> frozenset[str]:
+    """Hex public keys a checkpoint may be signed with: the configured one and retired ones."""
+    current = configured_public_key(settings)
+    return frozenset((*settings.audit_retired_keys, *((current,) if current else ())))
 
 
 async def last_checkpoint(session: AsyncSession) -> AuditCheckpoint | None:
@@ -135,7 +145,20 @@ def sign(record: AuditRecord, key: Ed25519PrivateKey) -> AuditCheckpoint:
     )
 
 
-async def write_checkpoint(session: AsyncSession, key: Ed25519PrivateKey) -> AuditCheckpoint | None:
+@dataclass(frozen=True)
+class Signed:
+    checkpoint: AuditCheckpoint
+    # The hash of record 1: names the chain in the outside log, which may serve several databases.
+    chain: str
+
+
+async def chain_name(session: AsyncSession) -> str:
+    """The hash of the chain's first record ("" while there is none)."""
+    first = (await session.exec(select(AuditRecord.hash).where(AuditRecord.id == 1))).first()
+    return first or ""
+
+
+async def write_checkpoint(session: AsyncSession, key: Ed25519PrivateKey) -> Signed | None:
     """Sign the latest record inside the caller's transaction; None if the log is empty."""
     record = (
         await session.exec(select(AuditRecord).order_by(col(AuditRecord.id).desc()).limit(1))
@@ -145,7 +168,7 @@ async def write_checkpoint(session: AsyncSession, key: Ed25519PrivateKey) -> Aud
     checkpoint = sign(record, key)
     session.add(checkpoint)
     await session.flush()
-    return checkpoint
+    return Signed(checkpoint, await chain_name(session))
 
 
 async def checkpoint_due(session: AsyncSession, last_id: int) -> bool:
@@ -154,21 +177,34 @@ async def checkpoint_due(session: AsyncSession, last_id: int) -> bool:
     return last_id - (previous.record_id if previous else 0) >= CHECKPOINT_EVERY
 
 
-def check_checkpoint(
-    checkpoint: AuditCheckpoint, *, public_key: str | None, record_hash: str | None
-) -> str:
-    """What is wrong with `checkpoint` ("" if nothing), given the configured key and the hash
-    the chain holds for its record (None if the chain has no such record)."""
-    if public_key is None:
-        return "no audit key is configured to check it against"
-    if checkpoint.public_key != public_key:
-        return "signed with a key other than the configured one"
+def signature_holds(
+    public_key: str, signature: str, record_id: int, record_hash: str, signed_at: datetime
+) -> bool:
     try:
-        Ed25519PublicKey.from_public_bytes(bytes.fromhex(checkpoint.public_key)).verify(
-            bytes.fromhex(checkpoint.signature),
-            message(checkpoint.record_id, checkpoint.record_hash, checkpoint.signed_at),
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key)).verify(
+            bytes.fromhex(signature), message(record_id, record_hash, signed_at)
         )
     except (ValueError, InvalidSignature):
+        return False
+    return True
+
+
+def check_checkpoint(
+    checkpoint: AuditCheckpoint, *, keys: Collection[str], record_hash: str | None
+) -> str:
+    """What is wrong with `checkpoint` ("" if nothing), given the trusted public keys and the
+    hash the chain holds for its record (None if the chain has no such record)."""
+    if not keys:
+        return "no audit key is configured to check it against"
+    if checkpoint.public_key not in keys:
+        return "signed with a key other than the configured one (or a retired one)"
+    if not signature_holds(
+        checkpoint.public_key,
+        checkpoint.signature,
+        checkpoint.record_id,
+        checkpoint.record_hash,
+        checkpoint.signed_at,
+    ):
         return "signature does not verify"
     if record_hash is None:
         return f"its record {checkpoint.record_id} is missing"

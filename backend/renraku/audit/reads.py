@@ -1,7 +1,8 @@
 """Auditing reads without putting a lock in every reader's path.
 
 Readers hand their record to one in-process writer (a bounded queue); a background task appends
-everything queued in one transaction, and signs a checkpoint every CHECKPOINT_EVERY records.
+everything queued in one transaction, and signs a checkpoint every CHECKPOINT_EVERY records
+(the `audit-checkpoint` job, audit/schedule.py, signs one on a time schedule as well).
 Writes of patient data are audited in their own transaction instead
 (renraku.audit.chain.append), so a write is never acknowledged unaudited.
 """
@@ -16,6 +17,7 @@ from typing import TypeAlias
 
 from renraku.audit import chain
 from renraku.audit.checkpoints import SigningKey, checkpoint_due, write_checkpoint
+from renraku.audit.outside import append_on_commit
 from renraku.db import Database
 from renraku.settings import ConfigurationError
 
@@ -81,7 +83,9 @@ class ReadAuditor:
                     # The records matter more than the checkpoint: keep them, say why it's missing.
                     log.error("no audit signing key: checkpoint not written")
                     return
-                await write_checkpoint(session, key)
+                signed = await write_checkpoint(session, key)
+                if signed is not None:
+                    append_on_commit(session, signed, self._key.settings.audit_log_file)
 
     async def flush(self) -> None:
         """Wait until everything queued so far is in the log."""
