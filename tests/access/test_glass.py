@@ -227,9 +227,10 @@ async def test_a_second_opening_while_one_is_live_is_refused(
         (ITO, "   \t ", ("BAD_USER_INPUT", "reason")),
         (ITO, "why", ("BAD_USER_INPUT", "reason")),
         (ITO, "x" * 401, ("BAD_USER_INPUT", "reason")),
-        (ITO, "urgent\x00'; DROP TABLE glassaccess; --", ("BAD_USER_INPUT", "reason")),
-        (ITO, "urgent\nsecond line", ("BAD_USER_INPUT", "reason")),
-        (ITO, "urgent \x1b[31m", ("BAD_USER_INPUT", "reason")),
+        (ITO, "\u200b" * 5, ("BAD_USER_INPUT", "reason")),
+        (ITO, "\u202e\u2066\u200e\ufeff\u2060\x00\x1b", ("BAD_USER_INPUT", "reason")),
+        (ITO, "why\u200b\u200b\u200b\u200b", ("BAD_USER_INPUT", "reason")),
+        (ITO, "\u3164" * 5 + "\u2800" * 5, ("BAD_USER_INPUT", "reason")),
         # A reason for a patient that does not exist is refused first, so no probing goes unseen.
         (MISSING_PATIENT, "why", ("BAD_USER_INPUT", "reason")),
     ],
@@ -314,3 +315,24 @@ async def test_unauthenticated_callers_are_refused(gql: GraphQLClient, runtime: 
 def test_glass_hours_come_from_the_environment() -> None:
     assert load_settings({}).glass_hours == 4
     assert load_settings({"RENRAKU_GLASS_HOURS": "2"}).glass_hours == 2
+
+
+async def test_a_reason_is_stored_without_the_characters_that_would_disguise_it(
+    gql: GraphQLClient, runtime: Runtime
+) -> None:
+    nurse = await gql.login("nurse.takahashi")
+    pid = await patient_id(runtime, ITO)
+    # U+202E would show the end of the reason reversed; the line break made it two lines.
+    written = "Called at night\u202e; team\u200b unreachable\u2069\nsee 10⁹/L ＷＢＣ"
+    opened = await nurse.execute(BREAK, {"p": pid, "r": written})
+    assert "errors" not in opened, opened
+    stored_as = "Called at night; team unreachable see 10⁹/L ＷＢＣ"
+    assert opened["data"]["breakGlass"]["reason"] == stored_as
+    async with runtime.db.session() as session:
+        grant = (await session.exec(select(GlassAccess))).one()
+        record = (
+            await session.exec(
+                select(AuditRecord).where(AuditRecord.action == "access.glass_opened")
+            )
+        ).one()
+    assert grant.reason == record.reason == stored_as

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from renraku.ids import decode_id
+from renraku.overlay.models import Emergency
 from renraku.runtime import Runtime
 from tests.overlay.helpers import (
     DECLARE,
@@ -89,7 +91,8 @@ BAD_FIELDS = {
     "empty reason": ({"reason": ""}, "reason"),
     "blank reason": ({"reason": "   \n "}, "reason"),
     "reason too long": ({"reason": "雨" * 401}, "reason"),
-    "reason with control codes": ({"reason": "大雨\x00\x1b[31m"}, "reason"),
+    "reason of zero-width spaces": ({"reason": "\u200b" * 5}, "reason"),
+    "reason of control and bidi codes only": ({"reason": "\x00\x1b\u202e\u2066"}, "reason"),
 }
 
 
@@ -129,3 +132,17 @@ async def test_a_self_intersecting_area_is_repaired_not_refused(gql: GraphQLClie
     planner = await gql.login("planner.nishio")
     result = await planner.execute(DECLARE, {"input": emergency_input(area=bowtie)})
     assert "errors" not in result, result
+
+
+async def test_a_reason_is_stored_without_bidirectional_or_zero_width_characters(
+    gql: GraphQLClient, runtime: Runtime
+) -> None:
+    manager = await gql.login("manager.nishio")
+    written = "\u202e高潮警報\u200b（試験）\r\n潮位 ２ｍ\ufeff"
+    result = await manager.execute(DECLARE, {"input": emergency_input(reason=written)})
+    assert "errors" not in result, result
+    declared = result["data"]["declareEmergency"]
+    assert declared["reason"] == "高潮警報（試験）\n潮位 ２ｍ"
+    async with runtime.db.session() as session:
+        row = await session.get(Emergency, decode_id("Emergency", declared["id"]))
+    assert row is not None and row.reason == "高潮警報（試験）\n潮位 ２ｍ"

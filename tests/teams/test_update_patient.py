@@ -119,7 +119,7 @@ async def test_malformed_missing_and_other_type_ids_are_not_found(
         ({"latitude": None}, "latitude"),
         ({"latitude": INSIDE_NISHIO[0], "longitude": INSIDE_NISHIO[1]}, "latitude"),
         ({"contacts": [{"name": "x", "phone": "+81 (0)90-1234-5678 ext. 9"}]}, "contacts.0.phone"),
-        ({"kana": "いとう\nはる"}, "kana"),
+        ({"displayName": "\u200b\u2060\ufeff"}, "displayName"),  # nothing visible
         ({"externalRef": "pt-nakano-shigeru"}, "externalRef"),
     ],
 )
@@ -182,7 +182,7 @@ async def test_manager_may_update_the_risk_profile_without_reading_it(
         ({"floor": 1000}, "floor"),
         ({"floodDepthM": -2}, "floodDepthM"),
         ({"devices": [{"kind": "OXYGEN", "batteryHours": 241}]}, "devices.0.batteryHours"),
-        ({"supporter": "\x07bell"}, "supporter"),
+        ({"supporter": "支" * 201}, "supporter"),
     ],
 )
 async def test_invalid_risk_values_are_refused(

@@ -31,6 +31,7 @@ from renraku.runtime import Runtime
 from renraku.teams import service as teams_service
 from renraku.teams.fields import check_text
 from renraku.teams.models import Patient
+from renraku.text import visible_length
 from renraku.timeutil import utcnow
 
 MIN_REASON, MAX_REASON = 5, 400
@@ -50,8 +51,11 @@ def profession_roles(actor: Actor) -> frozenset[str]:
 
 def check_reason(reason: str | None) -> str:
     text = check_text(reason, name="reason", max_length=MAX_REASON, required=True)
-    if len(text) < MIN_REASON:
-        raise BadInput(f"reason must have at least {MIN_REASON} characters.", field="reason")
+    # Counted as a reader sees it, so that invisible characters cannot make up a reason.
+    if visible_length(text) < MIN_REASON:
+        raise BadInput(
+            f"reason must have at least {MIN_REASON} visible characters.", field="reason"
+        )
     return text
 
 

@@ -23,6 +23,7 @@ from renraku.errors import BadInput
 from renraku.geo import MunicipalityInfo, check_digit_ok, municipalities
 from renraku.kinds import OrganisationKind, UserKind
 from renraku.runtime import Runtime
+from renraku.text import clean_text, visible_length
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{1,79}")
 MAX_DISPLAY_NAME = 200
@@ -41,8 +42,8 @@ def check_username(value: str) -> str:
 
 
 def check_display_name(value: str) -> str:
-    name = value.strip()
-    if not name or len(name) > MAX_DISPLAY_NAME:
+    name = clean_text(value, multiline=False)
+    if not visible_length(name) or len(name) > MAX_DISPLAY_NAME:
         raise BadInput(f"A name has 1 to {MAX_DISPLAY_NAME} characters.", field="display_name")
     return name
 

@@ -35,6 +35,7 @@ from renraku.accounts.models import (
 from renraku.audit import chain
 from renraku.errors import BadInput, Forbidden, NotFound
 from renraku.runtime import Runtime
+from renraku.text import clean_text, visible_length
 from renraku.timeutil import utcnow
 
 SCOPE = "openid"
@@ -273,7 +274,9 @@ async def check_and_do_add_identity_provider(
     """Register a municipality's provider; run by an operator from the command line."""
     if not KEY_PATTERN.fullmatch(key):
         raise BadInput("The key is lower-case letters, digits and '-', up to 80.", field="key")
-    if not name.strip() or len(name) > 200:
+    # Shown on the sign-in page, so cleaned like any name people read.
+    name = clean_text(name, multiline=False)
+    if not visible_length(name) or len(name) > 200:
         raise BadInput("The name is 1 to 200 characters.", field="name")
     problem = _issuer_problem(issuer, production=runtime.settings.is_production)
     if problem:
@@ -289,7 +292,7 @@ async def check_and_do_add_identity_provider(
             raise BadInput("A provider with this key exists already.", field="key")
         provider = IdentityProvider(
             key=key,
-            name=name.strip(),
+            name=name,
             municipality_code=municipality_code,
             issuer=issuer,
             client_id=client_id,

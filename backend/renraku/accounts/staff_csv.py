@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from renraku.errors import BadInput
 from renraku.kinds import OrganisationKind, Profession
+from renraku.text import visible_length
 
 COLUMNS = (
     "organisation_key",
@@ -155,7 +156,7 @@ def read_records(text: str) -> tuple[dict[str, int], list[tuple[int, list[str]]]
 
 
 def _text(values: dict[str, str], column: str, *, required: bool) -> str:
-    value = values[column].strip()
+    value = unicodedata.normalize("NFC", values[column]).strip()
     if not value:
         if required:
             raise RowRejected(column, "is required")
@@ -164,6 +165,9 @@ def _text(values: dict[str, str], column: str, *, required: bool) -> str:
         raise RowRejected(column, f"is longer than {MAX_LENGTH[column]} characters")
     if any(unicodedata.category(char) in ("Cc", "Cf") for char in value):
         raise RowRejected(column, "contains control or invisible characters")
+    if not visible_length(value):
+        # Hangul fillers and the blank Braille pattern are letters that show nothing.
+        raise RowRejected(column, "shows no visible characters")
     if value.startswith(FORMULA_STARTS):
         raise RowRejected(column, "must not begin with =, +, - or @ (a spreadsheet formula)")
     return value

@@ -18,6 +18,7 @@ from renraku.geo import boundaries
 from renraku.overlay.areas import parse_area, to_geojson
 from renraku.overlay.models import Emergency, EmergencyPatient
 from renraku.teams.models import Patient
+from renraku.text import clean_text, visible_length
 from renraku.timeutil import utcnow
 
 MAX_EMERGENCY_HOURS = 24 * 14
@@ -36,8 +37,8 @@ def active_emergency(now: datetime | None = None) -> ColumnElement[bool]:
 
 def check_declaration(*, reason: str, ends_at: datetime, now: datetime | None = None) -> str:
     now = now or utcnow()
-    reason = reason.strip()
-    if not reason:
+    reason = clean_text(reason, multiline=True)
+    if not visible_length(reason):
         raise BadInput("Give the reason for the emergency.", field="reason")
     if len(reason) > MAX_REASON_LENGTH:
         raise BadInput(f"The reason is longer than {MAX_REASON_LENGTH} characters.", field="reason")

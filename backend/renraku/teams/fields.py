@@ -15,6 +15,7 @@ from renraku import geo
 from renraku.errors import BadInput
 from renraku.kinds import CareLevel, DeviceKind, LandslideZone, Living, Mobility, Sex
 from renraku.teams.models import Patient, PatientContact, RiskProfile
+from renraku.text import clean_text, visible_length
 from renraku.timeutil import utcnow
 
 MAX_NAME = 200
@@ -33,9 +34,6 @@ MAX_BATTERY_HOURS = 240.0
 MAX_FLOOD_DEPTH_M = 30.0
 OLDEST_BIRTH_DATE = date(1900, 1, 1)
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Notes may run over several lines; nothing else may hold line breaks or other control codes.
-_CONTROL_IN_NOTE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PHONE = re.compile(r"^[0-9+\-() ]*$")
 _REF = re.compile(r"^[A-Za-z0-9._:\-]+$")
 
@@ -93,15 +91,15 @@ CONTACT_FIELDS = frozenset({"phone", "key_person", "contacts"})
 def check_text(
     value: str | None, *, name: str, max_length: int, required: bool = False, note: bool = False
 ) -> str:
-    """`value` stripped; BadInput if missing when required, too long, or holding control codes
-    (a `note` may hold line breaks)."""
-    text = (value or "").strip()
-    if required and not text:
-        raise BadInput(f"{name} is required.", field=name)
+    """`value` cleaned (renraku.text: only a `note` keeps line breaks); BadInput if it shows
+    nothing when required, or is too long. Text that shows nothing is stored as ""."""
+    text = clean_text(value or "", multiline=note)
+    if not visible_length(text):
+        if required:
+            raise BadInput(f"{name} is required.", field=name)
+        text = ""
     if len(text) > max_length:
         raise BadInput(f"{name} must have at most {max_length} characters.", field=name)
-    if (_CONTROL_IN_NOTE if note else _CONTROL).search(text):
-        raise BadInput(f"{name} contains control characters.", field=name)
     return text
 
 
