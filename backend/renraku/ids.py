@@ -1,4 +1,8 @@
-"""Opaque global ids: base64url of "Type:number". Anything that does not decode is NOT_FOUND."""
+"""Opaque global ids: base64url of "Type:number". Anything that does not decode is NOT_FOUND.
+
+Each object has exactly one id: only the form `encode_id` produces decodes, so "Post:07", padding,
+stray characters or other spellings of the same bytes name nothing.
+"""
 
 from __future__ import annotations
 
@@ -29,4 +33,9 @@ def decode_id(type_name: str, global_id: str) -> int:
     # isdigit() alone also accepts digits like "²", which int() refuses.
     if kind != type_name or not (number.isascii() and number.isdigit()) or int(number) > MAX_PK:
         raise NotFound
-    return int(number)
+    pk = int(number)
+    # The decoder forgives leading zeros, padding, characters outside the alphabet and unused
+    # trailing bits; only the canonical spelling is an id.
+    if encode_id(type_name, pk) != global_id:
+        raise NotFound
+    return pk

@@ -43,6 +43,10 @@ def decode_cursor(cursor: str | None, *, types: tuple[type, ...]) -> list[Any] |
             isinstance(v, t) and not isinstance(v, bool) for v, t in zip(key, types, strict=True)
         ):
             raise ValueError
+        # Only the spelling encode_cursor gives: the decoders forgive padding, stray characters,
+        # spaces and other spellings of the same key, which would give one position many cursors.
+        if encode_cursor(key) != cursor:
+            raise ValueError
     except (ValueError, binascii.Error, UnicodeError):
         raise BadInput("The cursor is not valid.", field="after") from None
     return key

@@ -457,11 +457,12 @@ async def test_emergencies_counts_and_reports_follow_the_relation_to_the_municip
 # createPost professional-only / shared with family; rcpt: readBy of the shared post; mark:
 # markPostsRead of it; ack: acknowledgePost of the instruction; retr: retractPost of another's
 # post. Family read only what is shared with them; managers and planners see the patient but
-# never the notebook (FORBIDDEN); break-the-glass reads, never writes.
+# never the notebook (FORBIDDEN), so its posts do not exist for them (NOT_FOUND); break-the-glass
+# reads, never writes.
 AUTHOR = _account(kind="professional", profession="doctor", municipality=HOME)
 AUTHOR_OTHER = _account(kind="professional", profession="doctor", municipality=OTHER)
 NOTEBOOK_HEADER = "persona       tl fam pro feed post fpost rcpt mark ack retr"
-NO_NOTEBOOK = "F  F   F   N    F    F     F    F    F   F"
+NO_NOTEBOOK = "F  N   N   N    F    F     N    N    N   N"
 NOTEBOOK_UNRELATED = "N  N   N   N    N    N     N    N    N   N"
 NOTEBOOK_STRANGERS = f"""
 nurse         {NOTEBOOK_UNRELATED}

@@ -34,6 +34,24 @@ async def test_planner_never_sees_the_care_team(gql: GraphQLClient) -> None:
     assert error_codes(team) == ["FORBIDDEN"]
 
 
+async def test_a_planner_asking_for_the_care_team_still_gets_the_rest_of_the_patient(
+    gql: GraphQLClient,
+) -> None:
+    planner = await gql.login("planner.gamagori")
+    result = await planner.execute(PATIENTS)
+    patient_id = result["data"]["patients"]["edges"][0]["node"]["id"]
+    name = result["data"]["patients"]["edges"][0]["node"]["displayName"]
+    team = await planner.execute(
+        "query($id: ID!) { patient(id: $id) { careTeam { members { role } } displayName } }",
+        {"id": patient_id},
+    )
+    # The one refused field is null, not the whole answer (careTeam is nullable for this).
+    assert team["data"] == {"patient": {"careTeam": None, "displayName": name}}, team
+    assert [(e["extensions"]["code"], e["path"]) for e in team["errors"]] == [
+        ("FORBIDDEN", ["patient", "careTeam"])
+    ]
+
+
 async def test_planner_of_another_municipality_gets_not_found(gql: GraphQLClient) -> None:
     gamagori = await gql.login("planner.gamagori")
     result = await gamagori.execute(PATIENTS)

@@ -298,10 +298,7 @@ async def access_upload(
         if uploader_id != gate.actor.user_id:
             raise NotFound
     else:
-        try:
-            post, _ = await service.access_post(session, gate=gate, post_id=post_id)
-        except Forbidden:
-            raise NotFound from None
+        post, _ = await service.access_post(session, gate=gate, post_id=post_id)
         if post.retracted_at is not None:
             raise NotFound
     column: Any = Upload.thumbnail if thumbnail else Upload.data

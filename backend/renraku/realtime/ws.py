@@ -370,8 +370,13 @@ class Connection:
             patient_id = None
             if field == PATIENT_EVENTS:
                 patient_id = decode_id("Patient", str(args.get("patientId", "")))
-                context = self.context()
-                await timeline_scope(context.gate, patient_id)
+                gate = self.context().gate
+                try:
+                    await timeline_scope(gate, patient_id)
+                except RenrakuError:
+                    # Refusals are audited like reads; the hub audits only what it delivers.
+                    await gate.flush(self.runtime.read_auditor, operation=PATIENT_EVENTS)
+                    raise
             after = decode_event_cursor(args.get("after"))
         except (GraphQLError, RenrakuError) as error:
             self.subscriptions.pop(sub_id, None)

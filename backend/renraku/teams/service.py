@@ -10,7 +10,7 @@ from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.access.scopes import active_membership, visible_patients
 from renraku.accounts.models import User
-from renraku.errors import NotFound
+from renraku.errors import Forbidden, NotFound
 from renraku.kinds import TeamRole
 from renraku.paging import Page, decode_cursor, encode_cursor, page_size
 from renraku.teams.models import (
@@ -64,7 +64,11 @@ async def list_patients(
 
 async def access_patient(session: AsyncSession, *, gate: Gate, patient_id: int) -> Patient:
     """The patient if the actor may read it; NotFound for missing and invisible alike."""
-    await gate.require(patient_id, "patient", "read")
+    try:
+        await gate.require(patient_id, "patient", "read")
+    except Forbidden:
+        # A role that may not read the record must not learn that it exists either.
+        raise NotFound from None
     patient = await session.get(Patient, patient_id)
     if patient is None or patient.archived_at is not None:
         raise NotFound
