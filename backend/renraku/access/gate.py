@@ -68,16 +68,31 @@ class Gate:
     def prime(self, patient_id: int, roles: frozenset[str]) -> None:
         self._roles.prime(patient_id, roles)
 
-    async def load_in(self, session: AsyncSession, patient_ids: Sequence[int]) -> None:
+    async def load_in(
+        self, session: AsyncSession, patient_ids: Sequence[int], *, fresh: bool = False
+    ) -> None:
         """Read the actor's roles on these patients through the caller's session (a write
         transaction about to be decided on them) rather than a session of the gate's own.
-        Roles this request already read are kept, as `roles` would."""
-        wanted = [p for p in dict.fromkeys(patient_ids) if self._roles.cache_map.get(p) is None]
+        Roles this request already read are kept, as `roles` would, unless `fresh`: a write
+        decides on the roles its own transaction reads, not on ones read before it began (the
+        actor may have been taken off the team in between); the rest of the request then sees
+        them too."""
+        ids = list(dict.fromkeys(patient_ids))
+        wanted = ids if fresh else [p for p in ids if self._roles.cache_map.get(p) is None]
         if not wanted:
             return
         found = await roles_on(session, self.actor, wanted)
         for patient_id in wanted:
-            self._roles.prime(patient_id, found.get(patient_id, NO_ROLES))
+            self._roles.prime(patient_id, found.get(patient_id, NO_ROLES), force=fresh)
+
+    async def load_for_write(
+        self, session: AsyncSession, patient_ids: Sequence[int], *, exclusive: bool = False
+    ) -> None:
+        """Hold these patients' care teams until the caller's write transaction ends, then read
+        the actor's roles on them afresh through it: what the command decides on then stays
+        true until it commits. `exclusive` for commands that change the team themselves."""
+        await _hold_teams(session, patient_ids, exclusive=exclusive)
+        await self.load_in(session, patient_ids, fresh=True)
 
     async def roles(self, patient_id: int) -> frozenset[str]:
         return await self._roles.load(patient_id)
@@ -100,6 +115,11 @@ class Gate:
             raise Forbidden
         self._note(patient_id, roles, obj, act)
         return roles
+
+    async def refuse(self, patient_id: int, obj: str, act: str) -> None:
+        """Record a refused attempt that the caller answers itself (as NotFound): a rule past
+        the policy's, such as a post not shared with the family, refused it."""
+        self._deny(patient_id, await self.roles(patient_id), obj, act)
 
     async def touched(self, patient_ids: Iterable[int], *, action: str) -> None:
         """Record that a list (`action`, e.g. "patients.list") showed these patients."""
@@ -188,6 +208,33 @@ class Gate:
             return set()
         rows = await session.exec(select(Patient.id).where(col(Patient.id).in_(patient_ids)))
         return {p for p in rows.all() if p is not None}
+
+
+async def _hold_teams(
+    session: AsyncSession, patient_ids: Sequence[int], *, exclusive: bool
+) -> None:
+    """Lock the patients' rows, the lock of their care teams, on PostgreSQL.
+
+    Every team change (teams/membership.py, teams/actions.py, teams/offboarding.py) takes the
+    patient row FOR UPDATE before it reads or ends a membership. Under READ COMMITTED a command
+    that only read the memberships would not conflict with that: a removal could commit between
+    its decision and its commit. FOR KEY SHARE conflicts with FOR UPDATE and with nothing else
+    taken here (a post's or receipt's foreign key takes the same lock anyway), so commands on
+    one team still run side by side, while a removal either committed before the roles are
+    read (the next statement sees it) or waits for this transaction. Taken in id order, so two
+    commands never wait on each other crosswise. SQLite's writers are serial (BEGIN IMMEDIATE).
+    """
+    if session.bind is None or session.bind.dialect.name != "postgresql":
+        return
+    ids = sorted(set(patient_ids))
+    if not ids:
+        return
+    query = select(Patient.id).where(col(Patient.id).in_(ids)).order_by(col(Patient.id))
+    if exclusive:
+        query = query.with_for_update()
+    else:
+        query = query.with_for_update(read=True, key_share=True)
+    await session.exec(query)
 
 
 def _group(patients: dict[int, frozenset[str]], glass: dict[int, int]) -> dict[str, list[int]]:

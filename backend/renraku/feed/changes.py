@@ -76,9 +76,24 @@ def _pk(post: Post) -> int:
     return post.id
 
 
+async def _held(session: AsyncSession, *, gate: Gate, post_id: int) -> Post:
+    """The post, locked for the caller's write transaction, if the actor may read it: decided on
+    roles read in that transaction, under the lock of the post's care team."""
+    patient_id = (
+        await session.exec(select(Post.patient_id).where(col(Post.id) == post_id))
+    ).first()
+    if patient_id is None:
+        raise NotFound
+    # The team first, then the post: the order every command here takes them in.
+    await gate.load_for_write(session, [patient_id])
+    post = await _locked(session, post_id)
+    await service.access_post(session, gate=gate, post_id=post_id)  # finds `post` in the session
+    return post
+
+
 async def _writable(session: AsyncSession, *, gate: Gate, post_id: int) -> Post:
     """The post if the actor may still change it as its author; retracted posts are final."""
-    post, _ = await service.access_post(session, gate=gate, post_id=post_id)
+    post = await _held(session, gate=gate, post_id=post_id)
     if post.author_id != gate.actor.user_id:
         raise Forbidden
     if post.retracted_at is not None:
@@ -88,11 +103,23 @@ async def _writable(session: AsyncSession, *, gate: Gate, post_id: int) -> Post:
 
 async def check_edit_post(runtime: Runtime, *, gate: Gate, edit: PostEdit) -> Post:
     """Edit the actor's own post; an edit that changes nothing returns the post as it is."""
-    async with runtime.db.session() as session:
+    async with runtime.db.transaction() as session:
         current = await _writable(session, gate=gate, post_id=edit.post_id)
         photos = (
             await session.exec(select(Upload.id).where(col(Upload.post_id) == edit.post_id))
         ).first()
+        changes = await _edited(gate, current, edit, photos=photos)
+        if all(getattr(current, name) == value for name, value in changes.items()):
+            return current
+        return await do_edit_post(
+            session, runtime.broker, actor=gate.actor, post=current, changes=changes
+        )
+
+
+async def _edited(
+    gate: Gate, current: Post, edit: PostEdit, *, photos: int | None
+) -> dict[str, Any]:
+    """The post's fields after the edit, decided and checked."""
     category = edit.category or PostCategory(current.category)
     visible = (
         current.visible_to_family if edit.visible_to_family is None else edit.visible_to_family
@@ -124,16 +151,7 @@ async def check_edit_post(runtime: Runtime, *, gate: Gate, edit: PostEdit) -> Po
         "urgent": current.urgent if edit.urgent is None else edit.urgent,
         "visible_to_family": visible,
     }
-    if all(getattr(current, name) == value for name, value in changes.items()):
-        return current
-    async with runtime.db.transaction() as session:
-        post = await _locked(session, edit.post_id)
-        if post.revision != current.revision or post.retracted_at is not None:
-            # Changed by someone else between our look and our lock: the client asks again.
-            raise BadInput("The post changed meanwhile; reload it and edit again.", field="postId")
-        return await do_edit_post(
-            session, runtime.broker, actor=gate.actor, post=post, changes=changes
-        )
+    return changes
 
 
 async def _locked(session: AsyncSession, post_id: int) -> Post:
@@ -183,22 +201,18 @@ def check_reason(reason: str) -> str:
 
 async def check_retract_post(runtime: Runtime, *, gate: Gate, post_id: int, reason: str) -> Post:
     """Retract a post: its author (while still able to post), or a coordinator of the team."""
-    async with runtime.db.session() as session:
-        current, _ = await service.access_post(session, gate=gate, post_id=post_id)
-    if current.author_id == gate.actor.user_id:
-        await require_post_create(
-            gate,
-            current.patient_id,
-            instruction=False,
-            visible_to_family=current.visible_to_family,
-        )
-    else:
-        await gate.require(current.patient_id, "post.others", "retract")
-    text = check_reason(reason)
-    if current.retracted_at is not None:
-        raise BadInput("This post is already retracted.", field="postId")
     async with runtime.db.transaction() as session:
-        post = await _locked(session, post_id)
+        post = await _held(session, gate=gate, post_id=post_id)
+        if post.author_id == gate.actor.user_id:
+            await require_post_create(
+                gate,
+                post.patient_id,
+                instruction=False,
+                visible_to_family=post.visible_to_family,
+            )
+        else:
+            await gate.require(post.patient_id, "post.others", "retract")
+        text = check_reason(reason)
         if post.retracted_at is not None:
             raise BadInput("This post is already retracted.", field="postId")
         return await do_retract_post(

@@ -139,13 +139,15 @@ async def check_update_patient(
     runtime: Runtime, *, gate: Gate, patient_id: int, changes: Mapping[str, Any]
 ) -> Patient:
     """Apply the given `changes` (PatientFields names) to the patient's record."""
-    await gate.require(patient_id, "patient", "update")
-    if CONTACT_FIELDS & changes.keys():
-        await gate.require(patient_id, "patient.contacts", "update")
     for name, client_name in _NOT_NULL.items():
         if name in changes and changes[name] is None:
             raise BadInput(f"{client_name} cannot be null.", field=client_name)
     async with runtime.db.transaction() as session:
+        # Decided on the actor's roles as this transaction reads them, the team held still.
+        await gate.load_for_write(session, [patient_id], exclusive=True)
+        await gate.require(patient_id, "patient", "update")
+        if CONTACT_FIELDS & changes.keys():
+            await gate.require(patient_id, "patient.contacts", "update")
         patient = await service.get_live_patient(session, patient_id, for_update=True)
         current = fields_of(patient, await service.list_contacts(session, patient_id))
         fields = check_patient_fields(
@@ -196,9 +198,10 @@ async def check_update_risk(
     runtime: Runtime, *, gate: Gate, patient_id: int, risk: RiskFields
 ) -> RiskProfile:
     """Change the given attributes of the patient's risk profile; the others stay."""
-    await gate.require(patient_id, "patient.risk", "update")
     risk = check_risk_fields(risk)
     async with runtime.db.transaction() as session:
+        await gate.load_for_write(session, [patient_id], exclusive=True)
+        await gate.require(patient_id, "patient.risk", "update")
         await service.get_live_patient(session, patient_id, for_update=True)
         return await do_update_risk(session, actor=gate.actor, patient_id=patient_id, risk=risk)
 
@@ -230,9 +233,10 @@ async def check_record_consent(
     note: str | None,
 ) -> Consent:
     """Record a consent decision; the latest per kind is the one in force."""
-    await gate.require(patient_id, "consent", "record")
     text = check_text(note, name="note", max_length=MAX_NOTE, note=True)
     async with runtime.db.transaction() as session:
+        await gate.load_for_write(session, [patient_id])
+        await gate.require(patient_id, "consent", "record")
         await service.get_live_patient(session, patient_id)
         return await do_record_consent(
             session, actor=gate.actor, patient_id=patient_id, kind=kind, granted=granted, note=text
@@ -272,9 +276,10 @@ async def check_archive_patient(
     runtime: Runtime, *, gate: Gate, patient_id: int, reason: ArchiveReason, note: str | None
 ) -> Patient:
     """Take the patient out of every list; the record is kept, unchangeable, until purged."""
-    await gate.require(patient_id, "patient", "archive")
     text = check_text(note, name="note", max_length=MAX_NOTE, note=True)
     async with runtime.db.transaction() as session:
+        await gate.load_for_write(session, [patient_id], exclusive=True)
+        await gate.require(patient_id, "patient", "archive")
         patient = await service.get_live_patient(session, patient_id, for_update=True)
         team = await service.list_team(session, patient_id)
         archived = await do_archive_patient(

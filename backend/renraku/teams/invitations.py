@@ -29,8 +29,10 @@ async def check_invite(
     runtime: Runtime, *, gate: Gate, patient_id: int, user_id: int, role: TeamRole
 ) -> Invitation:
     """Invite a user to the patient's team; they join when they accept."""
-    await gate.require(patient_id, "invitation", "create")
     async with runtime.db.transaction() as session:
+        # Decided on the actor's roles as this transaction reads them, the team held still.
+        await gate.load_for_write(session, [patient_id], exclusive=True)
+        await gate.require(patient_id, "invitation", "create")
         patient = await service.get_live_patient(session, patient_id, for_update=True)
         user = await membership.eligible_user(session, user_id=user_id, role=role, patient=patient)
         current = await service.active_memberships(session, patient_id=patient_id, user_id=user_id)
@@ -82,8 +84,14 @@ async def check_accept_invitation(runtime: Runtime, *, actor: Actor, invitation_
         invitation = await service.access_invitation(
             session, actor=actor, invitation_id=invitation_id
         )
-        assert invitation.patient_id is not None and invitation.role is not None
+        assert invitation.patient_id is not None
         patient = await service.get_live_patient(session, invitation.patient_id, for_update=True)
+        # Looked at again under the team's lock: a removal that revoked it meanwhile has
+        # committed by now, and the WHERE of a new statement sees that.
+        invitation = await service.access_invitation(
+            session, actor=actor, invitation_id=invitation_id
+        )
+        assert invitation.role is not None
         role = TeamRole(invitation.role)
         user = await membership.eligible_user(
             session, user_id=actor.user_id, role=role, patient=patient

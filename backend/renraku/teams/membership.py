@@ -144,9 +144,11 @@ async def check_add_member(
     until: datetime | None,
 ) -> Joined:
     """Put a user on the patient's team directly (a manager or the team's coordinator)."""
-    await gate.require(patient_id, "team", "manage")
     check_until(until)
     async with runtime.db.transaction() as session:
+        # Decided on the actor's roles as this transaction reads them, the team held still.
+        await gate.load_for_write(session, [patient_id], exclusive=True)
+        await gate.require(patient_id, "team", "manage")
         patient = await service.get_live_patient(session, patient_id, for_update=True)
         user = await eligible_user(session, user_id=user_id, role=role, patient=patient)
         current = await service.active_memberships(session, patient_id=patient_id, user_id=user_id)
@@ -197,9 +199,10 @@ async def check_end_membership(
     runtime: Runtime, *, gate: Gate, patient_id: int, user_id: int, reason: str
 ) -> Joined:
     """Take a user off the patient's team, at once."""
-    await gate.require(patient_id, "team", "manage")
     text = check_text(reason, name="reason", max_length=MAX_NOTE, required=True, note=True)
     async with runtime.db.transaction() as session:
+        await gate.load_for_write(session, [patient_id], exclusive=True)
+        await gate.require(patient_id, "team", "manage")
         patient = await service.get_live_patient(session, patient_id, for_update=True)
         current = await service.active_memberships(session, patient_id=patient_id, user_id=user_id)
         user = await session.get(User, user_id)
