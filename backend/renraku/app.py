@@ -13,6 +13,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from renraku import jobs, metrics
+from renraku.access.enforcer import check_policy
 from renraku.accounts import http as accounts_http
 from renraku.accounts import links_http as accounts_links_http
 from renraku.accounts import oidc_http as accounts_oidc_http
@@ -32,6 +33,7 @@ GC_YOUNG_THRESHOLD = 10_000
 
 def build_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
     settings = settings or (runtime.settings if runtime else load_settings())
+    check_policy()  # a policy naming an unknown role, object or action stops the start
     runtime = runtime or build_runtime(settings)
     schema = build_schema()
     graphql = build_graphql(schema, graphiql=not settings.is_production)

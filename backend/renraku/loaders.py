@@ -12,10 +12,13 @@ from typing import TypeVar
 from sqlmodel import col, select
 from strawberry.dataloader import DataLoader
 
+from renraku.access.notebook import Scope, shown, shown_filter
 from renraku.accounts.models import User
 from renraku.accounts.service import users_by_id
 from renraku.db import Database
 from renraku.feed.models import Post
+from renraku.feed.receipts import Unread, unread_counts_of
+from renraku.teams.models import Patient
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -40,25 +43,48 @@ class Loaders:
     def __init__(self, db: Database, *, family: bool = False) -> None:
         self._db = db
         # For family readers: a post not shared with family is not there for them.
-        self._family = family
+        self._scope = Scope.FAMILY if family else Scope.ALL
         self.posts: DataLoader[int, Post | None] = DataLoader(load_fn=self._load_posts)
         self.users: DataLoader[int, User | None] = DataLoader(load_fn=self._load_users)
+        # Live (not archived) patients by id.
+        self.patients: DataLoader[int, Patient | None] = DataLoader(load_fn=self._load_patients)
+        # Unread counts by (user id, patient id, that user's scope on the patient): keyed by the
+        # user, so one set of loaders may serve several viewers (the live feed asks for all the
+        # viewers of an event at once, in one statement).
+        self.unread: DataLoader[tuple[int, int, Scope], Unread] = DataLoader(
+            load_fn=self._load_unread
+        )
 
     def prime_posts(self, posts: dict[int, Post]) -> None:
         """Hand the loader posts already read (a feed batch's); for family readers, those not
         shared with family are primed as missing, as a load would find them."""
-        self.posts.prime_many(
-            {i: p if p.visible_to_family or not self._family else None for i, p in posts.items()}
-        )
+        self.posts.prime_many({i: p if shown(p, self._scope) else None for i, p in posts.items()})
 
     async def _load_posts(self, ids: Sequence[int]) -> list[Post | None]:
         async with self._db.session() as session:
-            query = select(Post).where(col(Post.id).in_(list(ids)))
-            if self._family:
-                query = query.where(col(Post.visible_to_family).is_(True))
+            query = select(Post).where(col(Post.id).in_(list(ids)), shown_filter(self._scope))
             rows = await session.exec(query)
             found = {row.id: row for row in rows.all()}
         return [found.get(i) for i in ids]
+
+    async def _load_patients(self, ids: Sequence[int]) -> list[Patient | None]:
+        async with self._db.session() as session:
+            rows = await session.exec(
+                select(Patient).where(
+                    col(Patient.id).in_(list(ids)), col(Patient.archived_at).is_(None)
+                )
+            )
+            found = {row.id: row for row in rows.all()}
+        return [found.get(i) for i in ids]
+
+    async def _load_unread(self, keys: Sequence[tuple[int, int, Scope]]) -> list[Unread]:
+        wanted: dict[int, tuple[list[int], list[int]]] = {}
+        for user_id, patient_id, scope in keys:
+            full, family = wanted.setdefault(user_id, ([], []))
+            (full if scope is Scope.ALL else family).append(patient_id)
+        async with self._db.session() as session:
+            counts = await unread_counts_of(session, dict(wanted))
+        return [counts.get((user_id, patient_id), Unread()) for user_id, patient_id, _ in keys]
 
     async def _load_users(self, ids: Sequence[int]) -> list[User | None]:
         async with self._db.session() as session:

@@ -65,6 +65,12 @@ FEED_EVENTS = Counter("renraku_feed_events_committed", "Feed events committed by
 FEED_DELIVERIES = Counter(
     "renraku_feed_deliveries", "Feed event frames queued for live subscribers (live and replay)."
 )
+FEED_EXECUTIONS = Counter(
+    "renraku_feed_executions",
+    "Subscription selections executed for feed events: whole (for an audience or a viewer), "
+    "the part an audience shares, or a viewer's own part.",
+    ["part"],
+)
 FEED_COMMIT_TO_SEND = Histogram(
     "renraku_feed_commit_to_send_seconds",
     "From a transaction's commit until its events were handed to this worker's subscribers' "

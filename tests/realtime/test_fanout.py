@@ -63,9 +63,10 @@ async def tokens(gql: GraphQLClient, *usernames: str) -> list[str]:
 
 
 @pytest.fixture
-def executions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """(selection key, event id) of every execution of a subscription document, in order."""
-    seen: list[tuple[str, int]] = []
+def executions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, int]]:
+    """(audience: selection key and roles, event id) of every execution of a subscription
+    document, in order."""
+    seen: list[tuple[Any, int]] = []
     real = hub_module._Plan.run
 
     async def counted(self: Any, event: Any) -> str:
@@ -76,8 +77,8 @@ def executions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     return seen
 
 
-async def test_one_execution_per_selection_and_scope(
-    gql: GraphQLClient, runtime: Runtime, app: Starlette, executions: list[tuple[str, int]]
+async def test_one_execution_per_audience(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette, executions: list[tuple[Any, int]]
 ) -> None:
     pid = await patient_id(runtime, PATIENT)
     doctor = await gql.login("dr.suzuki")
@@ -101,9 +102,16 @@ async def test_one_execution_per_selection_and_scope(
     bodies = [f["payload"]["data"]["patientEvents"] for f in frames]
     assert [b["kind"] for b in bodies] == ["POST_CREATED"] * 5
     assert bodies[0] == bodies[1] == bodies[2] == bodies[3]
-    # Professionals and family are two scopes of one selection, plus the other selection.
-    assert len(executions) == 3
-    assert len({key for key, _ in executions}) == 2
+    # The two members share one execution; the coordinator and family are audiences of their
+    # own; the other selection is a fourth.
+    assert len(executions) == 4
+    assert len({key for (key, _), _ in executions}) == 2
+    assert sorted(sorted(roles) for (_, roles), _ in executions) == [
+        ["coordinator"],
+        ["family"],
+        ["member"],
+        ["member"],
+    ]
 
 
 async def test_family_hears_only_of_family_posts(
@@ -182,11 +190,12 @@ async def test_replay_then_live_in_order_without_gap_or_duplicate(
 
 
 async def test_a_replay_sends_what_live_subscribers_were_sent_without_executing_again(
-    gql: GraphQLClient, runtime: Runtime, app: Starlette, executions: list[tuple[str, int]]
+    gql: GraphQLClient, runtime: Runtime, app: Starlette, executions: list[tuple[Any, int]]
 ) -> None:
     pid = await patient_id(runtime, PATIENT)
     doctor = await gql.login("dr.suzuki")
-    nurse, cm = await tokens(gql, "nurse.sato", "cm.tanaka")
+    # Two members of the team: one audience.
+    nurse, cm = await tokens(gql, "nurse.sato", "pharm.kato")
     async with runtime.db.session() as session:
         start = await latest_id(session)
     async with serving(app) as url, subscriber(url, nurse) as live:
@@ -196,7 +205,7 @@ async def test_a_replay_sends_what_live_subscribers_were_sent_without_executing_
             await post(doctor, pid, n)
         heard = [await receive(live) for _ in range(3)]
         assert len(executions) == 3
-        # The care manager was away: the same selection, replayed from before the posts.
+        # The pharmacist was away: the same selection, replayed from before the posts.
         async with subscriber(url, cm) as back:
             await subscribe(back, "s", EVENTS, {"p": pid, "after": event_cursor(start)})
             replayed = [await receive(back) for _ in range(3)]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import casbin
 
+from renraku.access.vocabulary import PolicyError, check_words
+
 # cache_key_order indexes the (obj, act) columns, so each decision scans only the rows for them.
 _CACHE_KEY_ORDER = (1, 2)
 
@@ -45,6 +47,22 @@ def enforcer() -> casbin.FastEnforcer:
     )
 
 
+def check_policy() -> None:
+    """Load policies/ and check every rule's words against the vocabulary (access/vocabulary.py):
+    a typo fails the server's start instead of denying in silence. PolicyError names the rule."""
+    rules = enforcer().get_policy()
+    if not rules:
+        raise PolicyError("policies/roles.csv holds no rule")
+    for rule in rules:
+        if len(rule) != 3:
+            raise PolicyError(f"rule {', '.join(rule)}: expected role, object, action")
+        role, obj, act = rule
+        try:
+            check_words(obj=obj, act=act, role=role)
+        except PolicyError as exc:
+            raise PolicyError(f"rule {role}, {obj}, {act}: {exc}") from None
+
+
 @cache
 def _decide_role(role: str, obj: str, act: str) -> bool:
     # Decisions depend only on the policy files, which are read once per process.
@@ -52,5 +70,7 @@ def _decide_role(role: str, obj: str, act: str) -> bool:
 
 
 def allowed(roles: Iterable[str], obj: str, act: str) -> bool:
-    """True if any of `roles` may do `act` on `obj`."""
+    """True if any of `roles` may do `act` on `obj`; PolicyError for a word the policy does not
+    know (a typo in the code fails where it asks, whoever asks)."""
+    check_words(obj=obj, act=act)
     return any(_decide_role(role, obj, act) for role in roles)

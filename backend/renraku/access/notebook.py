@@ -2,23 +2,42 @@
 
 A reader sees the whole timeline (`timeline` read: team professionals, break-the-glass) or only
 the posts shared with family (`timeline.family` read); anyone else who may see the patient gets
-FORBIDDEN, and whoever may not see it NOT_FOUND.
+FORBIDDEN, and whoever may not see it NOT_FOUND. A single post its reader may not read is
+NOT_FOUND for everyone, as a missing one.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from sqlalchemy import true
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
+
 from renraku.access.actor import Actor
 from renraku.access.enforcer import allowed
 from renraku.access.gate import Gate
-from renraku.errors import Forbidden
-from renraku.kinds import TeamRole
+from renraku.errors import Forbidden, NotFound
+from renraku.feed.models import Post
+from renraku.kinds import FeedAudience, FeedEventKind, TeamRole
 
 
 class Scope(StrEnum):
     ALL = "all"
     FAMILY = "family"
+
+
+def shown(post: Post, scope: Scope) -> bool:
+    """Whether a post is shown to readers with `scope`: family see only the posts shared with
+    them now (whatever they were once sent). The one rule; `shown_filter` is it in SQL."""
+    return scope is Scope.ALL or post.visible_to_family
+
+
+def shown_filter(scope: Scope) -> ColumnElement[bool]:
+    """`shown` as a WHERE clause on Post, for lists, searches, counts and loaders."""
+    if scope is Scope.ALL:
+        return true()
+    return col(Post.visible_to_family).is_(True)
 
 
 async def timeline_scope(gate: Gate, patient_id: int) -> Scope:
@@ -31,6 +50,21 @@ async def timeline_scope(gate: Gate, patient_id: int) -> Scope:
     raise Forbidden  # unreachable: require() raised
 
 
+async def require_post_read(gate: Gate, patient_id: int, *, visible_to_family: bool) -> Scope:
+    """The actor's scope on the patient if they may read one of its posts; NotFound otherwise.
+
+    NotFound even for those who see the patient (managers, planners): a post they may not read
+    does not exist for them (DESIGN.md, API conventions). The refusal is audited as a denial, and
+    the read is noted only once the post is known to be readable.
+    """
+    scope = scope_of(await gate.roles(patient_id))
+    if scope is None or (scope is Scope.FAMILY and not visible_to_family):
+        await gate.refuse(patient_id, "post", "read")
+        raise NotFound
+    await gate.may(patient_id, "timeline" if scope is Scope.ALL else "timeline.family", "read")
+    return scope
+
+
 def scope_of(roles: frozenset[str]) -> Scope | None:
     """The same decision from roles already known (a live subscription's re-check)."""
     if allowed(roles, "timeline", "read"):
@@ -38,6 +72,23 @@ def scope_of(roles: frozenset[str]) -> Scope | None:
     if allowed(roles, "timeline.family", "read"):
         return Scope.FAMILY
     return None
+
+
+# Events that say who read or acknowledged a post: what `Post.readBy` and `acknowledgedBy` tell.
+_RECEIPT_EVENTS = frozenset({FeedEventKind.POST_READ, FeedEventKind.POST_ACKNOWLEDGED})
+
+
+def may_receive(kind: FeedEventKind, audience: FeedAudience, roles: frozenset[str]) -> bool:
+    """Whether a reader with `roles` on the event's patient may be sent the event: only what
+    they could read over HTTP (the post as their scope shows it, receipts, the team)."""
+    scope = scope_of(roles)
+    if scope is None:
+        return False
+    if kind in _RECEIPT_EVENTS and not allowed(roles, "post.receipts", "read"):
+        return False
+    if kind is FeedEventKind.MEMBERSHIP_CHANGED:
+        return allowed(roles, "team", "read")
+    return scope is Scope.ALL or audience is FeedAudience.TEAM
 
 
 def team_roles_reading(scope: Scope) -> list[str]:

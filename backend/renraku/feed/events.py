@@ -19,8 +19,9 @@ from functools import partial
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
-from sqlalchemy import func, insert, text
+from sqlalchemy import func, insert, or_, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -225,11 +226,20 @@ async def events_after(
     after: int,
     patient_ids: Sequence[int] | None,
     limit: int,
+    removals_of: int | None = None,
 ) -> list[FeedEvent]:
-    """Stored events after cursor `after`, oldest first, optionally of some patients only."""
+    """Stored events after cursor `after`, oldest first, optionally of some patients only (and
+    then also the membership changes about user `removals_of` on any patient)."""
     query = select(FeedEvent).where(col(FeedEvent.id) > after)
     if patient_ids is not None:
-        query = query.where(col(FeedEvent.patient_id).in_(list(patient_ids)))
+        of_patients: ColumnElement[bool] = col(FeedEvent.patient_id).in_(list(patient_ids))
+        if removals_of is not None:
+            of_patients = or_(
+                of_patients,
+                (col(FeedEvent.kind) == event_name(FeedEventKind.MEMBERSHIP_CHANGED))
+                & (col(FeedEvent.subject_user_id) == removals_of),
+            )
+        query = query.where(of_patients)
     query = query.order_by(col(FeedEvent.id)).limit(limit)
     return list((await session.exec(query)).all())
 

@@ -13,6 +13,7 @@ import strawberry
 
 from renraku.accounts.graphql import User, user_or_none
 from renraku.context import Info
+from renraku.errors import NotFound
 from renraku.feed import changes, posts, receipts, service, urgent
 from renraku.feed.changes import Version
 from renraku.feed.models import Post as PostRow
@@ -25,6 +26,7 @@ from renraku.page_info import PageInfo
 
 if TYPE_CHECKING:
     from renraku.teams.graphql import Patient
+    from renraku.teams.models import Patient as PatientRow
 
 strawberry.enum(PostCategory)
 
@@ -136,6 +138,15 @@ class PostVersion:
         return self.version.written_at
 
 
+def live_patient(row: PatientRow | None) -> Patient:
+    """The Patient object of a loaded row; NOT_FOUND once it is archived (or gone)."""
+    from renraku.teams.graphql import Patient
+
+    if row is None:
+        raise NotFound
+    return Patient(row=row)
+
+
 async def _receipts(info: Info, rows: list[tuple[int, datetime]]) -> list[Receipt]:
     users = await info.context.loaders.users.load_many([uid for uid, _ in rows])
     return [Receipt(user=User(row=u), at=at) for u, (_, at) in zip(users, rows, strict=True) if u]
@@ -163,15 +174,14 @@ class Post:
         return strawberry.ID(encode_id("Patient", self.row.patient_id))
 
     @strawberry.field
-    async def patient(
+    def patient(
         self, info: Info
     ) -> Annotated[Patient, strawberry.lazy("renraku.teams.graphql")] | None:
-        from renraku.teams import service as teams_service
-        from renraku.teams.graphql import Patient
-
-        async with info.context.runtime.db.session() as session:
-            row = await teams_service.get_live_patient(session, self.row.patient_id)
-        return Patient(row=row) if row else None
+        # Possibly a coroutine, which graphql-core awaits (see load_now_or_later).
+        return cast(
+            "Patient | None",
+            load_now_or_later(info.context.loaders.patients, self.row.patient_id, live_patient),
+        )
 
     @strawberry.field
     def author(self, info: Info) -> User | None:

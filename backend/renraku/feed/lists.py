@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.access.models import GlassAccess, live_glass
-from renraku.access.notebook import Scope, team_roles_reading, timeline_scope
+from renraku.access.notebook import Scope, shown_filter, team_roles_reading, timeline_scope
 from renraku.access.scopes import active_membership
 from renraku.errors import BadInput
 from renraku.feed.models import Post
@@ -38,8 +38,7 @@ class Readable:
     def condition(self) -> Any:
         """A WHERE clause on Post: the posts these scopes read."""
         return col(Post.patient_id).in_(sorted(self.full)) | (
-            col(Post.patient_id).in_(sorted(self.family - self.full))
-            & col(Post.visible_to_family).is_(True)
+            col(Post.patient_id).in_(sorted(self.family - self.full)) & shown_filter(Scope.FAMILY)
         )
 
 

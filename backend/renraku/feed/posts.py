@@ -33,6 +33,7 @@ from renraku.runtime import Runtime
 from renraku.tables import table_of
 from renraku.teams.actions import audit
 from renraku.teams.models import TeamMembership
+from renraku.text import clean_text, visible_length
 from renraku.timeutil import utcnow
 
 MAX_MENTIONS = 20
@@ -40,8 +41,6 @@ MAX_PHOTOS = 10
 UPLOAD_TTL_SECONDS = 24 * 3600
 MENTION_NOTICE = "post_mention"
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
-# Control characters other than tab and newline have no place in a note.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -59,11 +58,11 @@ class PostDraft:
 
 
 def check_body(body: str, *, field_name: str = "body") -> str:
-    body = body.replace("\r\n", "\n").strip()
+    body = clean_text(body, multiline=True)
+    if not visible_length(body):
+        body = ""  # so that a body of invisible characters counts as no text at all
     if len(body) > MAX_BODY:
         raise BadInput(f"Write at most {MAX_BODY} characters.", field=field_name)
-    if _CONTROL.search(body):
-        raise BadInput("The text holds control characters.", field=field_name)
     return body
 
 
@@ -86,7 +85,7 @@ async def check_create_post(runtime: Runtime, *, gate: Gate, draft: PostDraft) -
     try:
         # One transaction decides, looks for a retry and writes: the roles are read in it.
         async with runtime.db.transaction() as session:
-            await gate.load_in(session, [draft.patient_id])
+            await gate.load_for_write(session, [draft.patient_id])
             # Decided first: a retry from someone who has since lost access is refused like
             # any post.
             await require_post_create(

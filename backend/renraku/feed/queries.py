@@ -3,56 +3,27 @@ instructions; and the per-request batch behind `Patient.unreadCount`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
-from weakref import WeakKeyDictionary
 
 import strawberry
-from strawberry.dataloader import DataLoader
 
-from renraku.access.gate import Gate
-from renraku.access.notebook import Scope, timeline_scope
+from renraku.access.notebook import timeline_scope
 from renraku.context import Info
-from renraku.db import Database
 from renraku.feed import lists, receipts, urgent
-from renraku.feed.graphql import Post, PostConnection, connection
+from renraku.feed.graphql import Post, PostConnection, connection, live_patient
 from renraku.feed.receipts import Unread
 from renraku.ids import decode_id
 
 if TYPE_CHECKING:
     from renraku.teams.graphql import Patient
 
-# One batch of unread counts per request: a page of patients costs one query, not one each.
-_unread_loaders: WeakKeyDictionary[Gate, DataLoader[tuple[int, Scope], Unread]] = (
-    WeakKeyDictionary()
-)
-
-
-async def _load_unread(
-    db: Database, user_id: int, keys: Sequence[tuple[int, Scope]]
-) -> list[Unread]:
-    full = [pid for pid, scope in keys if scope is Scope.ALL]
-    family = [pid for pid, scope in keys if scope is Scope.FAMILY]
-    async with db.session() as session:
-        counts = await receipts.unread_counts(session, user_id=user_id, full=full, family=family)
-    return [counts.get(pid, Unread()) for pid, _ in keys]
-
 
 async def unread_of(info: Info, patient_id: int) -> Unread:
     """Patient.unreadCount and urgentUnreadCount: FORBIDDEN like the timeline, for those who
-    may see the patient but not its notebook."""
+    may see the patient but not its notebook. Batched: a page of patients costs one query."""
     gate = info.context.gate
     scope = await timeline_scope(gate, patient_id)
-    loader = _unread_loaders.get(gate)
-    if loader is None:
-        db, user_id = info.context.runtime.db, gate.actor.user_id
-
-        async def load(keys: Sequence[tuple[int, Scope]]) -> list[Unread]:
-            return await _load_unread(db, user_id, keys)
-
-        loader = DataLoader(load_fn=load)
-        _unread_loaders[gate] = loader
-    return await loader.load((patient_id, scope))
+    return await info.context.loaders.unread.load((gate.actor.user_id, patient_id, scope))
 
 
 @strawberry.type
@@ -65,12 +36,7 @@ class PatientUnread:
     async def patient(
         self, info: Info
     ) -> Annotated[Patient, strawberry.lazy("renraku.teams.graphql")] | None:
-        from renraku.teams import service as teams_service
-        from renraku.teams.graphql import Patient
-
-        async with info.context.runtime.db.session() as session:
-            row = await teams_service.get_live_patient(session, self.patient_id)
-        return Patient(row=row) if row else None
+        return live_patient(await info.context.loaders.patients.load(self.patient_id))
 
 
 @strawberry.type(description="Unread posts over your care-team patients.")

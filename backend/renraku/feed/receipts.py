@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import case, func, literal, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -21,10 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.actor import Actor
 from renraku.access.gate import Gate
-from renraku.access.notebook import Scope, timeline_scope
+from renraku.access.notebook import Scope, require_post_read, shown_filter, timeline_scope
 from renraku.access.scopes import active_membership
 from renraku.accounts.models import User
-from renraku.errors import BadInput, Forbidden, NotFound
+from renraku.errors import BadInput, NotFound
 from renraku.feed import events, service
 from renraku.feed.events import NewEvent
 from renraku.feed.models import Post, PostAcknowledgement, PostRead
@@ -64,21 +64,9 @@ def _insert(session: AsyncSession, model: type[Any]) -> Any:
 
 async def _readable(gate: Gate, posts: Sequence[Post]) -> None:
     """NotFound unless the actor may read every post, then Forbidden unless they may mark them."""
-    refused = False
-    patients = sorted({p.patient_id for p in posts})
-    scopes: dict[int, Scope] = {}
-    for patient_id in patients:
-        try:
-            scopes[patient_id] = await timeline_scope(gate, patient_id)
-        except Forbidden:
-            refused = True
     for post in posts:
-        scope = scopes.get(post.patient_id)
-        if scope is Scope.FAMILY and not post.visible_to_family:
-            raise NotFound
-    if refused:
-        raise Forbidden
-    for patient_id in patients:
+        await require_post_read(gate, post.patient_id, visible_to_family=post.visible_to_family)
+    for patient_id in sorted({p.patient_id for p in posts}):
         await gate.require(patient_id, "post", "mark_read")
 
 
@@ -89,30 +77,30 @@ async def check_mark_posts_read(runtime: Runtime, *, gate: Gate, post_ids: list[
         raise BadInput(f"postIds may hold at most {MAX_MARKED} ids.", field="postIds")
     if not wanted:
         return 0
-    async with runtime.db.session() as session:
-        found = list((await session.exec(select(Post).where(col(Post.id).in_(wanted)))).all())
-    if len(found) != len(wanted):
-        raise NotFound
-    await _readable(gate, found)
     async with runtime.db.transaction() as session:
+        found = list((await session.exec(select(Post).where(col(Post.id).in_(wanted)))).all())
+        if len(found) != len(wanted):
+            raise NotFound
+        await gate.load_for_write(session, [p.patient_id for p in found])
+        await _readable(gate, found)
         marked = await do_mark_read(session, runtime.broker, actor=gate.actor, posts=found)
     return len(marked)
 
 
 async def check_mark_patient_read(runtime: Runtime, *, gate: Gate, patient_id: int) -> int:
     """Mark the actor's unread posts of the patient read (at most MAX_PATIENT_MARKED)."""
-    scope = await timeline_scope(gate, patient_id)
-    await gate.require(patient_id, "post", "mark_read")
     user_id = gate.actor.user_id
     async with runtime.db.transaction() as session:
+        await gate.load_for_write(session, [patient_id])
+        scope = await timeline_scope(gate, patient_id)
+        await gate.require(patient_id, "post", "mark_read")
         query = (
             select(Post)
             .where(col(Post.patient_id) == patient_id, *_unread_by(user_id))
             .order_by(col(Post.id))
+            .where(shown_filter(scope))
             .limit(MAX_PATIENT_MARKED)
         )
-        if scope is Scope.FAMILY:
-            query = query.where(col(Post.visible_to_family).is_(True))
         posts = list((await session.exec(query)).all())
         marked = await do_mark_read(session, runtime.broker, actor=gate.actor, posts=posts)
     return len(marked)
@@ -185,16 +173,26 @@ async def _insert_reads(session: AsyncSession, *, user_id: int, posts: Iterable[
 
 async def check_acknowledge_post(runtime: Runtime, *, gate: Gate, post_id: int) -> Post:
     """Acknowledge an instruction (and so read it); acknowledging twice changes nothing."""
-    async with runtime.db.session() as session:
-        post, _ = await service.access_post(session, gate=gate, post_id=post_id)
-    await gate.require(post.patient_id, "post.instruction", "acknowledge")
-    if post.category != PostCategory.INSTRUCTION.value:
-        raise BadInput("Only instructions are acknowledged.", field="postId")
-    if post.retracted_at is not None:
-        raise BadInput("This instruction was retracted.", field="postId")
-    if post.author_id == gate.actor.user_id:
-        raise BadInput("You wrote this instruction.", field="postId")
     async with runtime.db.transaction() as session:
+        patient_id = (
+            await session.exec(select(Post.patient_id).where(col(Post.id) == post_id))
+        ).first()
+        if patient_id is None:
+            raise NotFound
+        await gate.load_for_write(session, [patient_id])
+        # Read under a lock a retraction (feed/changes.py, FOR UPDATE) waits for: the
+        # instruction acknowledged is the one that stands when this commits.
+        await session.exec(
+            select(Post).where(col(Post.id) == post_id).with_for_update(read=True, key_share=True)
+        )
+        post, _ = await service.access_post(session, gate=gate, post_id=post_id)
+        await gate.require(post.patient_id, "post.instruction", "acknowledge")
+        if post.category != PostCategory.INSTRUCTION.value:
+            raise BadInput("Only instructions are acknowledged.", field="postId")
+        if post.retracted_at is not None:
+            raise BadInput("This instruction was retracted.", field="postId")
+        if post.author_id == gate.actor.user_id:
+            raise BadInput("You wrote this instruction.", field="postId")
         await do_acknowledge_post(session, runtime.broker, actor=gate.actor, post=post)
     return post
 
@@ -307,16 +305,31 @@ async def unread_counts(
 ) -> dict[int, Unread]:
     """Unread and urgent unread posts per patient: every post of the `full` patients, the
     family-visible ones of the `family` patients; retracted and own posts never count."""
-    full_ids, family_ids = sorted(set(full)), sorted(set(family) - set(full))
-    if not full_ids and not family_ids:
-        return {}
-    readable = col(Post.patient_id).in_(full_ids) | (
-        col(Post.patient_id).in_(family_ids) & col(Post.visible_to_family).is_(True)
-    )
+    found = await unread_counts_of(session, {user_id: (full, family)})
+    return {pid: counts for (_, pid), counts in found.items()}
+
+
+async def unread_counts_of(
+    session: AsyncSession, wanted: dict[int, tuple[Iterable[int], Iterable[int]]]
+) -> dict[tuple[int, int], Unread]:
+    """`unread_counts` of several users at once, by (user id, patient id), in one statement
+    (the live feed asks for every viewer of an event together)."""
+    selects = []
     urgent = func.sum(case((col(Post.urgent).is_(True), 1), else_=0))
-    rows = await session.exec(
-        select(Post.patient_id, func.count(col(Post.id)), urgent)
-        .where(readable, *_unread_by(user_id))
-        .group_by(col(Post.patient_id))
-    )
-    return {pid: Unread(int(n), int(u or 0)) for pid, n, u in rows.all()}
+    for user_id, (full, family) in sorted(wanted.items()):
+        full_ids, family_ids = sorted(set(full)), sorted(set(family) - set(full))
+        if not full_ids and not family_ids:
+            continue
+        readable = col(Post.patient_id).in_(full_ids) | (
+            col(Post.patient_id).in_(family_ids) & shown_filter(Scope.FAMILY)
+        )
+        selects.append(
+            select(literal(user_id), col(Post.patient_id), func.count(col(Post.id)), urgent)
+            .where(readable, *_unread_by(user_id))
+            .group_by(col(Post.patient_id))
+        )
+    if not selects:
+        return {}
+    statement = selects[0] if len(selects) == 1 else union_all(*selects)
+    rows = (await (await session.connection()).execute(statement)).all()
+    return {(int(uid), int(pid)): Unread(int(n), int(u or 0)) for uid, pid, n, u in rows}

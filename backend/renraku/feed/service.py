@@ -7,7 +7,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.gate import Gate
-from renraku.access.notebook import Scope, timeline_scope
+from renraku.access.notebook import Scope, require_post_read, shown_filter
 from renraku.errors import NotFound
 from renraku.feed.models import Post, PostRevision
 from renraku.paging import Page, decode_cursor, encode_cursor, page_size
@@ -24,9 +24,9 @@ async def timeline_page(
     """A patient's thread-opening posts, newest first (replies hang off their thread)."""
     size = page_size(first)
     key = decode_cursor(after, types=(int,))
-    query = select(Post).where(col(Post.patient_id) == patient_id, col(Post.reply_to_id).is_(None))
-    if scope is Scope.FAMILY:
-        query = query.where(col(Post.visible_to_family).is_(True))
+    query = select(Post).where(
+        col(Post.patient_id) == patient_id, col(Post.reply_to_id).is_(None), shown_filter(scope)
+    )
     if key is not None:
         query = query.where(col(Post.id) < key[0])
     query = query.order_by(col(Post.id).desc()).limit(size + 1)
@@ -42,9 +42,7 @@ async def access_post(session: AsyncSession, *, gate: Gate, post_id: int) -> tup
     if post is None:
         # Read the same way as a refused one: existence does not leak.
         raise NotFound
-    scope = await timeline_scope(gate, post.patient_id)
-    if scope is Scope.FAMILY and not post.visible_to_family:
-        raise NotFound
+    scope = await require_post_read(gate, post.patient_id, visible_to_family=post.visible_to_family)
     return post, scope
 
 
@@ -66,9 +64,7 @@ async def find_by_client_id(
 
 async def list_replies(session: AsyncSession, *, post_id: int, scope: Scope) -> list[Post]:
     """A thread's replies, oldest first."""
-    query = select(Post).where(col(Post.reply_to_id) == post_id)
-    if scope is Scope.FAMILY:
-        query = query.where(col(Post.visible_to_family).is_(True))
+    query = select(Post).where(col(Post.reply_to_id) == post_id, shown_filter(scope))
     return list((await session.exec(query.order_by(col(Post.id)))).all())
 
 

@@ -62,11 +62,16 @@ class CompiledSelection:
     def payload(self, root: Any) -> str | None:
         """The `next` payload for an event whose root object is `root`, as graphql-core would
         give it; None if this event must go through graphql-core."""
+        data = self.data(root)
+        return None if data is None else payload_json({"data": data})
+
+    def data(self, root: Any) -> dict[str, Any] | None:
+        """The result's data, as graphql-core would give it without errors; None if this event
+        must go through graphql-core."""
         try:
-            data = {self._root_key: _complete(self._fields, root, self._info)}
+            return {self._root_key: _complete(self._fields, root, self._info)}
         except Exception:  # _Fallback, or a resolver's error: graphql-core reports it
             return None
-        return payload_json({"data": data})
 
 
 def payload_json(body: dict[str, Any]) -> str:

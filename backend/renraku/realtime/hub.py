@@ -34,7 +34,7 @@ from sqlmodel import col, select
 
 from renraku.access import revocations
 from renraku.access.actor import Actor
-from renraku.access.notebook import Scope, scope_of
+from renraku.access.notebook import Scope, may_receive, scope_of
 from renraku.access.scopes import roles_by_patient, roles_by_user, roles_of_user, roles_on
 from renraku.accounts.models import User
 from renraku.accounts.service import live_session_ids, users_by_id
@@ -45,11 +45,12 @@ from renraku.feed import events as feed_events
 from renraku.feed.events_graphql import FeedEvent as FeedEventObject
 from renraku.feed.models import FeedEvent, Post
 from renraku.graphql_errors import coded
-from renraku.kinds import FeedAudience
+from renraku.kinds import FeedAudience, FeedEventKind
 from renraku.loaders import Loaders
-from renraku.metrics import FEED_DELIVERIES, FEED_SUBSCRIPTIONS
+from renraku.metrics import FEED_DELIVERIES, FEED_EXECUTIONS, FEED_SUBSCRIPTIONS
 from renraku.realtime.broker import SubscriptionEnded
 from renraku.realtime.compiled import compile_selection, payload_json
+from renraku.realtime.split import Mismatch, Selection, classify
 from renraku.runtime import Runtime
 
 log = logging.getLogger("renraku.realtime")
@@ -68,6 +69,11 @@ RESUBSCRIBE_SECONDS = 1.0
 # Results sent live, remembered so that a replay (a phone back from a tunnel while its teammates
 # were online) sends what live subscribers received instead of executing the document again.
 REMEMBERED_PAYLOADS = 20_000
+# Subscription selections classified (shared, split or per viewer), by selection key.
+REMEMBERED_SELECTIONS = 512
+NO_ROLES: frozenset[str] = frozenset()
+# Viewers of one audience: the same selection and the same roles on the event's patient.
+Audience = tuple[str, frozenset[str]]
 
 
 class Socket(Protocol):
@@ -114,7 +120,7 @@ class LiveSubscription:
     key: str
     last_id: int = 0
     replaying: bool = False
-    buffer: list[tuple[FeedEvent, Scope]] = field(default_factory=list)
+    buffer: list[tuple[FeedEvent, frozenset[str]]] = field(default_factory=list)
     # Delivered since the last audit record: patient ids and how many events.
     audit_patients: set[int] = field(default_factory=set)
     audit_events: int = 0
@@ -152,8 +158,13 @@ class FeedHub:
         self._dispatching = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._started = asyncio.Lock()
-        # (selection key, scope, event id) -> the payload sent; oldest first.
-        self._sent: OrderedDict[tuple[str, Scope, int], str] = OrderedDict()
+        # (selection key, roles, event id) -> the payload sent to that audience; oldest first.
+        self._sent: OrderedDict[tuple[str, frozenset[str], int], str] = OrderedDict()
+        self._selections: OrderedDict[str, Selection] = OrderedDict()
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -338,15 +349,15 @@ class FeedHub:
 
     async def _dispatch(self, batch: list[FeedEvent], prepared: _Batch | None) -> None:
         """Deliver each event to every local subscriber allowed to see it; advance the cursor."""
-        # One execution plan per (selection, scope) for the whole batch.
-        plans: dict[tuple[str, Scope], _Plan] = {}
+        # One execution plan per audience (and per viewer, for their own fields) for the batch.
+        plans = _Plans(self, prepared)
         for event in batch:
             assert event.id is not None
             if self._listened(event.patient_id):
                 if prepared is None or event.patient_id not in prepared.patients:
                     # A subscriber came after the batch was read: read for it now.
                     prepared = await self._cover(prepared, event)
-                    plans.clear()
+                    plans = _Plans(self, prepared)
                 await self._dispatch_one(event, prepared, plans)
             # Only now: if anything above failed, the next catch-up retries this event
             # (subscribers that already have it skip it by their own cursor).
@@ -360,78 +371,149 @@ class FeedHub:
             more = await _Batch.read(session, {event.patient_id}, [event])
         return more if prepared is None else prepared.merged(more)
 
-    async def _dispatch_one(
-        self, event: FeedEvent, prepared: _Batch, plans: dict[tuple[str, Scope], _Plan]
-    ) -> None:
+    async def _dispatch_one(self, event: FeedEvent, prepared: _Batch, plans: _Plans) -> None:
         assert event.id is not None
         listening = list(self._by_patient.get(event.patient_id, ()))
         roles = prepared.roles.get(event.patient_id, {})
         if self._mine_by_user:
             for user_id in roles:
                 listening.extend(self._mine_by_user.get(user_id, ()))
-        groups: dict[tuple[str, Scope], list[LiveSubscription]] = defaultdict(list)
+            removed = _removed_subject(event, roles)
+            if removed is not None:
+                listening.extend(self._mine_by_user.get(removed, ()))
+        kind, audience = _kind(event), FeedAudience(event.audience)
+        groups: dict[Audience, list[LiveSubscription]] = defaultdict(list)
         for sub in listening:
             if event.id <= sub.last_id or sub.ended:
                 continue
-            scope = scope_of(roles.get(sub.actor.user_id, frozenset()))
-            if scope is None:
+            held = roles.get(sub.actor.user_id, NO_ROLES)
+            if scope_of(held) is None:
                 if sub.field_name == PATIENT_EVENTS:
                     self._lose(sub)
-                continue
-            if scope is Scope.FAMILY and event.audience != FeedAudience.TEAM.value:
+                    continue
+                if _removed_subject(event, roles) != sub.actor.user_id:
+                    continue
+            elif not may_receive(kind, audience, held):
                 continue
             if sub.replaying:
-                sub.buffer.append((event, scope))
+                sub.buffer.append((event, held))
                 if len(sub.buffer) > self._runtime.settings.ws_queue_limit:
                     sub.socket.close_soon(SLOW_CONSUMER, TOO_FAR_BEHIND)
                 continue
-            groups[(sub.key, scope)].append(sub)
-        for key, group in groups.items():
-            plan = plans.get(key)
-            if plan is None:
-                plan = plans[key] = self._plan(
-                    group[0], key[1], prepared.loaders(self._runtime, key[1])
-                )
-            payload = await plan.run(event)
-            self._remember(key, event.id, payload)
+            groups[(sub.key, held)].append(sub)
+        own: list[Awaitable[None]] = []
+        for (_, held), group in groups.items():
+            if held and self._selection(group[0]).per_viewer:
+                own.append(self._send_to_audience(event, held, group, plans))
+            else:
+                await self._send_to_audience(event, held, group, plans)
+        if own:
+            # Together, so that what each viewer's own fields load (their unread counts) is
+            # read for all of them at once.
+            await asyncio.gather(*own)
+
+    async def _send_to_audience(
+        self, event: FeedEvent, held: frozenset[str], group: list[LiveSubscription], plans: _Plans
+    ) -> None:
+        """One event to the subscribers of one audience (same selection, same roles): executed
+        once for all of them when the selection has nothing of a viewer's own, else each gets
+        the shared part merged with their own."""
+        assert event.id is not None
+        selection = self._selection(group[0])
+        if not held:
+            for sub in group:  # removed: only that it happened, and to which patient
+                self._deliver(sub, event, await plans.own(sub, held, WHOLE).run(_wiped(event)))
+            return
+        if not selection.per_viewer:
+            payload = await plans.audience(group[0], held, WHOLE).run(event)
+            self._remember((group[0].key, held), event.id, payload)
             for sub in group:
                 self._deliver(sub, event, payload)
+            return
+        shared = None
+        if selection.shared is not None:
+            shared = await plans.audience(group[0], held, SHARED).data(event)
+        payloads = await asyncio.gather(
+            *(self._own(sub, held, event, selection, shared, plans) for sub in group)
+        )
+        for sub, payload in zip(group, payloads, strict=True):
+            self._deliver(sub, event, payload)
 
-    def _remember(self, key: tuple[str, Scope], event_id: int, payload: str) -> None:
-        self._sent[(*key, event_id)] = payload
+    async def _own(
+        self,
+        sub: LiveSubscription,
+        held: frozenset[str],
+        event: FeedEvent,
+        selection: Selection,
+        shared: dict[str, Any] | None,
+        plans: _Plans,
+    ) -> str:
+        """A per-viewer selection's result for `sub`: the audience's shared part merged with the
+        viewer's own, or the whole selection executed for the viewer if they do not merge."""
+        if shared is not None:
+            mine = await plans.own(sub, held, VIEWER).data(event)
+            if mine is not None:
+                with contextlib.suppress(Mismatch):
+                    return payload_json({"data": selection.merge(shared, mine)})
+        return await plans.own(sub, held, WHOLE).run(event)
+
+    def _selection(self, sub: LiveSubscription) -> Selection:
+        found = self._selections.get(sub.key)
+        if found is None:
+            found = classify(self._schema, sub.document, sub.operation_name)
+            self._selections[sub.key] = found
+            if len(self._selections) > REMEMBERED_SELECTIONS:
+                self._selections.popitem(last=False)
+        return found
+
+    def _remember(self, audience: Audience, event_id: int, payload: str) -> None:
+        self._sent[(*audience, event_id)] = payload
         if len(self._sent) > REMEMBERED_PAYLOADS:
             self._sent.popitem(last=False)
 
     async def _payload_for(
-        self, sub: LiveSubscription, scope: Scope, event: FeedEvent, plan: Callable[[], _Plan]
+        self, sub: LiveSubscription, held: frozenset[str], event: FeedEvent, plans: _Plans
     ) -> str:
-        """What live subscribers with this selection and scope were sent for `event`, or the
-        document executed now if no one was listening then. Family always get the post as it
-        is now: one hidden from them since is not sent again."""
+        """A replayed event's result for `sub`, computed for the viewer now: what live
+        subscribers of the same audience were sent if it is remembered, else executed. Family
+        always get the post as it is now: one hidden from them since is not sent again."""
         assert event.id is not None
-        payload = None if scope is Scope.FAMILY else self._sent.get((sub.key, scope, event.id))
+        if not held:
+            return await plans.own(sub, held, WHOLE).run(_wiped(event))
+        selection = self._selection(sub)
+        if selection.per_viewer:
+            shared = None
+            if selection.shared is not None:
+                shared = await plans.own(sub, held, SHARED).data(event)
+            return await self._own(sub, held, event, selection, shared, plans)
+        family = scope_of(held) is Scope.FAMILY
+        payload = None if family else self._sent.get((sub.key, held, event.id))
         if payload is None:
-            payload = await plan().run(event)
-            self._remember((sub.key, scope), event.id, payload)
+            payload = await plans.own(sub, held, WHOLE).run(event)
+            self._remember((sub.key, held), event.id, payload)
         return payload
 
-    def _plan(self, sub: LiveSubscription, scope: Scope, loaders: Loaders | None = None) -> _Plan:
-        """The subscription's document, variables and context, ready to run per event for
-        readers with `scope` (rows read for the whole batch in `loaders`; the events were
-        access-checked above)."""
+    def _plan(
+        self,
+        sub: LiveSubscription,
+        held: frozenset[str],
+        loaders: Loaders,
+        document: DocumentNode,
+        part: str,
+    ) -> _Plan:
+        """`document` (the subscription's, or a part of it) with its variables and a context of
+        `sub`'s viewer, ready to run per event for readers holding `held` on the event's patient
+        (rows read for the whole batch in `loaders`; the events were access-checked above)."""
         context = sub.socket.context()
-        context.use_loaders(loaders or Loaders(self._runtime.db, family=scope is Scope.FAMILY))
+        context.use_loaders(loaders)
         built = _EventExecutor.build(
             self._schema,
-            sub.document,
+            document,
             context_value=context,
             raw_variable_values=sub.variables,
             operation_name=sub.operation_name,
         )
-        return _Plan(built, sub.key)
-
-    def _batch_plan(self, sub: LiveSubscription, scope: Scope, rows: _Batch) -> _Plan:
-        return self._plan(sub, scope, rows.loaders(self._runtime, scope))
+        return _Plan(built, context, sub.key, held, part)
 
     def _deliver(self, sub: LiveSubscription, event: FeedEvent, payload: str) -> None:
         assert event.id is not None
@@ -462,10 +544,10 @@ class FeedHub:
             # Live events that arrived meanwhile, in order; then straight delivery.
             while sub.buffer:
                 pending, sub.buffer = sorted(sub.buffer, key=lambda e: e[0].id or 0), []
-                plans = {s: _Lazy(partial(self._plan, sub, s)) for s in Scope}
-                for event, scope in pending:
+                plans = _Plans(self, None)
+                for event, held in pending:
                     if event.id is not None and event.id > sub.last_id:
-                        payload = await self._payload_for(sub, scope, event, plans[scope])
+                        payload = await self._payload_for(sub, held, event, plans)
                         await self._deliver_waiting(sub, event, payload)
             sub.replaying = False
         except Exception:
@@ -474,44 +556,49 @@ class FeedHub:
 
     async def _replay_batch(self, sub: LiveSubscription) -> bool:
         """Send the next batch of stored events after the subscriber's cursor; True if more."""
+        mine = sub.patient_id is None
         async with self._runtime.db.session() as session:
-            if sub.patient_id is not None:
+            if not mine:
+                assert sub.patient_id is not None
                 found = await roles_on(session, sub.actor, [sub.patient_id])
-                scopes = {sub.patient_id: scope_of(found.get(sub.patient_id, frozenset()))}
             else:
                 found = await roles_of_user(session, sub.actor)
-                scopes = {pid: scope_of(r) for pid, r in found.items()}
-            readable = {pid: s for pid, s in scopes.items() if s is not None}
-            if sub.patient_id is not None and not readable:
+            readable = {pid: r for pid, r in found.items() if scope_of(r) is not None}
+            if not mine and not readable:
                 self._lose(sub)
                 return False
             batch = await feed_events.events_after(
-                session, after=sub.last_id, patient_ids=list(readable), limit=REPLAY_BATCH
+                session,
+                after=sub.last_id,
+                patient_ids=list(readable),
+                limit=REPLAY_BATCH,
+                removals_of=sub.actor.user_id if mine else None,
             )
+            todo = [(e, readable.get(e.patient_id, NO_ROLES)) for e in batch]
             todo = [
-                (e, readable[e.patient_id])
-                for e in batch
-                if readable[e.patient_id] is not Scope.FAMILY
-                or e.audience == FeedAudience.TEAM.value
+                (e, held)
+                for e, held in todo
+                if may_receive(_kind(e), FeedAudience(e.audience), held)
+                or (not held and mine and e.subject_user_id == sub.actor.user_id)
             ]
             # Only the events not remembered need their rows.
-            missed = [e for e, scope in todo if (sub.key, scope, e.id) not in self._sent]
+            missed = [e for e, held in todo if (sub.key, held, e.id) not in self._sent]
             posts, users = await _rows_named(session, missed)
-        rows = _Batch(roles={}, posts=posts, users=users)
-        plans = {s: _Lazy(partial(self._batch_plan, sub, s, rows)) for s in Scope}
+        plans = _Plans(self, _Batch(roles={}, posts=posts, users=users))
         delivered: set[int] = set()
         count = 0
-        for event, scope in todo:
+        for event, held in todo:
             assert event.id is not None
             if sub.ended:
                 return False
             await self._deliver_waiting(
-                sub, event, await self._payload_for(sub, scope, event, plans[scope])
+                sub, event, await self._payload_for(sub, held, event, plans)
             )
-            delivered.add(event.patient_id)
+            if held:
+                delivered.add(event.patient_id)
             count += 1
         if batch and batch[-1].id is not None and batch[-1].id > sub.last_id:
-            sub.last_id = batch[-1].id  # past family-hidden events at the end of the batch
+            sub.last_id = batch[-1].id  # past events not for this reader at the end of the batch
         if delivered:
             await self._audit(sub, delivered, events=count, what="replay")
         sub.audit_patients.clear()
@@ -627,19 +714,6 @@ class _Batch:
         return loaders
 
 
-class _Lazy:
-    """A plan built on first use (a replay whose events are all remembered needs none)."""
-
-    def __init__(self, build: Callable[[], _Plan]) -> None:
-        self._build = build
-        self._plan: _Plan | None = None
-
-    def __call__(self) -> _Plan:
-        if self._plan is None:
-            self._plan = self._build()
-        return self._plan
-
-
 class _EventExecutor(Executor[Context]):
     """graphql-core's executor, remembering each selection's collected subfields for all the
     events of a plan. graphql-core keys that memo by the identity of a list built anew for every
@@ -665,24 +739,130 @@ class _EventExecutor(Executor[Context]):
 class _Plan:
     """A subscription document built once (variables coerced, operation found), run per event."""
 
-    def __init__(self, built: Executor[Context] | list[GraphQLError], key: str) -> None:
+    def __init__(
+        self,
+        built: Executor[Context] | list[GraphQLError],
+        context: Context,
+        key: str,
+        held: frozenset[str],
+        part: str,
+    ) -> None:
         self._built = built
-        self.key = key
+        self._context = context
+        self._held = held
+        # The audience it runs for: its selection's key and the roles held.
+        self.key = (key, held)
+        self._executed = FEED_EXECUTIONS.labels(part)
         self._compiled = None if isinstance(built, list) else compile_selection(built)
+
+    def _for(self, event: FeedEvent) -> FeedEventObject:
+        self._executed.inc()
+        # The viewer's roles on the event's patient are those the hub decided on.
+        if self._held and self._context.actor is not None:
+            self._context.gate.prime(event.patient_id, self._held)
+        return FeedEventObject(row=event)
 
     async def run(self, event: FeedEvent) -> str:
         """The result for `event`, as the JSON of a `next` message's payload."""
         if isinstance(self._built, list):  # variables were checked at subscribe time
             return _payload(ExecutionResult(data=None, errors=self._built))
-        root = FeedEventObject(row=event)
+        root = self._for(event)
         if self._compiled is not None:
             payload = self._compiled.payload(root)
             if payload is not None:
                 return payload
-        result = execute_subscription_event(self._built.build_per_event_executor(root))
+        return _payload(await self._execute(self._built, root))
+
+    async def data(self, event: FeedEvent) -> dict[str, Any] | None:
+        """The result's data for `event`, or None if it has errors (or no data)."""
+        if isinstance(self._built, list):
+            return None
+        root = self._for(event)
+        if self._compiled is not None:
+            data = self._compiled.data(root)
+            if data is not None:
+                return data
+        result = await self._execute(self._built, root)
+        return None if result.errors else result.data
+
+    @staticmethod
+    async def _execute(built: Executor[Context], root: FeedEventObject) -> ExecutionResult:
+        result = execute_subscription_event(built.build_per_event_executor(root))
         if isinstance(result, Awaitable):
             result = await result
-        return _payload(result)
+        return result
+
+
+# Which document a plan runs: the subscription's whole selection, the part an audience shares,
+# or the viewer's own part (realtime/split.py).
+WHOLE, SHARED, VIEWER = "whole", "shared", "viewer"
+
+
+class _Plans:
+    """The plans of one batch of events, built on first use: one per audience and part, one per
+    subscriber and part for what is a viewer's own. Plans of the same scope share the batch's
+    rows (the family filter is the scope's)."""
+
+    def __init__(self, hub: FeedHub, rows: _Batch | None) -> None:
+        self._hub = hub
+        self._rows = rows
+        self._loaders: dict[Scope, Loaders] = {}
+        self._shared: dict[tuple[str, frozenset[str], str], _Plan] = {}
+        self._own: dict[tuple[LiveSubscription, frozenset[str], str], _Plan] = {}
+
+    def audience(self, sub: LiveSubscription, held: frozenset[str], part: str) -> _Plan:
+        """A plan whose results every subscriber of `sub`'s audience may be sent."""
+        key = (sub.key, held, part)
+        plan = self._shared.get(key)
+        if plan is None:
+            plan = self._shared[key] = self._build(sub, held, part)
+        return plan
+
+    def own(self, sub: LiveSubscription, held: frozenset[str], part: str) -> _Plan:
+        """A plan for `sub`'s viewer alone."""
+        key = (sub, held, part)
+        plan = self._own.get(key)
+        if plan is None:
+            plan = self._own[key] = self._build(sub, held, part)
+        return plan
+
+    def _build(self, sub: LiveSubscription, held: frozenset[str], part: str) -> _Plan:
+        scope = scope_of(held) or Scope.FAMILY  # no roles: a removal notice, nothing to read
+        loaders = self._loaders.get(scope)
+        if loaders is None:
+            loaders = self._loaders[scope] = (
+                self._rows.loaders(self._hub.runtime, scope)
+                if self._rows is not None
+                else Loaders(self._hub.runtime.db, family=scope is Scope.FAMILY)
+            )
+        selection = self._hub._selection(sub)
+        document = {SHARED: selection.shared, VIEWER: selection.viewer}.get(part) or sub.document
+        return self._hub._plan(sub, held, loaders, document, part)
+
+
+def _kind(event: FeedEvent) -> FeedEventKind:
+    return FeedEventKind(event.kind.removeprefix(feed_events.EVENT_PREFIX))
+
+
+def _removed_subject(event: FeedEvent, roles: dict[int, frozenset[str]]) -> int | None:
+    """The user a MEMBERSHIP_CHANGED event is about, if they no longer may see the patient:
+    they are sent that one event, carrying the patient's id only, so a phone can wipe what it
+    holds of the patient."""
+    subject = event.subject_user_id
+    if _kind(event) is not FeedEventKind.MEMBERSHIP_CHANGED or subject is None:
+        return None
+    return subject if scope_of(roles.get(subject, NO_ROLES)) is None else None
+
+
+def _wiped(event: FeedEvent) -> FeedEvent:
+    """The event with nothing but its kind, cursor, time and patient id."""
+    return FeedEvent(
+        id=event.id,
+        patient_id=event.patient_id,
+        kind=event.kind,
+        audience=event.audience,
+        created_at=event.created_at,
+    )
 
 
 async def _rows_named(

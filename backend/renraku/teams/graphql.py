@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 import strawberry
 
+from renraku.access.fields import PerViewer
 from renraku.accounts.graphql import User
 from renraku.audit import graphql as audit_graphql
 from renraku.audit.graphql import AccessConnection
@@ -243,8 +244,11 @@ class Patient:
     async def my_roles(self, info: Info) -> list[str]:
         return sorted(await info.context.gate.roles(self.pk))
 
-    @strawberry.field
-    async def care_team(self, info: Info) -> CareTeam:
+    @strawberry.field(
+        description="The care team: null with FORBIDDEN for those who may see the patient but "
+        "not the team (planners)."
+    )
+    async def care_team(self, info: Info) -> CareTeam | None:
         await info.context.gate.require(self.pk, "team", "read")
         return CareTeam(patient_id=self.pk)
 
@@ -258,12 +262,15 @@ class Patient:
         return await feed_graphql.timeline(info, patient_id=self.pk, first=first, after=after)
 
     @strawberry.field(
-        description="Posts you have not read yet: null with FORBIDDEN, like the timeline."
+        description="Posts you have not read yet: null with FORBIDDEN, like the timeline.",
+        extensions=[PerViewer()],
     )
     async def unread_count(self, info: Info) -> int | None:
         return (await feed_queries.unread_of(info, self.pk)).unread
 
-    @strawberry.field(description="Urgent (至急) posts you have not read yet.")
+    @strawberry.field(
+        description="Urgent (至急) posts you have not read yet.", extensions=[PerViewer()]
+    )
     async def urgent_unread_count(self, info: Info) -> int | None:
         return (await feed_queries.unread_of(info, self.pk)).urgent
 
