@@ -1,12 +1,18 @@
 """The live feed under load, against a plain `websockets` broadcast, in the same run.
 
-1,000 subscribers (5 on each of 200 care teams of a synthetic world), in a separate client
-process (bench/feed_client.py), each subscribed to its patient's `patientEvents`. Then, first on
-our server (`renraku serve`, SQLite under a temp dir, or PostgreSQL + Redis with --pg) and then
-on the baseline (bench/feed_baseline.py: the same frames to the same audiences, no database):
+1,000 subscribers (5 on each of 200 care teams of a synthetic world: the team's coordinator,
+three of its members and a family member added to the team for the run), in a separate client
+process (bench/feed_client.py), each subscribed to its patient's `patientEvents` with the usual
+selection, or with `--selection per-viewer` the usual one plus `post { patient { myRoles
+unreadCount } }` (myRoles the same for everyone with the same roles, unreadCount each viewer's
+own). Then, first on our server (`renraku serve`, SQLite under a temp dir, or PostgreSQL + Redis
+with --pg) and then on the baseline (bench/feed_baseline.py: the same frames to the same
+audiences, no database):
 
-- steady: posts at 50/s for 60 s, round-robin over the teams; latency from the post's commit to
-  its arrival at each subscriber, p50 and p99 (same machine clock). Ours: from the moment the
+- steady: posts at 50/s for 60 s, round-robin over the teams, every other post of each team
+  shared with the family (the family member hears only those); latency from the post's commit
+  to its arrival at each subscriber, p50 and p99 (same machine clock; goal: ours within 3x the
+  baseline's p99, 5x with --selection per-viewer). Ours: from the moment the
   transaction's COMMIT returned, which the server logs with the events' ids
   (RENRAKU_DEBUG_LOGGERS=renraku.feed.commits); also printed from the event's `at` as stored
   (stamped as the event is written, the last statement before the COMMIT: that adds the INSERT
@@ -15,20 +21,32 @@ on the baseline (bench/feed_baseline.py: the same frames to the same audiences, 
 - saturation: a burst of 3,000 posts committed at once (ours: written by the service layer in
   one transaction, as createPost writes them, then one createPost that announces them; the
   baseline: the same frames handed over at once); deliveries per second from the commit to the
-  last frame received. This is the feed's own capacity: how fast it delivers when events arrive
-  faster than it can send them;
+  last frame received (goal: ours at least 0.25 of the baseline's). This is the feed's own
+  capacity: how fast it delivers when events arrive faster than it can send them;
 - through the API: posts as fast as createPost takes them (16 at a time) for 15 s; posts and
   deliveries per second (bound by the write path, not the feed; printed for the record);
-- replay (ours only): a subscriber's last cursor, 1,000 posts on its patient, then a new
-  subscription from that cursor, timed until all 1,000 have arrived;
-- the server process's RSS idle, with its subscribers, and after the run.
+- replay (ours only): a subscriber's (the coordinator of team 0) last cursor, 1,000 posts on its
+  patient, then a new subscription from that cursor, timed until all 1,000 have arrived;
+- the server process's RSS idle, with its subscribers, and after the run;
+- executions per event (ours): the server's counters (GET /metrics, with a token the bench
+  gives the server) read before and after the steady phase, the burst and the API phase:
+  `renraku_feed_executions_total` by part (whole: the selection run for an audience; shared:
+  the part an audience shares; viewer: a viewer's own part) and `renraku_feed_deliveries_total`,
+  divided by the events of the phase (`renraku_feed_events_committed_total`; for the burst, whose
+  events this process writes, their number). Printed beside what one execution per audience
+  (coordinator, member, and family when shared with them) and one per subscriber come to: the
+  usual selection runs whole once per audience, per-viewer its shared part once per audience and
+  the viewer's part once per subscriber.
 
-Our posts go through `createPost` over HTTP with the authors' bearer tokens; the baseline is sent
-the frames our server sent for the same teams (captured by the subscribers), each stamped with
-the moment the baseline takes it. Sessions are made with the accounts service, not by sign-in.
+Our posts go through `createPost` over HTTP with the professionals' bearer tokens; the baseline is
+sent the frames our server sent for the same teams (captured by the subscribers), each stamped
+with the moment the baseline takes it: one frame per audience (a role on the patient) and post,
+or with per-viewer fields each subscriber's own, and the family member's only for posts shared
+with the family. Sessions are made with the accounts service, not by sign-in.
 
     .venv/bin/python bench/feed.py                 # 1,000 subscribers, 50/s for 60 s, SQLite
     .venv/bin/python bench/feed.py --pg            # PostgreSQL and Redis
+    .venv/bin/python bench/feed.py --selection per-viewer   # with myRoles and unreadCount
     .venv/bin/python bench/feed.py --quick         # 100 subscribers, 20/s for 10 s
     .venv/bin/python bench/feed.py --baseline-only # the harness alone, on made-up frames
 """
@@ -53,6 +71,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from _common import fresh_database, percentile
 from feed_baseline import EVENT_AT, PROTOCOL
 from feed_world import (
+    ROLES,
+    SELECTIONS,
     Clients,
     Process,
     Team,
@@ -64,11 +84,12 @@ from feed_world import (
 )
 from renraku.feed.events_graphql import decode_event_cursor
 from renraku.ids import encode_id
-from renraku.kinds import PostCategory
+from renraku.kinds import PostCategory, TeamRole
 from renraku.seed import post_texts
 from renraku.seed.synthetic import SyntheticSpec
 
-GOAL_P99 = 3.0  # ours within 3x the baseline's p99
+# Ours within 3x the baseline's p99; 5x with a viewer's own fields (executed per viewer).
+GOAL_P99 = {"usual": 3.0, "per-viewer": 5.0}
 GOAL_THROUGHPUT = 0.25  # ours at least a quarter of the baseline's deliveries per second
 GOAL_REPLAY_SECONDS = 0.3
 IDLE_SECONDS = 10
@@ -78,6 +99,26 @@ CATEGORIES = [
 ]  # fmt: skip
 CREATE = """
 mutation($input: CreatePostInput!) { createPost(input: $input) { id } }"""
+# The server's counters read before and after each phase (GET /metrics).
+COUNTERS = {
+    "whole": 'renraku_feed_executions_total{part="whole"}',
+    "shared": 'renraku_feed_executions_total{part="shared"}',
+    "viewer": 'renraku_feed_executions_total{part="viewer"}',
+    "events": "renraku_feed_events_committed_total",
+    "deliveries": "renraku_feed_deliveries_total",
+}
+PARTS = ("whole", "shared", "viewer")
+# What the baseline sends for one post: (group, frame) pairs, a group being an audience (patient
+# and role) or one viewer (bench/feed_baseline.py).
+Sends = list[list[str]]
+# Per patient: the sends of posts shared with the family (True) and of the others (False).
+Templates = dict[str, dict[bool, list[Sends]]]
+
+
+def for_family(k: int, teams: int) -> bool:
+    """Whether the k-th post of a phase, round-robin over `teams`, is shared with the family:
+    every other post of each team, its first one included."""
+    return (k // teams) % 2 == 0
 
 
 class PostFailed(Exception):
@@ -96,15 +137,15 @@ class OurPoster:
         )
         self.run = uuid.uuid4().hex[:8]
 
-    async def post(self, team: Team, n: int) -> str:
-        member = team.members[n % len(team.members)]
+    async def post(self, team: Team, n: int, *, family: bool) -> str:
+        member = team.authors[n % len(team.authors)]
         category = CATEGORIES[n % len(CATEGORIES)]
         draft = {
             "patientId": team.gid,
             "clientId": f"bench-{self.run}-{n}",
             "category": category.name,
             "body": post_texts.body(category, (n, n // 7, n // 49)),
-            "visibleToFamily": n % 3 == 0,
+            "visibleToFamily": family,
         }
         response = await self.http.post(
             "/graphql",
@@ -123,16 +164,17 @@ class OurPoster:
 
 
 class BaselinePoster:
-    """Hands the baseline each post's frame over its control socket; returns when it was sent."""
+    """Hands the baseline each post's frames over its control socket; returns when they were
+    sent."""
 
-    def __init__(self, ws: ClientConnection, frames: dict[str, list[str]]) -> None:
+    def __init__(self, ws: ClientConnection, frames: Templates) -> None:
         self.ws = ws
         self.frames = frames
         self.waiting: dict[int, asyncio.Future[None]] = {}
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def open(cls, port: int, frames: dict[str, list[str]]) -> BaselinePoster:
+    async def open(cls, port: int, frames: Templates) -> BaselinePoster:
         ws = await connect(
             f"ws://127.0.0.1:{port}/control",
             subprotocols=[PROTOCOL],  # type: ignore[list-item] - a plain str is the subprotocol
@@ -147,26 +189,26 @@ class BaselinePoster:
             if future is not None and not future.done():
                 future.set_result(None)
 
-    async def post(self, team: Team, n: int) -> str:
-        templates = self.frames[team.gid]
+    async def post(self, team: Team, n: int, *, family: bool) -> str:
+        templates = self.frames[team.gid][family]
         future = asyncio.get_running_loop().create_future()
         self.waiting[n] = future
-        frame = templates[n % len(templates)]
-        await self.ws.send(json.dumps({"n": n, "patient": team.gid, "frame": frame}))
+        sends = templates[n % len(templates)]
+        await self.ws.send(json.dumps({"n": n, "sends": sends}))
         await future
         return str(n)
 
     async def burst(self, teams: list[Team], count: int, n: int) -> float:
-        """Hands the baseline `count` frames at once; when they were handed over."""
+        """Hands the baseline the frames of `count` posts at once; when they were handed over."""
         items = []
         for k in range(count):
             team = teams[k % len(teams)]
-            templates = self.frames[team.gid]
-            items.append([team.gid, templates[k % len(templates)]])
+            templates = self.frames[team.gid][for_family(k, len(teams))]
+            items.extend(templates[k % len(templates)])
         future = asyncio.get_running_loop().create_future()
         self.waiting[n] = future
         began = time.time()
-        await self.ws.send(json.dumps({"n": n, "burst": items}))
+        await self.ws.send(json.dumps({"n": n, "sends": items}))
         await future
         return began
 
@@ -180,41 +222,86 @@ class BaselinePoster:
 Poster = OurPoster | BaselinePoster
 
 
-def templates_from(frames: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Our frames with the event's `at` replaced by the baseline's placeholder."""
-    templates: dict[str, list[str]] = {}
-    for team, raws in frames.items():
-        for raw in raws:
-            at = json.loads(raw)["payload"]["data"]["patientEvents"]["at"]
-            templates.setdefault(team, []).append(raw.replace(json.dumps(at), f'"{EVENT_AT}"'))
+def sends_for(team: Team, t: int, frames: dict[int, str], *, per_viewer: bool) -> Sends:
+    """What the baseline sends for one post of team number `t`, given each subscriber's frame
+    (by viewer number): as ours does, one frame per audience (the subscribers of one role), or
+    with a viewer's own fields each subscriber's own."""
+    sends: Sends = []
+    audiences: set[TeamRole] = set()
+    for k, member in enumerate(team.members):
+        viewer = t * len(team.members) + k
+        if viewer not in frames:
+            continue
+        if per_viewer:
+            sends.append([f"#{viewer}", frames[viewer]])
+        elif member.role not in audiences:
+            audiences.add(member.role)
+            sends.append([f"{team.gid}/{member.role.value}", frames[viewer]])
+    return sends
+
+
+def templates_from(
+    frames: dict[str, list[Any]], teams: list[Team], *, per_viewer: bool
+) -> Templates:
+    """Our frames, by team and whether the family member heard the post, with the event's `at`
+    replaced by the baseline's placeholder; posts not heard by all their subscribers are left
+    out."""
+    templates: Templates = {}
+    for key, events in frames.items():
+        t = int(key)
+        team = teams[t]
+        for _cursor, by_viewer in events:
+            got: dict[int, str] = {}
+            for viewer, raw in by_viewer.items():
+                at = json.loads(raw)["payload"]["data"]["patientEvents"]["at"]
+                got[int(viewer)] = raw.replace(json.dumps(at), f'"{EVENT_AT}"')
+            base = t * len(team.members)
+            family = any(
+                base + k in got for k, m in enumerate(team.members) if m.role is TeamRole.FAMILY
+            )
+            if len(got) != team.receivers(family=family):
+                continue
+            sends = sends_for(team, t, got, per_viewer=per_viewer)
+            templates.setdefault(team.gid, {True: [], False: []})[family].append(sends)
     return templates
 
 
-def made_up_frames(teams: list[Team]) -> dict[str, list[str]]:
+def made_up_frames(teams: list[Team], *, per_viewer: bool) -> Templates:
     """Frames shaped like ours, for --baseline-only (no server of ours to capture them from)."""
-    frames: dict[str, list[str]] = {}
+    templates: Templates = {}
     for t, team in enumerate(teams):
-        for k in range(5):
-            n = t * 5 + k
+        kinds: dict[bool, list[Sends]] = {True: [], False: []}
+        for k in range(6):
+            n = t * 6 + k
+            family = k % 2 == 0
             category = CATEGORIES[n % len(CATEGORIES)]
-            event = {
-                "cursor": encode_id("FeedEvent", 1_000_000 + n),
-                "kind": "POST_CREATED",
-                "patientId": team.gid,
-                "at": EVENT_AT,
-                "post": {
+            frames: dict[int, str] = {}
+            for j, member in enumerate(team.members):
+                if member.role is TeamRole.FAMILY and not family:
+                    continue
+                post: dict[str, Any] = {
                     "id": encode_id("Post", 1_000_000 + n),
                     "body": post_texts.body(category, (n, n // 7, n // 49)),
                     "category": category.name,
                     "urgent": False,
                     "createdAt": "2026-11-27T09:00:00+00:00",
                     "author": {"displayName": "佐藤 花子"},
-                },
-            }
-            frame = {"id": "1", "type": "next", "payload": {"data": {"patientEvents": event}}}
-            text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
-            frames.setdefault(team.gid, []).append(text)
-    return frames
+                }
+                if per_viewer:
+                    post["patient"] = {"myRoles": [member.role.value], "unreadCount": n + j}
+                event = {
+                    "cursor": encode_id("FeedEvent", 1_000_000 + n),
+                    "kind": "POST_CREATED",
+                    "patientId": team.gid,
+                    "at": EVENT_AT,
+                    "post": post,
+                }
+                frame = {"id": "1", "type": "next", "payload": {"data": {"patientEvents": event}}}
+                text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+                frames[t * len(team.members) + j] = text
+            kinds[family].append(sends_for(team, t, frames, per_viewer=per_viewer))
+        templates[team.gid] = kinds
+    return templates
 
 
 @dataclass
@@ -228,8 +315,10 @@ class Outcome:
     saturation: dict[str, Any] = field(default_factory=dict)
     burst: dict[str, Any] = field(default_factory=dict)
     replay: dict[str, Any] = field(default_factory=dict)
-    frames: dict[str, list[str]] = field(default_factory=dict)
+    frames: dict[str, list[Any]] = field(default_factory=dict)
     idle_cores: float = 0.0
+    # Ours: the server's feed counters over each phase (COUNTERS, their differences).
+    counted: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class Counter:
@@ -244,7 +333,7 @@ class Counter:
 async def warm_up(poster: Poster, clients: Clients, teams: list[Team], numbers: Counter) -> None:
     """One post per team, until every subscriber has heard one: all subscriptions are live."""
     await clients.all({"cmd": "reset", "latency": False})
-    await asyncio.gather(*(poster.post(team, numbers.next()) for team in teams))
+    await asyncio.gather(*(poster.post(team, numbers.next(), family=True) for team in teams))
     expected = sum(len(t.members) for t in teams)
     received, _ = await clients.drain(expected, give_up=60)
     if received < expected:
@@ -260,13 +349,16 @@ async def steady(
     total = int(args.rate * args.seconds)
     began = loop.time()
     tasks = []
+    receivers = []
     for i in range(total):
         await asyncio.sleep(max(0.0, began + i / args.rate - loop.time()))
-        tasks.append(asyncio.create_task(poster.post(teams[i % len(teams)], numbers.next())))
+        team, family = teams[i % len(teams)], for_family(i, len(teams))
+        tasks.append(asyncio.create_task(poster.post(team, numbers.next(), family=family)))
+        receivers.append(team.receivers(family=family))
     done = await asyncio.gather(*tasks, return_exceptions=True)
     failed = [d for d in done if isinstance(d, BaseException)]
     accepted = total - len(failed)
-    expected = sum(len(teams[i % len(teams)].members) for i in range(total)) - 5 * len(failed)
+    expected = sum(r for r, d in zip(receivers, done, strict=True) if isinstance(d, str))
     # A server that cannot keep up delivers a backlog long after the last post: all of it is
     # counted here, so none of it spills into the next phase.
     await clients.drain(expected, give_up=600)
@@ -283,6 +375,7 @@ async def steady(
         stats["frames"].update(a["frames"])
     posting = {
         "posts": total,
+        "for_family": sum(for_family(i, len(teams)) for i in range(total)),
         "accepted": accepted,
         "expected": expected,
         "failed": len(failed),
@@ -302,29 +395,33 @@ async def saturate(
     """Posts as fast as the server takes them for args.saturation_seconds; deliveries per s."""
     await clients.all({"cmd": "reset", "latency": False})
     server_cpu, client_cpu = process.cpu_seconds(), clients.cpu_seconds()
-    accepted = failed = 0
+    accepted = failed = expected = for_family_count = 0
     began = time.time()
     stop = began + args.saturation_seconds
 
     async def worker(w: int) -> None:
-        nonlocal accepted, failed
+        nonlocal accepted, failed, expected, for_family_count
         i = w
         while time.time() < stop:
+            team, family = teams[i % len(teams)], for_family(i, len(teams))
             try:
-                await poster.post(teams[i % len(teams)], numbers.next())
+                await poster.post(team, numbers.next(), family=family)
                 accepted += 1
+                expected += team.receivers(family=family)
+                for_family_count += family
             except PostFailed:
                 failed += 1
             i += args.concurrency
 
     await asyncio.gather(*(worker(w) for w in range(args.concurrency)))
-    received, last = await clients.drain(5 * accepted, give_up=600)
+    received, last = await clients.drain(expected, give_up=600)
     elapsed = max(last - began, 1e-9)
     return {
         "posts": accepted,
+        "for_family": for_family_count,
         "failed": failed,
         "received": received,
-        "expected": 5 * accepted,
+        "expected": expected,
         "seconds": elapsed,
         "per_second": received / elapsed,
         "server_cpu": process.cpu_seconds() - server_cpu,
@@ -344,19 +441,25 @@ async def burst(
     """A burst of args.burst posts committed at once; deliveries per second to the last frame."""
     await clients.all({"cmd": "reset", "latency": False})
     server_cpu = process.cpu_seconds()
-    expected = sum(len(teams[k % len(teams)].members) for k in range(args.burst))
+    count = len(teams)
+    expected = sum(
+        teams[k % count].receivers(family=for_family(k, count)) for k in range(args.burst)
+    )
     if isinstance(poster, OurPoster):
         assert db_url is not None
-        began = await write_burst(db_url, teams, args.burst, poster.run)
+        began = await write_burst(
+            db_url, teams, args.burst, poster.run, lambda k: for_family(k, count)
+        )
         # The announcement: the hub reads everything committed since its cursor.
-        await poster.post(teams[0], numbers.next())
-        expected += len(teams[0].members)
+        await poster.post(teams[0], numbers.next(), family=False)
+        expected += teams[0].receivers(family=False)
     else:
         began = await poster.burst(teams, args.burst, numbers.next())
     received, last = await clients.drain(expected, give_up=600)
     elapsed = max(last - began, 1e-9)
     return {
-        "posts": args.burst,
+        "posts": args.burst + 1 if isinstance(poster, OurPoster) else args.burst,
+        "for_family": sum(for_family(k, count) for k in range(args.burst)),
         "received": received,
         "expected": expected,
         "seconds": elapsed,
@@ -373,9 +476,10 @@ async def replay(
     if cursor is None:
         raise SystemExit("replay: subscriber 0 has seen no event to resume from")
     await clients.all({"cmd": "reset", "latency": False})
-    made = [await poster.post(team, numbers.next()) for _ in range(missed)]
+    made = [await poster.post(team, numbers.next(), family=k % 2 == 0) for k in range(missed)]
     # Every one committed and delivered live to the team first.
-    await clients.drain(len(team.members) * missed, give_up=600)
+    expected = sum(team.receivers(family=k % 2 == 0) for k in range(missed))
+    await clients.drain(expected, give_up=600)
     answer = await clients.first({"cmd": "replay", "sub": 0, "after": cursor, "expect": missed})
     if "error" in answer:
         return {"error": answer["error"], "received": answer["received"]}
@@ -386,6 +490,42 @@ async def replay(
         "of_ours": len(set(answer["posts"]) & set(made)),
         "missed": missed,
     }
+
+
+async def counters(process: Process, port: int) -> dict[str, float] | None:
+    """The server's feed counters (COUNTERS) from GET /metrics; None for the baseline."""
+    if process.metrics_token is None:
+        return None
+    async with httpx.AsyncClient(trust_env=False) as http:
+        response = await http.get(
+            f"http://127.0.0.1:{port}/metrics",
+            headers={"Authorization": f"Bearer {process.metrics_token}"},
+            timeout=30,
+        )
+    response.raise_for_status()
+    values = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return {key: values.get(name, 0.0) for key, name in COUNTERS.items()}
+
+
+@contextlib.asynccontextmanager
+async def counted(
+    outcome: Outcome, phase: str, process: Process, port: int, events: int | None = None
+) -> AsyncIterator[None]:
+    """The counters' differences over the phase, into outcome.counted[phase]. `events`: how many
+    the phase's feed events are when the server did not commit them all itself (the burst)."""
+    before = await counters(process, port)
+    yield
+    after = await counters(process, port)
+    if before is None or after is None:
+        return
+    delta = {key: after[key] - before[key] for key in COUNTERS}
+    if events is not None:
+        delta["events"] = events
+    outcome.counted[phase] = delta
 
 
 def commit_times(server_log: Path) -> dict[int, float]:
@@ -420,6 +560,8 @@ async def measure(
     args: argparse.Namespace,
     workdir: Path,
     db_url: str | None = None,
+    *,
+    tagged: bool = False,
 ) -> Outcome:
     outcome = Outcome(name)
     numbers = Counter()
@@ -429,9 +571,11 @@ async def measure(
         async with subscribers(
             url,
             teams,
+            query=SELECTIONS[args.selection],
             processes=args.client_processes,
             workdir=workdir,
             compression="deflate" if args.compression else None,
+            tagged=tagged,
         ) as clients:
             connected = await clients.all({"cmd": "connect"})
             problems = [p for c in connected for p in c["problems"]]
@@ -446,7 +590,8 @@ async def measure(
                 await asyncio.sleep(IDLE_SECONDS)
                 outcome.idle_cores = (process.cpu_seconds() - cpu) / IDLE_SECONDS
                 print(f"  {name}: steady {args.rate:g}/s for {args.seconds:g} s", flush=True)
-                stats, outcome.steady = await steady(poster, clients, teams, numbers, args)
+                async with counted(outcome, "steady", process, port):
+                    stats, outcome.steady = await steady(poster, clients, teams, numbers, args)
                 outcome.latencies = stats["latencies"]
                 if isinstance(poster, OurPoster):
                     outcome.from_at = outcome.latencies
@@ -455,9 +600,16 @@ async def measure(
                 outcome.steady.update(received=stats["received"], resumed=stats["resumed"])
                 outcome.steady["problems"] = stats["problems"]
                 print(f"  {name}: burst of {args.burst:,} posts", flush=True)
-                outcome.burst = await burst(poster, clients, process, teams, numbers, args, db_url)
+                # The burst's events are committed by this process, not counted by the server's.
+                async with counted(outcome, "burst", process, port, events=args.burst + 1):
+                    outcome.burst = await burst(
+                        poster, clients, process, teams, numbers, args, db_url
+                    )
                 print(f"  {name}: createPost for {args.saturation_seconds:g} s", flush=True)
-                outcome.saturation = await saturate(poster, clients, process, teams, numbers, args)
+                async with counted(outcome, "api", process, port):
+                    outcome.saturation = await saturate(
+                        poster, clients, process, teams, numbers, args
+                    )
                 if isinstance(poster, OurPoster) and args.missed:
                     print(f"  {name}: replay of {args.missed:,} missed events", flush=True)
                     outcome.replay = await replay(poster, clients, teams[0], numbers, args.missed)
@@ -491,10 +643,17 @@ def report(
     sides = [o for o in (ours, base) if o is not None]
     subs = sum(len(t.members) for t in teams)
     backend = "PostgreSQL + Redis" if args.pg else "SQLite"
+    label = {TeamRole.COORDINATOR: "coordinator", TeamRole.FAMILY: "family member"}
+    roles = ", ".join(
+        f"{ROLES.count(r)} {label.get(r, r.value)}{'s' if ROLES.count(r) > 1 else ''}"
+        for r in dict.fromkeys(ROLES)
+    )
+    goal_p99 = GOAL_P99[args.selection]
     print(
-        f"\nfeed: {subs:,} subscribers ({len(teams[0].members)} on each of {len(teams)} teams) in "
-        f"{args.client_processes} client process(es); {backend}; steady {args.rate:g} posts/s "
-        f"for {args.seconds:g} s"
+        f"\nfeed: {subs:,} subscribers ({len(teams[0].members)} on each of {len(teams)} teams: "
+        f"{roles}) in {args.client_processes} client process(es); {backend}; steady "
+        f"{args.rate:g} posts/s for {args.seconds:g} s, every other post of a team shared with "
+        f"the family; selection: {args.selection}"
     )
     print(f"{'':<34}" + "".join(f"{o.name:>18}" for o in sides) + f"{'ratio':>10}   goal")
     for label, share in (("p50", 0.5), ("p99", 0.99)):
@@ -506,7 +665,7 @@ def report(
             ratio = values[0] / values[1] if values[1] else float("nan")
             row += f"{ratio:>10.2f}"
             if label == "p99":
-                row += f"   <= {GOAL_P99:g}: {'met' if ratio <= GOAL_P99 else 'MISSED'}"
+                row += f"   <= {goal_p99:g}: {'met' if ratio <= goal_p99 else 'MISSED'}"
         print(row)
     if ours is not None and ours.from_at:
         values = [percentile(ours.from_at, share) for share in (0.5, 0.99)]
@@ -557,6 +716,8 @@ def report(
                 f"{saturation_failed} saturated; resubscribed after 1013: {o.steady['resumed']}; "
                 f"subscriber problems: {o.steady['problems']} (server log: bench/results/)"
             )
+    if ours is not None and ours.counted:
+        executions(ours, args)
     if ours is not None and ours.replay:
         r = ours.replay
         if "error" in r:
@@ -573,6 +734,45 @@ def report(
             )
 
 
+def executions(ours: Outcome, args: argparse.Namespace) -> None:
+    """Per feed event of each phase, from the server's counters: selections executed by part
+    (whole, an audience's shared part, a viewer's own part) and frames delivered; beside them
+    what one execution per audience (per viewer for a viewer's own part) would come to."""
+    print(
+        f"\nexecutions per event (ours, /metrics){'events':>9}"
+        + "".join(f"{part:>8}" for part in PARTS)
+        + f"{'frames':>8}   expected: audiences / subscribers"
+    )
+    phases = (("steady", ours.steady), ("burst", ours.burst), ("api", ours.saturation))
+    names = {"steady": "steady", "burst": "saturation, burst", "api": "through the API"}
+    audiences = {family: len({r for r in ROLES if family or r is not TeamRole.FAMILY})
+                 for family in (True, False)}  # fmt: skip
+    receivers = {family: sum(1 for r in ROLES if family or r is not TeamRole.FAMILY)
+                 for family in (True, False)}  # fmt: skip
+    for phase, figures in phases:
+        delta = ours.counted.get(phase)
+        if delta is None:
+            continue
+        events = delta["events"]
+        row = f"  {names[phase]:<35}{events:>9,.0f}"
+        row += "".join(f"{delta[part] / events if events else 0:>8.2f}" for part in PARTS)
+        row += f"{delta['deliveries'] / events if events else 0:>8.2f}"
+        posts = figures.get("accepted", figures.get("posts", 0))
+        shared = figures.get("for_family", 0)
+        if posts:
+            per_audience = (shared * audiences[True] + (posts - shared) * audiences[False]) / posts
+            per_viewer = (shared * receivers[True] + (posts - shared) * receivers[False]) / posts
+            row += f"   {per_audience:.2f} / {per_viewer:.2f}"
+        print(row)
+    if args.selection == "usual":
+        print("  (usual selection: whole once per audience, nothing per viewer)")
+    else:
+        print(
+            "  (per-viewer selection: its shared part once per audience, the viewer's own part "
+            "once per subscriber; whole only where the two do not merge)"
+        )
+
+
 def options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 subscribers, 20/s for 10 s")
@@ -586,6 +786,13 @@ def options() -> argparse.Namespace:
     parser.add_argument("--client-processes", type=int, default=1)
     parser.add_argument(
         "--compression", action="store_true", help="subscribers offer permessage-deflate"
+    )
+    parser.add_argument(
+        "--selection",
+        choices=sorted(SELECTIONS),
+        default="usual",
+        help="the subscription's selection: the usual one, or with the patient's myRoles "
+        "and unreadCount (a viewer's own) added (usual)",
     )
     parser.add_argument("--pg", action="store_true", help="PostgreSQL and Redis")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/0", help="with --pg")
@@ -614,13 +821,14 @@ async def main() -> None:
     )
     print(
         f"feed: world of {spec.patients:,} patients, {spec.professionals:,} professionals, "
-        f"{spec.posts:,} posts (seed {spec.seed}); {args.teams} teams of 5 subscribers",
+        f"{spec.posts:,} posts (seed {spec.seed}); {args.teams} teams of {len(ROLES)} "
+        f"subscribers; selection: {args.selection}",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="renraku-feed-") as tmp:
         workdir = Path(tmp)
         async with database(args, workdir) as url:
-            teams = await build_teams(url, spec, teams=args.teams, per_team=5)
+            teams = await build_teams(url, spec, teams=args.teams)
             ours = None
             if not args.baseline_only:
 
@@ -637,16 +845,33 @@ async def main() -> None:
                     workdir,
                     url,
                 )
-            frames = made_up_frames(teams)
+            per_viewer = args.selection == "per-viewer"
+            frames = made_up_frames(teams, per_viewer=per_viewer)
             if ours is not None:
-                captured = {teams[int(k)].gid: v for k, v in ours.frames.items()}
-                frames.update(templates_from(captured))
+                # Ours as captured; made-up frames only where a team has none of a kind.
+                captured = templates_from(ours.frames, teams, per_viewer=per_viewer)
+                for gid, kinds in captured.items():
+                    for family, sends in kinds.items():
+                        if sends:
+                            frames[gid][family] = sends
+                whole = sum(1 for kinds in captured.values() if all(kinds.values()))
+                print(
+                    f"  baseline: our frames of {whole} of {len(teams)} teams, for posts shared "
+                    "with the family and not (made-up ones for the rest)",
+                    flush=True,
+                )
 
             async def baseline_poster(port: int) -> Poster:
                 return await BaselinePoster.open(port, frames)
 
             base = await measure(
-                "baseline", lambda: baseline_server(), baseline_poster, teams, args, workdir
+                "baseline",
+                lambda: baseline_server(),
+                baseline_poster,
+                teams,
+                args,
+                workdir,
+                tagged=True,
             )
     report(ours, base, teams, args)
 

@@ -1,12 +1,14 @@
 """The baseline of bench/feed.py: a plain `websockets` broadcast, in a process of its own.
 
 Subscribers connect to /graphql and speak just enough graphql-transport-ws (connection_init is
-acknowledged, any token accepted; `subscribe` joins the audience of its patientId). The driver
-connects to /control and sends, for each post, the patient and the frame our server sent for a
-post of that patient, with the event's `at` replaced by EVENT_AT (or a burst of such posts in one
-message). The baseline stamps the moment it takes the post (its "commit") into the frame and
-broadcasts the same bytes to everyone in that audience, then acknowledges. No database, no
-authorization, no GraphQL: only the sending.
+acknowledged, any token accepted, and joins the groups its payload names: bench/feed.py's
+subscribers name their audience, patient and role, and themselves; a `subscribe` without them
+joins the group of its patientId). The driver connects to /control and sends, for each post, the
+frames our server sent for a post of that patient, each with the group it went to (an audience,
+or one viewer when the selection has a viewer's own fields) and with the event's `at` replaced by
+EVENT_AT (or a burst of such posts in one message). The baseline stamps the moment it takes the
+post (its "commit") into the frames and broadcasts each frame's same bytes to everyone in its
+group, then acknowledges. No database, no authorization, no GraphQL: only the sending.
 
     python bench/feed_baseline.py PORT
 """
@@ -25,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 PROTOCOL = "graphql-transport-ws"
 EVENT_AT = "@@EVENT_AT@@"
 
-audiences: dict[str, set[ServerConnection]] = defaultdict(set)
+groups: dict[str, set[ServerConnection]] = defaultdict(set)
 
 
 async def subscriber(ws: ServerConnection) -> None:
@@ -35,18 +37,21 @@ async def subscriber(ws: ServerConnection) -> None:
             message = json.loads(raw)
             kind = message.get("type")
             if kind == "connection_init":
+                for group in (message.get("payload") or {}).get("groups") or []:
+                    groups[group].add(ws)
+                    joined.append(group)
                 await ws.send(json.dumps({"type": "connection_ack"}))
-            elif kind == "subscribe":
+            elif kind == "subscribe" and not joined:
                 patient = message["payload"]["variables"]["p"]
-                audiences[patient].add(ws)
+                groups[patient].add(ws)
                 joined.append(patient)
             elif kind == "ping":
                 await ws.send(json.dumps({"type": "pong"}))
     except ConnectionClosed:
         pass
     finally:
-        for patient in joined:
-            audiences[patient].discard(ws)
+        for group in joined:
+            groups[group].discard(ws)
 
 
 async def control(ws: ServerConnection) -> None:
@@ -54,8 +59,8 @@ async def control(ws: ServerConnection) -> None:
         post = json.loads(raw)
         # isoformat() of an aware UTC time, as our server writes `at`.
         now = datetime.now(UTC).isoformat()
-        for patient, frame in post.get("burst") or [[post["patient"], post["frame"]]]:
-            broadcast(audiences.get(patient, ()), frame.replace(EVENT_AT, now))
+        for group, frame in post["sends"]:
+            broadcast(groups.get(group, ()), frame.replace(EVENT_AT, now))
         await ws.send(json.dumps({"n": post["n"]}))
 
 

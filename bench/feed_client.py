@@ -4,13 +4,17 @@ Each subscriber is one WebSocket speaking graphql-transport-ws (connection_init 
 token, one `patientEvents` subscription, id "1"), to our server or to the baseline, which speak
 the same framing. Every `next` frame is counted; in latency mode it is also parsed, and the time
 from the event's `at` (as stored, same machine clock) to its arrival is kept, with the event's
-cursor and its arrival time (bench/feed.py times ours from the commit with these). A socket closed
-with 1013 (too slow) resubscribes from the last cursor it saw, as the PWA does.
+cursor and its arrival time (bench/feed.py times ours from the commit with these), and each
+subscriber's frames of the first SAMPLE_FRAMES events of its team (the baseline is sent those).
+A socket closed with 1013 (too slow) resubscribes from the last cursor it saw, as the PWA does.
+A `tagged` subscriber (the baseline's) names in connection_init the groups the baseline sends to:
+its audience (patient and role) and itself.
 
 Driven by bench/feed.py over stdin/stdout, one JSON object a line: a command in, its answer out.
     {"cmd": "connect"}                       open every socket and subscribe (live only)
     {"cmd": "reset", "latency": true}        zero the counters; parse frames (or only count)
     {"cmd": "stats"}                         counts, latencies, arrivals, sample frames
+                                             ({team: [[cursor, {viewer: frame}], ...]})
     {"cmd": "count"}                         frames received so far, and the last one's time
     {"cmd": "cursor", "sub": 0}              the last cursor subscriber 0 saw
     {"cmd": "replay", "sub": 0, "after": c, "expect": 1000}
@@ -18,7 +22,8 @@ Driven by bench/feed.py over stdin/stdout, one JSON object a line: a command in,
                                              until `expect` events have arrived
     {"cmd": "quit"}
 
-    python bench/feed_client.py CONFIG.json   (url, query, subs: [{token, patient, team}])
+    python bench/feed_client.py CONFIG.json
+        (url, query, compression, subs: [{token, patient, team, viewer, role, tagged}])
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ SUBSCRIPTION_ID = "1"
 TRY_AGAIN_LATER = 1013
 # Both servers write frames compactly (no spaces), so this finds a `next` without parsing it.
 NEXT = '"type":"next"'
-# Frames kept per team (for the baseline to send the same bytes) and connections opened at once.
+# Events whose frames are kept per team (for the baseline to send the same bytes to the same
+# subscribers), and connections opened at once.
 SAMPLE_FRAMES = 40
 OPENING_AT_ONCE = 50
 
@@ -51,6 +57,9 @@ class Sub:
     token: str
     patient: str
     team: int
+    viewer: int  # its number over all teams
+    role: str
+    tagged: bool = False
     cursor: str | None = None
     resumed: int = 0
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -64,7 +73,8 @@ class Tally:
     last_arrival: float = 0.0
     latencies: list[float] = field(default_factory=list)
     arrivals: list[tuple[str, float]] = field(default_factory=list)
-    frames: dict[int, list[str]] = field(default_factory=dict)
+    # team -> event cursor -> viewer -> frame, for the team's first SAMPLE_FRAMES events.
+    frames: dict[int, dict[str, dict[int, str]]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
 
@@ -74,7 +84,8 @@ class Client:
         self.query: str = config["query"]
         self.compression: str | None = config.get("compression")
         self.subs = [
-            Sub(i, s["token"], s["patient"], s["team"]) for i, s in enumerate(config["subs"])
+            Sub(i, s["token"], s["patient"], s["team"], s["viewer"], s["role"], s["tagged"])
+            for i, s in enumerate(config["subs"])
         ]
         self.tally = Tally()
         self.tasks: list[asyncio.Task[None]] = []
@@ -90,7 +101,10 @@ class Client:
             max_size=2**22,
             open_timeout=60,
         )
-        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {sub.token}"}}
+        payload: dict[str, Any] = {"authorization": f"Bearer {sub.token}"}
+        if sub.tagged:
+            payload["groups"] = [f"{sub.patient}/{sub.role}", f"#{sub.viewer}"]
+        init = {"type": "connection_init", "payload": payload}
         await ws.send(json.dumps(init))
         ack = json.loads(await ws.recv())
         if ack.get("type") != "connection_ack":
@@ -126,10 +140,14 @@ class Client:
         at = datetime.fromisoformat(event["at"]).timestamp()
         tally.latencies.append((now - at) * 1000)
         tally.arrivals.append((event["cursor"], now))
-        if sub.index % 5 == 0:
-            kept = tally.frames.setdefault(sub.team, [])
-            if len(kept) < SAMPLE_FRAMES:
-                kept.append(raw)
+        # Whichever of the team's subscribers hears an event first keeps it, if there is room;
+        # all of them keep their frame of it (the family member's only if shared with them).
+        kept = tally.frames.setdefault(sub.team, {})
+        frames = kept.get(event["cursor"])
+        if frames is None and len(kept) < SAMPLE_FRAMES:
+            frames = kept[event["cursor"]] = {}
+        if frames is not None:
+            frames[sub.viewer] = raw
 
     def cursor_of(self, sub: Sub) -> str | None:
         if sub.cursor is None and sub.index in self.last_frame:
@@ -180,7 +198,10 @@ class Client:
             "last_arrival": t.last_arrival,
             "latencies": t.latencies,
             "arrivals": t.arrivals,
-            "frames": {str(team): frames for team, frames in t.frames.items()},
+            "frames": {
+                str(team): [[cursor, frames] for cursor, frames in kept.items()]
+                for team, kept in t.frames.items()
+            },
             "resumed": sum(s.resumed for s in self.subs),
             "problems": t.problems[:20],
             "problem_count": len(t.problems),

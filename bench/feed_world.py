@@ -10,12 +10,13 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import socket
 import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,11 +31,12 @@ from renraku.accounts.service import actor_for
 from renraku.db import Database
 from renraku.feed.posts import PostDraft, do_create_post, new_post
 from renraku.ids import encode_id
-from renraku.kinds import PostCategory, UserKind
+from renraku.kinds import PostCategory, TeamRole, UserKind
 from renraku.runtime import build_runtime
 from renraku.seed import post_texts
 from renraku.seed.synthetic import SyntheticSpec, seed_synthetic
 from renraku.teams.models import TeamMembership
+from renraku.timeutil import utcnow
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -42,31 +44,56 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # No frame for this long: whatever was still coming has come (or never will).
 QUIET_SECONDS = 5
 
-SUBSCRIPTION = """
+# The subscription's selection (bench/feed.py --selection): the usual one, and the usual one with
+# the patient's `myRoles` (the same for an audience) and `unreadCount` (each viewer's own).
+SELECTIONS = {
+    "usual": """
 subscription($p: ID!, $after: String) { patientEvents(patientId: $p, after: $after) {
-  cursor kind patientId at post { id body category urgent createdAt author { displayName } } } }"""
+  cursor kind patientId at post { id body category urgent createdAt author { displayName } } } }""",
+    "per-viewer": """
+subscription($p: ID!, $after: String) { patientEvents(patientId: $p, after: $after) {
+  cursor kind patientId at post { id body category urgent createdAt author { displayName }
+  patient { myRoles unreadCount } } } }""",
+}
+# Each team's subscribers, in this order: its coordinator, three members, one family member.
+ROLES = (TeamRole.COORDINATOR, TeamRole.MEMBER, TeamRole.MEMBER, TeamRole.MEMBER, TeamRole.FAMILY)
 
 
 @dataclass(frozen=True)
 class Member:
     user_id: int
     token: str
+    role: TeamRole
 
 
 @dataclass(frozen=True)
 class Team:
     patient_id: int
+    # In ROLES order: the coordinator, the members, the family member.
     members: list[Member]
 
     @property
     def gid(self) -> str:
         return encode_id("Patient", self.patient_id)
 
+    @property
+    def authors(self) -> list[Member]:
+        """Who posts on this team: its professionals."""
+        return [m for m in self.members if m.role is not TeamRole.FAMILY]
 
-async def build_teams(url: str, spec: SyntheticSpec, *, teams: int, per_team: int) -> list[Team]:
-    """Seed `spec` into `url`; pick `teams` care teams with `per_team` members each, no one on
-    two of them; give each of those members a bearer session (as sign-in would, without 1,000
-    argon2 hashes: synthetic accounts have no password)."""
+    def receivers(self, *, family: bool) -> int:
+        """How many of its subscribers a post reaches: family only if it is shared with them."""
+        return sum(1 for m in self.members if family or m.role is not TeamRole.FAMILY)
+
+
+async def build_teams(url: str, spec: SyntheticSpec, *, teams: int) -> list[Team]:
+    """Seed `spec` into `url`; pick `teams` care teams and on each the subscribers of ROLES: the
+    team's coordinator (a care manager with some thirty patients, so one coordinator may be on
+    several of the chosen teams), three of its members (no member on two of them) and a family
+    member added to the team here (the synthetic world has no family accounts); give each a
+    bearer session per team (as sign-in would, without 1,000 argon2 hashes: synthetic accounts
+    have no password)."""
+    per_role = {role: ROLES.count(role) for role in set(ROLES)}
     db = Database.from_url(url)
     try:
         began = time.perf_counter()
@@ -75,68 +102,111 @@ async def build_teams(url: str, spec: SyntheticSpec, *, teams: int, per_team: in
         async with db.session() as session:
             rows = (
                 await session.exec(
-                    select(TeamMembership.patient_id, TeamMembership.user_id)
+                    select(TeamMembership.patient_id, TeamMembership.user_id, TeamMembership.role)
                     .join(User, col(User.id) == TeamMembership.user_id)
                     .where(col(User.kind) == UserKind.PROFESSIONAL.value)
                 )
             ).all()
     finally:
         await db.dispose()
-    by_patient: dict[int, list[int]] = defaultdict(list)
-    for patient_id, user_id in rows:
-        by_patient[patient_id].append(user_id)
-    chosen: list[tuple[int, list[int]]] = []
+    by_patient: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for patient_id, user_id, role in rows:
+        by_patient[patient_id][role].append(user_id)
+    chosen: list[tuple[int, list[int], list[int]]] = []  # patient, coordinators, members
     used: set[int] = set()
     order = sorted(by_patient)
     random.Random(spec.seed).shuffle(order)
     for patient_id in order:
-        free = [u for u in sorted(by_patient[patient_id]) if u not in used][:per_team]
-        if len(free) == per_team:
-            chosen.append((patient_id, free))
-            used.update(free)
+        team = by_patient[patient_id]
+        coordinators = sorted(team[TeamRole.COORDINATOR.value])[: per_role[TeamRole.COORDINATOR]]
+        free = [u for u in sorted(team[TeamRole.MEMBER.value]) if u not in used]
+        members = free[: per_role[TeamRole.MEMBER]]
+        if (
+            len(coordinators) == per_role[TeamRole.COORDINATOR]
+            and len(members) == per_role[TeamRole.MEMBER]
+        ):
+            chosen.append((patient_id, coordinators, members))
+            used.update(members)
             if len(chosen) == teams:
                 break
     if len(chosen) < teams:
-        raise SystemExit(f"only {len(chosen)} teams of {per_team} found: seed a bigger world")
+        raise SystemExit(f"only {len(chosen)} teams with {len(ROLES)} subscribers: seed more")
     runtime = build_runtime(bench_settings(url), Database.from_url(url))
     try:
         async with runtime.db.transaction() as session:
+            # The family members, one per chosen team, as an invitation accepted would make them.
+            now = utcnow()
+            family: dict[int, list[User]] = {}
+            for patient_id, _, _ in chosen:
+                relatives = [
+                    User(
+                        username=f"bench.family.{patient_id}.{k}",
+                        display_name=f"家族 {patient_id}-{k}",
+                        kind=UserKind.FAMILY.value,
+                    )
+                    for k in range(per_role[TeamRole.FAMILY])
+                ]
+                session.add_all(relatives)
+                family[patient_id] = relatives
+            await session.flush()
+            for patient_id, relatives in family.items():
+                for u in relatives:
+                    assert u.id is not None
+                    session.add(
+                        TeamMembership(
+                            patient_id=patient_id,
+                            user_id=u.id,
+                            role=TeamRole.FAMILY.value,
+                            starts_at=now,
+                        )
+                    )
+            ids = {u for _, coordinators, members in chosen for u in (*coordinators, *members)}
             users = {
-                u.id: u for u in (await session.exec(select(User).where(col(User.id).in_(used))))
+                u.id: u for u in (await session.exec(select(User).where(col(User.id).in_(ids))))
             }
             built = []
-            for patient_id, user_ids in chosen:
-                members = []
-                for user_id in user_ids:
+            for patient_id, coordinators, members in chosen:
+                people = {
+                    TeamRole.COORDINATOR: [users[u] for u in coordinators],
+                    TeamRole.MEMBER: [users[u] for u in members],
+                    TeamRole.FAMILY: list(family[patient_id]),
+                }
+                subscribed = []
+                for role in ROLES:
+                    user = people[role].pop(0)
+                    assert user.id is not None
                     issued = await do_create_session(
-                        session, runtime, user=users[user_id], kind="bearer", method="bench"
+                        session, runtime, user=user, kind="bearer", method="bench"
                     )
-                    members.append(Member(user_id, issued.token))
-                built.append(Team(patient_id, members))
+                    subscribed.append(Member(user.id, issued.token, role))
+                built.append(Team(patient_id, subscribed))
     finally:
         await runtime.close()
     return built
 
 
-async def write_burst(url: str, teams: list[Team], count: int, tag: str) -> float:
+async def write_burst(
+    url: str, teams: list[Team], count: int, tag: str, family: Callable[[int], bool]
+) -> float:
     """`count` posts, round-robin over the teams, written by the service layer (as createPost
-    writes them: post, feed event and audit record) in one transaction; when it committed."""
+    writes them: post, feed event and audit record) in one transaction; post n shared with the
+    family if family(n); when it committed."""
     runtime = build_runtime(bench_settings(url), Database.from_url(url))
     try:
         async with runtime.db.session() as session:
-            ids = {m.user_id for t in teams for m in t.members}
+            ids = {m.user_id for t in teams for m in t.authors}
             users = {u.id: u for u in await session.exec(select(User).where(col(User.id).in_(ids)))}
         async with runtime.db.transaction() as session:
             for n in range(count):
                 team = teams[n % len(teams)]
-                author = users[team.members[n % len(team.members)].user_id]
+                author = users[team.authors[n % len(team.authors)].user_id]
                 category = [PostCategory.VISIT_REPORT, PostCategory.MEALS, PostCategory.MOOD][n % 3]
                 draft = PostDraft(
                     patient_id=team.patient_id,
                     client_id=f"burst-{tag}-{n}",
                     category=category,
                     body=post_texts.body(category, (n, n // 7, n // 49)),
-                    visible_to_family=n % 3 == 0,
+                    visible_to_family=family(n),
                 )
                 actor = actor_for(author)
                 post = new_post(actor, draft)
@@ -159,6 +229,8 @@ class Process:
     def __init__(self, name: str, args: Sequence[str], env: dict[str, str], log: Path) -> None:
         self.name = name
         self.log_path = log
+        # GET /metrics takes this as a bearer token (ours only).
+        self.metrics_token: str | None = None
         log.parent.mkdir(exist_ok=True)
         self._log: IO[bytes] = log.open("wb")
         self.popen = subprocess.Popen(  # noqa: S603 - our own interpreter and scripts
@@ -213,11 +285,16 @@ async def our_server(url: str, broker: str | None) -> AsyncIterator[tuple[Proces
     # A line per committing transaction (event ids and when it committed): bench/feed.py times
     # the steady phase from the commit with these.
     env["RENRAKU_DEBUG_LOGGERS"] = "renraku.feed.commits"
+    # bench/feed.py reads the feed's counters from /metrics: with a token of its own, whatever
+    # the mode (open without one in demo mode only) or the caller's environment.
+    token = secrets.token_urlsafe(32)
+    env["RENRAKU_METRICS_TOKEN"] = token
     env.pop("BROKER_URL", None)
     if broker:
         env["BROKER_URL"] = broker
     args = [sys.executable, "-m", "renraku.cli", "serve", "--port", str(port)]
     process = Process("renraku serve", args, env, RESULTS / "feed-server.log")
+    process.metrics_token = token
     try:
         await wait_until_up(process, f"http://127.0.0.1:{port}/healthz")
         yield process, port
@@ -288,21 +365,36 @@ class Clients:
 
 @contextlib.asynccontextmanager
 async def subscribers(
-    url: str, teams: list[Team], *, processes: int, workdir: Path, compression: str | None
+    url: str,
+    teams: list[Team],
+    *,
+    query: str,
+    processes: int,
+    workdir: Path,
+    compression: str | None,
+    tagged: bool = False,
 ) -> AsyncIterator[Clients]:
     """The subscriber processes, not yet connected: subscriber k of team t is number
-    t * per_team + k, and process 0 holds subscriber 0."""
-    subs = [
-        {"token": m.token, "patient": team.gid, "team": t}
+    t * len(ROLES) + k, each process holds whole teams, and process 0 holds subscriber 0.
+    `tagged` (the baseline): each subscriber names its audience and itself in connection_init."""
+    subs: list[dict[str, Any]] = [
+        {
+            "token": m.token,
+            "patient": team.gid,
+            "team": t,
+            "viewer": t * len(team.members) + k,
+            "role": m.role.value,
+            "tagged": tagged,
+        }
         for t, team in enumerate(teams)
-        for m in team.members
+        for k, m in enumerate(team.members)
     ]
     procs = []
-    share = -(-len(subs) // processes)
+    per_process = -(-len(teams) // processes)
     for p in range(processes):
         config = workdir / f"client-{p}.json"
-        mine = subs[p * share : (p + 1) * share]
-        body = {"url": url, "query": SUBSCRIPTION, "subs": mine, "compression": compression}
+        mine = [s for s in subs if s["team"] // per_process == p]
+        body = {"url": url, "query": query, "subs": mine, "compression": compression}
         config.write_text(json.dumps(body), encoding="utf-8")
         config.chmod(0o600)  # it holds bearer tokens
         procs.append(
