@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
+from renraku.access.fields import with_object
 
+
+@with_object
 @strawberry.type
 class PageInfo:
     has_next_page: bool

@@ -6,6 +6,9 @@ schema to hold that):
   resolver runs; NOT_FOUND for a patient the viewer cannot see, FORBIDDEN for one they can see
   without that right (the field is then null with the error).
 - `PerViewer()`: the value is the asking viewer's own (an unread count), beyond their roles.
+- `CheckedBy("...")`: the answer depends on how the viewer may read the notebook (all posts or
+  only those shared with family), so the named access/ function decides it inside the resolver
+  and hands the scope on; named here so the schema still shows where the rule lives.
 - `WithObject`, declared on a type: its other fields are readable by whoever may read the object
   (the rule of the field that led to it decided that).
 
@@ -69,6 +72,13 @@ class Requires(FieldRule):
             raise TypeError(f"{type(source).__name__} does not belong to a patient")
         await info.context.gate.require(source.patient_pk, self.obj.value, self.act.value)
         return await next_(source, info, **kwargs)
+
+
+class CheckedBy(FieldRule):
+    """The field's rule is `check`, an access/ function its resolver calls (by name)."""
+
+    def __init__(self, check: str) -> None:
+        self.check = check
 
 
 def with_object(cls: type[T]) -> type[T]:

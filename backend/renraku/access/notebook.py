@@ -50,15 +50,16 @@ async def timeline_scope(gate: Gate, patient_id: int) -> Scope:
     raise Forbidden  # unreachable: require() raised
 
 
-async def require_post_read(gate: Gate, patient_id: int, *, visible_to_family: bool) -> Scope:
+async def require_post_read(gate: Gate, post: Post) -> Scope:
     """The actor's scope on the patient if they may read one of its posts; NotFound otherwise.
 
     NotFound even for those who see the patient (managers, planners): a post they may not read
     does not exist for them (DESIGN.md, API conventions). The refusal is audited as a denial, and
     the read is noted only once the post is known to be readable.
     """
+    patient_id = post.patient_id
     scope = scope_of(await gate.roles(patient_id))
-    if scope is None or (scope is Scope.FAMILY and not visible_to_family):
+    if scope is None or not shown(post, scope):
         await gate.refuse(patient_id, "post", "read")
         raise NotFound
     await gate.may(patient_id, "timeline" if scope is Scope.ALL else "timeline.family", "read")

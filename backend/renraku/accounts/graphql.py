@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from renraku.access.fields import with_object
 from renraku.accounts import actions, service
 from renraku.accounts.models import Organisation as OrganisationRow
 from renraku.accounts.models import User as UserRow
@@ -20,6 +21,7 @@ strawberry.enum(Profession)
 strawberry.enum(OrganisationKind)
 
 
+@with_object
 @strawberry.type
 class Organisation:
     row: strawberry.Private[OrganisationRow]
@@ -42,6 +44,7 @@ class Organisation:
         return self.row.municipality_code
 
 
+@with_object
 @strawberry.type
 class User:
     row: strawberry.Private[UserRow]

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from renraku.access.fields import with_object
 from renraku.accounts.models import User as UserRow
 from renraku.audit import history
 from renraku.context import Info
@@ -13,6 +14,7 @@ from renraku.ids import encode_id
 from renraku.kinds import Profession, UserKind
 
 
+@with_object
 @strawberry.type(description="Who acted: only what a reader of the log needs to know of them.")
 class AccessActor:
     row: strawberry.Private[UserRow]
@@ -34,6 +36,7 @@ def _actor(row: UserRow | None) -> AccessActor | None:
     return AccessActor(row=row) if row is not None else None
 
 
+@with_object
 @strawberry.type(description="Why the actor could see the patient.")
 class AccessBasis:
     kind: str = strawberry.field(
@@ -42,6 +45,7 @@ class AccessBasis:
     reason: str | None = strawberry.field(description="The stated reason of a glass access.")
 
 
+@with_object
 @strawberry.type
 class AccessEntry:
     at: datetime
@@ -51,18 +55,21 @@ class AccessEntry:
     basis: AccessBasis | None
 
 
+@with_object
 @strawberry.type
 class AccessPageInfo:
     has_next_page: bool
     end_cursor: str | None
 
 
+@with_object
 @strawberry.type
 class AccessEdge:
     cursor: str
     node: AccessEntry
 
 
+@with_object
 @strawberry.type
 class AccessConnection:
     edges: list[AccessEdge]

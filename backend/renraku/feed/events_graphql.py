@@ -14,6 +14,7 @@ from typing import cast
 
 import strawberry
 
+from renraku.access.fields import with_object
 from renraku.accounts.graphql import User, user_or_none
 from renraku.context import Info
 from renraku.errors import BadInput
@@ -43,6 +44,7 @@ def decode_event_cursor(cursor: str | None) -> int | None:
     return int(key[0])
 
 
+@with_object
 @strawberry.type
 class FeedEvent:
     row: strawberry.Private[FeedEventRow]

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
+from renraku.access.fields import CheckedBy, Requires, with_object
+from renraku.access.vocabulary import Obj
 from renraku.accounts.graphql import User, user_or_none
 from renraku.context import Info
 from renraku.errors import NotFound
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 strawberry.enum(PostCategory)
 
 
+@with_object
 @strawberry.type
 class Vitals:
     temperature: float | None = None
@@ -94,12 +97,14 @@ def vitals_of(row: PostRow | Version) -> Vitals | None:
     )
 
 
+@with_object
 @strawberry.type(description="Someone's receipt: who read (or acknowledged) a post, and when.")
 class Receipt:
     user: User
     at: datetime
 
 
+@with_object
 @strawberry.type(description="One version of a post; a retracted post's versions read as empty.")
 class PostVersion:
     version: strawberry.Private[Version]
@@ -152,6 +157,7 @@ async def _receipts(info: Info, rows: list[tuple[int, datetime]]) -> list[Receip
     return [Receipt(user=User(row=u), at=at) for u, (_, at) in zip(users, rows, strict=True) if u]
 
 
+@with_object
 @strawberry.type
 class Post:
     row: strawberry.Private[PostRow]
@@ -160,6 +166,10 @@ class Post:
     def pk(self) -> int:
         assert self.row.id is not None
         return self.row.id
+
+    @property
+    def patient_pk(self) -> int:
+        return self.row.patient_id
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -241,7 +251,10 @@ class Post:
     async def photos(self, info: Info) -> list[Photo]:
         return await photos_of(info, self.row)
 
-    @strawberry.field(description="The replies of a thread's first post, oldest first.")
+    @strawberry.field(
+        description="The replies of a thread's first post, oldest first.",
+        extensions=[CheckedBy("access.notebook.require_post_read")],
+    )
     async def replies(self, info: Info) -> list[Post]:
         async with info.context.runtime.db.session() as session:
             _, scope = await service.access_post(session, gate=info.context.gate, post_id=self.pk)
@@ -252,39 +265,47 @@ class Post:
     def escalated_at(self) -> datetime | None:
         return self.row.escalated_at
 
-    @strawberry.field(description="Every version of the post, oldest first, the current one last.")
+    @strawberry.field(
+        description="Every version of the post, oldest first, the current one last.",
+        extensions=[CheckedBy("access.notebook.require_post_read")],
+    )
     async def history(self, info: Info) -> list[PostVersion]:
         async with info.context.runtime.db.session() as session:
             _, scope = await service.access_post(session, gate=info.context.gate, post_id=self.pk)
             versions = await changes.list_history(session, post=self.row, scope=scope)
         return [PostVersion(version=v) for v in versions]
 
-    @strawberry.field(description="Who read the post (既読), first reader first; not the author.")
+    @strawberry.field(
+        description="Who read the post (既読), first reader first; not the author.",
+        extensions=[Requires(Obj.POST_RECEIPTS)],
+    )
     async def read_by(self, info: Info) -> list[Receipt] | None:
-        await info.context.gate.require(self.row.patient_id, "post.receipts", "read")
         async with info.context.runtime.db.session() as session:
             rows = await receipts.list_reads(session, post_id=self.pk)
         return await _receipts(info, rows)
 
-    @strawberry.field(description="Who acknowledged this instruction (確認しました).")
+    @strawberry.field(
+        description="Who acknowledged this instruction (確認しました).",
+        extensions=[Requires(Obj.POST_RECEIPTS)],
+    )
     async def acknowledged_by(self, info: Info) -> list[Receipt] | None:
-        await info.context.gate.require(self.row.patient_id, "post.receipts", "read")
         async with info.context.runtime.db.session() as session:
             rows = await receipts.list_acknowledgements(session, post_id=self.pk)
         return await _receipts(info, rows)
 
     @strawberry.field(
-        description="The team's professionals who have yet to acknowledge this instruction."
+        description="The team's professionals who have yet to acknowledge this instruction.",
+        extensions=[Requires(Obj.POST_RECEIPTS)],
     )
     async def awaiting_acknowledgement(self, info: Info) -> list[User] | None:
-        await info.context.gate.require(self.row.patient_id, "post.receipts", "read")
         async with info.context.runtime.db.session() as session:
             rows = await receipts.awaiting_acknowledgement(session, post=self.row)
         return [User(row=u) for u in rows]
 
     @strawberry.field(
         description="An instruction someone has still not acknowledged in time; always false "
-        "for those who may not see receipts."
+        "for those who may not see receipts.",
+        extensions=[CheckedBy("access.gate.Gate.may: post.receipts read, else false")],
     )
     async def overdue(self, info: Info) -> bool:
         cutoff = urgent.overdue_cutoff(info.context.runtime)
@@ -296,12 +317,14 @@ class Post:
             return bool(await receipts.awaiting_acknowledgement(session, post=self.row))
 
 
+@with_object
 @strawberry.type
 class PostEdge:
     cursor: str
     node: Post
 
 
+@with_object
 @strawberry.type
 class PostConnection:
     edges: list[PostEdge]

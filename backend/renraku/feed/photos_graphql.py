@@ -12,6 +12,7 @@ from weakref import WeakKeyDictionary
 import strawberry
 from strawberry.dataloader import DataLoader
 
+from renraku.access.fields import with_object
 from renraku.context import Info
 from renraku.db import Database
 from renraku.feed import uploads
@@ -21,6 +22,7 @@ from renraku.ids import encode_id
 from renraku.loaders import Loaders
 
 
+@with_object
 @strawberry.type
 class Photo:
     row: strawberry.Private[PhotoInfo]

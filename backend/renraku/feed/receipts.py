@@ -65,7 +65,7 @@ def _insert(session: AsyncSession, model: type[Any]) -> Any:
 async def _readable(gate: Gate, posts: Sequence[Post]) -> None:
     """NotFound unless the actor may read every post, then Forbidden unless they may mark them."""
     for post in posts:
-        await require_post_read(gate, post.patient_id, visible_to_family=post.visible_to_family)
+        await require_post_read(gate, post)
     for patient_id in sorted({p.patient_id for p in posts}):
         await gate.require(patient_id, "post", "mark_read")
 

@@ -42,7 +42,7 @@ async def access_post(session: AsyncSession, *, gate: Gate, post_id: int) -> tup
     if post is None:
         # Read the same way as a refused one: existence does not leak.
         raise NotFound
-    scope = await require_post_read(gate, post.patient_id, visible_to_family=post.visible_to_family)
+    scope = await require_post_read(gate, post)
     return post, scope
 
 

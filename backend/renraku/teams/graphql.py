@@ -6,7 +6,8 @@ from datetime import date, datetime
 
 import strawberry
 
-from renraku.access.fields import PerViewer
+from renraku.access.fields import CheckedBy, PerViewer, Requires, with_object
+from renraku.access.vocabulary import Obj
 from renraku.accounts.graphql import User
 from renraku.audit import graphql as audit_graphql
 from renraku.audit.graphql import AccessConnection
@@ -27,6 +28,7 @@ strawberry.enum(Mobility)
 strawberry.enum(Living)
 
 
+@with_object
 @strawberry.type
 class Location:
     latitude: float
@@ -34,6 +36,7 @@ class Location:
     confidence: str
 
 
+@with_object
 @strawberry.type
 class Contact:
     name: str
@@ -42,12 +45,14 @@ class Contact:
     is_key_person: bool
 
 
+@with_object
 @strawberry.type
 class Device:
     kind: str
     battery_hours: float | None
 
 
+@with_object
 @strawberry.type
 class RiskProfile:
     row: strawberry.Private[RiskRow]
@@ -103,6 +108,7 @@ class RiskProfile:
         return self.row.supporter
 
 
+@with_object
 @strawberry.type
 class TeamMember:
     role: TeamRole
@@ -111,13 +117,17 @@ class TeamMember:
     user: User
 
 
+@with_object
 @strawberry.type
 class CareTeam:
     patient_id: strawberry.Private[int]
 
-    @strawberry.field
+    @property
+    def patient_pk(self) -> int:
+        return self.patient_id
+
+    @strawberry.field(extensions=[Requires(Obj.TEAM)])
     async def members(self, info: Info) -> list[TeamMember]:
-        await info.context.gate.require(self.patient_id, "team", "read")
         async with info.context.runtime.db.session() as session:
             rows = await service.list_team(session, self.patient_id)
         return [
@@ -126,6 +136,7 @@ class CareTeam:
         ]
 
 
+@with_object
 @strawberry.type
 class ConsentState:
     kind: str
@@ -133,6 +144,7 @@ class ConsentState:
     recorded_at: datetime
 
 
+@with_object
 @strawberry.type
 class ConsentRecord:
     kind: str
@@ -142,6 +154,7 @@ class ConsentRecord:
     recorded_by: User | None
 
 
+@with_object
 @strawberry.type
 class Patient:
     row: strawberry.Private[PatientRow]
@@ -150,6 +163,10 @@ class Patient:
     def pk(self) -> int:
         assert self.row.id is not None
         return self.row.id
+
+    @property
+    def patient_pk(self) -> int:
+        return self.pk
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -167,9 +184,8 @@ class Patient:
     def municipality_code(self) -> str:
         return self.row.municipality_code
 
-    @strawberry.field
-    async def birth_date(self, info: Info) -> date | None:
-        await info.context.gate.require(self.pk, "patient", "read")
+    @strawberry.field(extensions=[Requires(Obj.PATIENT)])
+    async def birth_date(self) -> date | None:
         return self.row.birth_date
 
     @strawberry.field
@@ -188,14 +204,12 @@ class Patient:
             confidence=self.row.location_confidence,
         )
 
-    @strawberry.field
-    async def phone(self, info: Info) -> str | None:
-        await info.context.gate.require(self.pk, "patient.contacts", "read")
+    @strawberry.field(extensions=[Requires(Obj.PATIENT_CONTACTS)])
+    async def phone(self) -> str | None:
         return self.row.phone
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires(Obj.PATIENT_CONTACTS)])
     async def contacts(self, info: Info) -> list[Contact] | None:
-        await info.context.gate.require(self.pk, "patient.contacts", "read")
         async with info.context.runtime.db.session() as session:
             rows = await service.list_contacts(session, self.pk)
         return [
@@ -203,16 +217,14 @@ class Patient:
             for c in rows
         ]
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires(Obj.PATIENT_RISK)])
     async def risk(self, info: Info) -> RiskProfile | None:
-        await info.context.gate.require(self.pk, "patient.risk", "read")
         async with info.context.runtime.db.session() as session:
             row = await service.get_risk(session, self.pk)
         return RiskProfile(row=row) if row else None
 
-    @strawberry.field
+    @strawberry.field(extensions=[Requires(Obj.CONSENT)])
     async def consents(self, info: Info) -> list[ConsentState] | None:
-        await info.context.gate.require(self.pk, "consent", "read")
         async with info.context.runtime.db.session() as session:
             latest = await service.current_consents(session, self.pk)
         return [
@@ -220,9 +232,11 @@ class Patient:
             for c in latest.values()
         ]
 
-    @strawberry.field(description="Every consent decision, newest first, with who recorded it.")
+    @strawberry.field(
+        description="Every consent decision, newest first, with who recorded it.",
+        extensions=[Requires(Obj.CONSENT)],
+    )
     async def consent_history(self, info: Info) -> list[ConsentRecord] | None:
-        await info.context.gate.require(self.pk, "consent", "read")
         async with info.context.runtime.db.session() as session:
             rows = await service.list_consent_history(session, self.pk)
         return [
@@ -240,21 +254,25 @@ class Patient:
     def last_visit_at(self) -> datetime | None:
         return self.row.last_visit_at
 
-    @strawberry.field
+    @strawberry.field(
+        description="Your roles on the patient's record.",
+        extensions=[CheckedBy("access.gate.Gate.roles")],
+    )
     async def my_roles(self, info: Info) -> list[str]:
         return sorted(await info.context.gate.roles(self.pk))
 
     @strawberry.field(
         description="The care team: null with FORBIDDEN for those who may see the patient but "
-        "not the team (planners)."
+        "not the team (planners).",
+        extensions=[Requires(Obj.TEAM)],
     )
-    async def care_team(self, info: Info) -> CareTeam | None:
-        await info.context.gate.require(self.pk, "team", "read")
+    async def care_team(self) -> CareTeam | None:
         return CareTeam(patient_id=self.pk)
 
     @strawberry.field(
         description="The notebook, newest first: null with FORBIDDEN for those who may see the "
-        "patient but not the notebook (team managers, planners)."
+        "patient but not the notebook (team managers, planners).",
+        extensions=[CheckedBy("access.notebook.timeline_scope")],
     )
     async def timeline(
         self, info: Info, first: int | None = None, after: str | None = None
@@ -263,18 +281,22 @@ class Patient:
 
     @strawberry.field(
         description="Posts you have not read yet: null with FORBIDDEN, like the timeline.",
-        extensions=[PerViewer()],
+        extensions=[PerViewer(), CheckedBy("access.notebook.timeline_scope")],
     )
     async def unread_count(self, info: Info) -> int | None:
         return (await feed_queries.unread_of(info, self.pk)).unread
 
     @strawberry.field(
-        description="Urgent (至急) posts you have not read yet.", extensions=[PerViewer()]
+        description="Urgent (至急) posts you have not read yet.",
+        extensions=[PerViewer(), CheckedBy("access.notebook.timeline_scope")],
     )
     async def urgent_unread_count(self, info: Info) -> int | None:
         return (await feed_queries.unread_of(info, self.pk)).urgent
 
-    @strawberry.field(description="Who read or changed this record, newest first (coordinators).")
+    @strawberry.field(
+        description="Who read or changed this record, newest first (coordinators).",
+        extensions=[Requires(Obj.PATIENT_AUDIT)],
+    )
     async def access_history(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> AccessConnection | None:
