@@ -90,7 +90,9 @@ from renraku.seed.synthetic import SyntheticSpec
 
 # Ours within 3x the baseline's p99; 5x with a viewer's own fields (executed per viewer).
 GOAL_P99 = {"usual": 3.0, "per-viewer": 5.0}
-GOAL_THROUGHPUT = 0.25  # ours at least a quarter of the baseline's deliveries per second
+# Ours at least a quarter of the baseline's deliveries per second, for the usual selection (the
+# per-viewer selection's goal is its p99 alone: each delivery runs the viewer's own part).
+GOAL_THROUGHPUT: dict[str, float | None] = {"usual": 0.25, "per-viewer": None}
 GOAL_REPLAY_SECONDS = 0.3
 IDLE_SECONDS = 10
 CATEGORIES = [
@@ -676,11 +678,12 @@ def report(
     )
     rate = [o.burst["per_second"] for o in sides]
     row = f"{'saturation, burst (deliveries/s)':<34}" + "".join(f"{r:>18,.0f}" for r in rate)
-    if ours is not None:
-        met = rate[0] / rate[1] >= GOAL_THROUGHPUT
-        row += (
-            f"{_ratio(rate[0], rate[1]):>10}   >= {GOAL_THROUGHPUT:g}: {'met' if met else 'MISSED'}"
-        )
+    goal_rate = GOAL_THROUGHPUT[args.selection]
+    if ours is not None and goal_rate is not None:
+        met = rate[0] / rate[1] >= goal_rate
+        row += f"{_ratio(rate[0], rate[1]):>10}   >= {goal_rate:g}: {'met' if met else 'MISSED'}"
+    elif ours is not None:
+        row += f"{_ratio(rate[0], rate[1]):>10}   (no goal for this selection)"
     print(row)
     cpu = [o.burst["server_cpu"] / max(o.burst["received"], 1) * 1e6 for o in sides]
     print(f"{'  server CPU per delivery (us)':<34}" + "".join(f"{c:>18,.0f}" for c in cpu))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import col, select
 
 from renraku.accounts.models import User
 from renraku.audit.models import AuditRecord
+from renraku.cli import main
+from renraku.db import Database
 from renraku.ids import decode_id, encode_id
 from renraku.runtime import Runtime
 from renraku.teams.models import Patient
@@ -24,6 +27,16 @@ query OnePatient($id: ID!) {
 }
 """
 PATIENT = "query($id: ID!) { patient(id: $id) { id displayName } }"
+
+
+async def run(*args: str) -> int:
+    # The CLI runs its own event loop, so it gets a thread of its own.
+    return await asyncio.to_thread(main, list(args))
+
+
+async def execute(db: Database, sql: str, **params: object) -> None:
+    async with db.transaction() as session:
+        await (await session.connection()).execute(text(sql), params)
 
 
 async def last_id(runtime: Runtime) -> int:

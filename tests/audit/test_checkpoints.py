@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import text
 from sqlmodel import col, select
 
 from renraku.audit import chain, checkpoints
 from renraku.audit.models import AuditCheckpoint, AuditRecord
 from renraku.audit.outside import read_log
 from renraku.audit.reads import ReadRecord
-from renraku.cli import main
 from renraku.db import Database
 from renraku.runtime import Runtime, build_runtime
 from renraku.settings import ConfigurationError, load_settings
-from tests.audit.support import write_key
+from tests.audit.support import execute, run, write_key
 from tests.conftest import make_settings
 
 
@@ -38,23 +34,6 @@ def environment(
     monkeypatch.delenv("RENRAKU_MODE", raising=False)
     # Anything the commands create by default lands here, not in the working tree.
     monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    opened = Database.from_url(database_url)
-    yield opened
-    await opened.dispose()
-
-
-async def run(*args: str) -> int:
-    # The CLI runs its own event loop, so it gets a thread of its own.
-    return await asyncio.to_thread(main, list(args))
-
-
-async def execute(db: Database, sql: str, **params: object) -> None:
-    async with db.transaction() as session:
-        await (await session.connection()).execute(text(sql), params)
 
 
 async def test_a_signed_checkpoint_verifies(

@@ -3,26 +3,22 @@ rewrite, cut off or thin out the audit log without `renraku audit verify` failin
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import text
 from sqlmodel import col, select
 
 from renraku.audit import chain, checkpoints, outside, schedule
 from renraku.audit.models import AuditRecord
-from renraku.cli import main
 from renraku.db import Database
 from renraku.jobs import all_jobs
 from renraku.runtime import build_runtime
 from renraku.settings import ConfigurationError, load_settings
 from renraku.timeutil import utcnow
-from tests.audit.support import write_key
+from tests.audit.support import execute, run, write_key
 from tests.conftest import make_settings
 
 ANOTHER_CHAIN = "f" * 64
@@ -52,23 +48,6 @@ def environment(
     monkeypatch.delenv("RENRAKU_AUDIT_RETIRED_KEYS", raising=False)
     monkeypatch.delenv("RENRAKU_MODE", raising=False)
     monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    opened = Database.from_url(database_url)
-    yield opened
-    await opened.dispose()
-
-
-async def run(*args: str) -> int:
-    # The CLI runs its own event loop, so it gets a thread of its own.
-    return await asyncio.to_thread(main, list(args))
-
-
-async def execute(db: Database, sql: str, **params: object) -> None:
-    async with db.transaction() as session:
-        await (await session.connection()).execute(text(sql), params)
 
 
 async def append_reads(db: Database, count: int = 3) -> int:

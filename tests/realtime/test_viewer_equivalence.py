@@ -42,6 +42,7 @@ from renraku.runtime import Runtime, build_runtime
 from renraku.teams.models import Consent, Patient, TeamMembership
 from renraku.timeutil import utcnow
 from tests.conftest import ORIGIN, make_settings
+from tests.realtime.support import REDIS_URL
 from tests.support.databases import Backend
 from tests.support.graphql import GraphQLClient
 from tests.support.graphql_ws import Message, Socket, open_socket
@@ -255,10 +256,15 @@ def the_event(payload: Message) -> Message:
     return event
 
 
+def broker_for(database_url: str) -> str | None:
+    return REDIS_URL if database_url.startswith("postgresql") else None
+
+
 @contextlib.asynccontextmanager
 async def served(database_url: str) -> AsyncIterator[tuple[Runtime, GraphQLClient, str]]:
-    """The app on `database_url`: its runtime, an HTTP client and the WebSocket URL."""
-    settings = make_settings(database_url)
+    """The app on `database_url`: its runtime, an HTTP client and the WebSocket URL. On
+    PostgreSQL with Redis as the broker: the production path."""
+    settings = make_settings(database_url, broker_url=broker_for(database_url))
     runtime = build_runtime(settings, Database.from_url(database_url))
     try:
         app = build_app(settings, runtime)

@@ -11,14 +11,18 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import pytest
 from starlette.applications import Starlette
 
 from renraku.runtime import Runtime
+from renraku.settings import Settings
+from tests.conftest import make_settings
 from tests.realtime.test_viewer_equivalence import (
     BREAK_GLASS,
     MY_EVENTS,
     PATIENT_EVENTS,
     Feeds,
+    broker_for,
     cursor_now,
     read_over_http,
     seen_in_event,
@@ -28,6 +32,13 @@ from tests.support.graphql import GraphQLClient
 from tests.support.graphql_ws import Message, create_post, error_codes, open_socket
 from tests.support.live import serving
 from tests.teams.helpers import patient_id, user_id
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """SQLite with the in-process broker; PostgreSQL with Redis, the production path."""
+    return make_settings(database_url, broker_url=broker_for(database_url))
+
 
 ITO = "pt-ito-haru"
 KAWAI = "pt-kawai-toshio"  # nurse.sato is on this team too; cm.tanaka is not

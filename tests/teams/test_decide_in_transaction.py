@@ -274,11 +274,9 @@ async def test_a_member_removed_before_their_command_opens_its_transaction_is_re
     assert not await is_member(runtime, member)
 
 
-def _needs_postgres(runtime: Runtime) -> None:
-    if runtime.db.engine.dialect.name != "postgresql":
-        # SQLite's writers are serial (BEGIN IMMEDIATE): a removal cannot commit inside another
-        # write transaction, and a door inside one would keep the removal out for ever.
-        pytest.skip("row locks under READ COMMITTED are PostgreSQL's")
+# Only PostgreSQL: SQLite's writers are serial (BEGIN IMMEDIATE), so a removal cannot commit
+# inside another write transaction, and a door inside one would keep the removal out for ever.
+ON_POSTGRES = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
 async def waits_for_a_lock(runtime: Runtime, removal: asyncio.Task[None]) -> bool:
@@ -306,6 +304,7 @@ async def waits_for_a_lock(runtime: Runtime, removal: asyncio.Task[None]) -> boo
     ],
     ids=["mark_posts_read", "acknowledge_post", "edit_post", "retract_others_post"],
 )
+@ON_POSTGRES
 async def test_a_removal_waits_for_a_command_that_has_decided_until_it_commits(
     runtime: Runtime,
     monkeypatch: pytest.MonkeyPatch,
@@ -313,7 +312,6 @@ async def test_a_removal_waits_for_a_command_that_has_decided_until_it_commits(
     module: ModuleType,
     step: str,
 ) -> None:
-    _needs_postgres(runtime)
     member, command = await case(runtime)
     door = Door()
     door.at_call(monkeypatch, module, step)
@@ -332,10 +330,10 @@ async def test_a_removal_waits_for_a_command_that_has_decided_until_it_commits(
     assert not await is_member(runtime, member)
 
 
+@ON_POSTGRES
 async def test_an_invitation_revoked_by_a_removal_while_it_is_accepted_is_not_found(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _needs_postgres(runtime)
     pid, uid = await patient_pk(runtime, ITO), await user_pk(runtime, "nurse.sato")
     invitation = await invitations.check_invite(
         runtime,

@@ -79,13 +79,8 @@ def _pk(post: Post) -> int:
 async def _held(session: AsyncSession, *, gate: Gate, post_id: int) -> Post:
     """The post, locked for the caller's write transaction, if the actor may read it: decided on
     roles read in that transaction, under the lock of the post's care team."""
-    patient_id = (
-        await session.exec(select(Post.patient_id).where(col(Post.id) == post_id))
-    ).first()
-    if patient_id is None:
-        raise NotFound
     # The team first, then the post: the order every command here takes them in.
-    await gate.load_for_write(session, [patient_id])
+    await service.hold_team_of_post(session, gate=gate, post_id=post_id)
     post = await _locked(session, post_id)
     await service.access_post(session, gate=gate, post_id=post_id)  # finds `post` in the session
     return post

@@ -174,12 +174,7 @@ async def _insert_reads(session: AsyncSession, *, user_id: int, posts: Iterable[
 async def check_acknowledge_post(runtime: Runtime, *, gate: Gate, post_id: int) -> Post:
     """Acknowledge an instruction (and so read it); acknowledging twice changes nothing."""
     async with runtime.db.transaction() as session:
-        patient_id = (
-            await session.exec(select(Post.patient_id).where(col(Post.id) == post_id))
-        ).first()
-        if patient_id is None:
-            raise NotFound
-        await gate.load_for_write(session, [patient_id])
+        await service.hold_team_of_post(session, gate=gate, post_id=post_id)
         # Read under a lock a retraction (feed/changes.py, FOR UPDATE) waits for: the
         # instruction acknowledged is the one that stands when this commits.
         await session.exec(

@@ -36,6 +36,17 @@ async def timeline_page(
     )
 
 
+async def hold_team_of_post(session: AsyncSession, *, gate: Gate, post_id: int) -> None:
+    """Hold the care team of the post's patient for the caller's write transaction and read the
+    actor's roles on it there (Gate.load_for_write); NotFound if there is no such post."""
+    patient_id = (
+        await session.exec(select(Post.patient_id).where(col(Post.id) == post_id))
+    ).first()
+    if patient_id is None:
+        raise NotFound
+    await gate.load_for_write(session, [patient_id])
+
+
 async def access_post(session: AsyncSession, *, gate: Gate, post_id: int) -> tuple[Post, Scope]:
     """The post if the actor may read it, with their scope on its patient; NotFound otherwise."""
     post = await session.get(Post, post_id)
