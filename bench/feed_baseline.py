@@ -77,7 +77,9 @@ async def main(port: int) -> None:
         "127.0.0.1",
         port,
         subprotocols=[PROTOCOL],  # type: ignore[list-item] - a plain str is the subprotocol
-        max_size=2**22,
+        # The control socket's burst message carries every frame of 3,000 posts (one per
+        # audience, or per subscriber for a per-viewer selection): several MB.
+        max_size=2**25,
     ) as server:
         print("ready", flush=True)
         await server.serve_forever()

@@ -19,6 +19,7 @@ from renraku.db import Database
 from renraku.feed.models import Post
 from renraku.feed.receipts import Unread, unread_counts_of
 from renraku.teams.models import Patient
+from renraku.teams.service import live_patients
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -69,12 +70,7 @@ class Loaders:
 
     async def _load_patients(self, ids: Sequence[int]) -> list[Patient | None]:
         async with self._db.session() as session:
-            rows = await session.exec(
-                select(Patient).where(
-                    col(Patient.id).in_(list(ids)), col(Patient.archived_at).is_(None)
-                )
-            )
-            found = {row.id: row for row in rows.all()}
+            found = await live_patients(session, ids)
         return [found.get(i) for i in ids]
 
     async def _load_unread(self, keys: Sequence[tuple[int, int, Scope]]) -> list[Unread]:

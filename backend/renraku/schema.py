@@ -133,7 +133,8 @@ def _call_plain_resolvers_directly(schema: RenrakuSchema) -> None:
             resolver = field.base_resolver
             if (
                 resolver is None
-                or field.extensions
+                # Declarations alone (access/fields.py) take no part in resolving.
+                or any(e.has_resolver for e in field.extensions)
                 or field.permission_classes
                 or resolver.arguments
                 or resolver.root_parameter is not None

@@ -12,17 +12,20 @@ from graphql.execution import Executor, execute_subscription_event
 from sqlmodel import col, select
 
 from renraku.access.actor import Actor
+from renraku.access.notebook import Scope
 from renraku.access.scopes import roles_by_patient
 from renraku.accounts.models import User
 from renraku.context import Context
 from renraku.feed.events_graphql import FeedEvent as FeedEventObject
 from renraku.feed.models import FeedEvent
+from renraku.feed.receipts import Unread, unread_counts_of
 from renraku.kinds import UserKind
 from renraku.loaders import Loaders
 from renraku.realtime import hub as hub_module
 from renraku.realtime.compiled import compile_selection
 from renraku.runtime import Runtime
 from renraku.schema import build_schema
+from renraku.teams.service import live_patients
 from tests.support.graphql import GraphQLClient
 from tests.teams.helpers import patient_id
 
@@ -35,6 +38,10 @@ PLAIN = {
       events: myEvents(after: $after) {
         __typename c: cursor kind subjectUser { username displayName }
         post { __typename id visibleToFamily retractedAt author { username } }
+      } }""",
+    "a viewer's own fields and a list": """subscription($p: ID!) {
+      patientEvents(patientId: $p) {
+        cursor post { id patient { displayName myRoles unreadCount urgentUnreadCount } }
       } }""",
 }
 NOT_PLAIN = {
@@ -87,8 +94,11 @@ async def _context(runtime: Runtime, events: list[FeedEvent], *, primed: bool) -
     async with runtime.db.session() as session:
         user = (await session.exec(select(User).where(col(User.username) == "dr.suzuki"))).one()
         posts, users = await hub_module._rows_named(session, events)
-        await roles_by_patient(session, sorted({e.patient_id for e in events}))
-    assert user.id is not None
+        patients = sorted({e.patient_id for e in events})
+        roles = await roles_by_patient(session, patients)
+        rows = await live_patients(session, patients)
+        assert user.id is not None
+        counts = await unread_counts_of(session, {user.id: (patients, [])})
     actor = Actor(
         user_id=user.id,
         username=user.username,
@@ -101,8 +111,14 @@ async def _context(runtime: Runtime, events: list[FeedEvent], *, primed: bool) -
     )  # type: ignore[arg-type]
     loaders = Loaders(runtime.db)
     if primed:
+        # As the hub primes a batch's: rows, the viewer's roles and unread counts.
         loaders.posts.prime_many(posts)
         loaders.users.prime_many(users)
+        loaders.patients.prime_many(rows)
+        for pid in patients:
+            context.gate.prime(pid, roles[pid].get(user.id, frozenset()))
+            unread = counts.get((user.id, pid), Unread())
+            loaders.unread.prime((user.id, pid, Scope.ALL), unread)
     context.use_loaders(loaders)
     return context
 

@@ -65,8 +65,8 @@ class Gate:
             found = await roles_on(session, self.actor, patient_ids)
         return [found.get(pid, NO_ROLES) for pid in patient_ids]
 
-    def prime(self, patient_id: int, roles: frozenset[str]) -> None:
-        self._roles.prime(patient_id, roles)
+    def prime(self, patient_id: int, roles: frozenset[str], *, force: bool = False) -> None:
+        self._roles.prime(patient_id, roles, force=force)
 
     async def load_in(
         self, session: AsyncSession, patient_ids: Sequence[int], *, fresh: bool = False
@@ -96,6 +96,25 @@ class Gate:
 
     async def roles(self, patient_id: int) -> frozenset[str]:
         return await self._roles.load(patient_id)
+
+    def roles_now(self, patient_id: int) -> frozenset[str] | None:
+        """`roles` without waiting: None when they are not loaded yet (the live feed primes
+        them), so the caller takes the awaiting path."""
+        future = self._roles.cache_map.get(patient_id)
+        if future is None or not future.done() or future.cancelled() or future.exception():
+            return None
+        roles: frozenset[str] = future.result()
+        return roles
+
+    def may_now(self, patient_id: int, obj: str, act: str) -> bool | None:
+        """`may` without waiting, or None (see `roles_now`)."""
+        roles = self.roles_now(patient_id)
+        if roles is None:
+            return None
+        if not allowed(roles, obj, act):
+            return False
+        self._note(patient_id, roles, obj, act)
+        return True
 
     async def may(self, patient_id: int, obj: str, act: str) -> bool:
         roles = await self.roles(patient_id)

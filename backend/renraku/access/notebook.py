@@ -50,6 +50,17 @@ async def timeline_scope(gate: Gate, patient_id: int) -> Scope:
     raise Forbidden  # unreachable: require() raised
 
 
+def timeline_scope_now(gate: Gate, patient_id: int) -> Scope | None:
+    """`timeline_scope` when it can be told without waiting and is not a refusal; None sends
+    the caller to `timeline_scope` (which loads the roles, or raises and records the refusal)."""
+    full = gate.may_now(patient_id, "timeline", "read")
+    if full:
+        return Scope.ALL
+    if full is not None and gate.may_now(patient_id, "timeline.family", "read"):
+        return Scope.FAMILY
+    return None
+
+
 async def require_post_read(gate: Gate, post: Post) -> Scope:
     """The actor's scope on the patient if they may read one of its posts; NotFound otherwise.
 

@@ -3,19 +3,39 @@ instructions; and the per-request batch behind `Patient.unreadCount`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from renraku.access.notebook import timeline_scope
+from renraku.access.notebook import timeline_scope, timeline_scope_now
 from renraku.context import Info
 from renraku.feed import lists, receipts, urgent
 from renraku.feed.graphql import Post, PostConnection, connection, live_patient
 from renraku.feed.receipts import Unread
 from renraku.ids import decode_id
+from renraku.loaders import load_now_or_later
 
 if TYPE_CHECKING:
     from renraku.teams.graphql import Patient
+
+
+def unread_now_or_later(
+    info: Info, patient_id: int, then: Callable[[Unread], int]
+) -> int | Awaitable[int]:
+    """`then` of the viewer's unread counts on the patient: at once when their roles and counts
+    are loaded (the live feed reads them with each batch), else a coroutine (see
+    load_now_or_later) that decides and loads as `unread_of` does."""
+    gate = info.context.gate
+    scope = timeline_scope_now(gate, patient_id)
+    if scope is None:
+
+        async def later() -> int:
+            return then(await unread_of(info, patient_id))
+
+        return later()
+    key = (gate.actor.user_id, patient_id, scope)
+    return load_now_or_later(info.context.loaders.unread, key, then)
 
 
 async def unread_of(info: Info, patient_id: int) -> Unread:

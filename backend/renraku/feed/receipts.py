@@ -8,12 +8,12 @@ counts as reading the post too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal, union_all
+from sqlalchemy import bindparam, case, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -304,27 +304,42 @@ async def unread_counts(
     return {pid: counts for (_, pid), counts in found.items()}
 
 
-async def unread_counts_of(
-    session: AsyncSession, wanted: dict[int, tuple[Iterable[int], Iterable[int]]]
-) -> dict[tuple[int, int], Unread]:
-    """`unread_counts` of several users at once, by (user id, patient id), in one statement
-    (the live feed asks for every viewer of an event together)."""
-    selects = []
+def _unread_statement(scope: Scope) -> Any:
+    """Unread and urgent unread posts per patient for one user, built once per scope (building
+    and keying a statement costs about as much as running it; the live feed asks per event)."""
+    read = select(PostRead.post_id).where(
+        col(PostRead.user_id) == bindparam("user_id"), col(PostRead.post_id) == col(Post.id)
+    )
     urgent = func.sum(case((col(Post.urgent).is_(True), 1), else_=0))
+    return (
+        select(col(Post.patient_id), func.count(col(Post.id)), urgent)
+        .where(
+            col(Post.patient_id).in_(bindparam("patient_ids", expanding=True)),
+            shown_filter(scope),
+            col(Post.retracted_at).is_(None),
+            col(Post.author_id) != bindparam("user_id"),
+            ~read.exists(),
+        )
+        .group_by(col(Post.patient_id))
+    )
+
+
+_UNREAD = {scope: _unread_statement(scope) for scope in Scope}
+
+
+async def unread_counts_of(
+    session: AsyncSession, wanted: Mapping[int, tuple[Iterable[int], Iterable[int]]]
+) -> dict[tuple[int, int], Unread]:
+    """`unread_counts` of several users at once, by (user id, patient id)."""
+    found: dict[tuple[int, int], Unread] = {}
     for user_id, (full, family) in sorted(wanted.items()):
-        full_ids, family_ids = sorted(set(full)), sorted(set(family) - set(full))
-        if not full_ids and not family_ids:
-            continue
-        readable = col(Post.patient_id).in_(full_ids) | (
-            col(Post.patient_id).in_(family_ids) & shown_filter(Scope.FAMILY)
-        )
-        selects.append(
-            select(literal(user_id), col(Post.patient_id), func.count(col(Post.id)), urgent)
-            .where(readable, *_unread_by(user_id))
-            .group_by(col(Post.patient_id))
-        )
-    if not selects:
-        return {}
-    statement = selects[0] if len(selects) == 1 else union_all(*selects)
-    rows = (await (await session.connection()).execute(statement)).all()
-    return {(int(uid), int(pid)): Unread(int(n), int(u or 0)) for uid, pid, n, u in rows}
+        full_ids = sorted(set(full))
+        for scope, ids in ((Scope.ALL, full_ids), (Scope.FAMILY, sorted(set(family) - set(full)))):
+            if not ids:
+                continue
+            rows = await session.exec(
+                _UNREAD[scope], params={"user_id": user_id, "patient_ids": ids}
+            )
+            for pid, n, u in rows.all():
+                found[(user_id, int(pid))] = Unread(int(n), int(u or 0))
+    return found

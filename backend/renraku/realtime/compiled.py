@@ -20,6 +20,7 @@ from typing import Any
 
 from graphql import (
     FieldNode,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     SelectionSetNode,
@@ -44,6 +45,8 @@ class _Field:
     serialize: Callable[[Any], Any] | None  # a leaf's serializer
     fields: tuple[_Field, ...] | None  # an object's fields
     non_null: bool
+    # A list of leaves (e.g. [String!]!): each item serialised; None where items may be null.
+    list_of: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +129,14 @@ def _compile(
         non_null = isinstance(definition.type, GraphQLNonNull)
         if is_leaf_type(named) and node.selection_set is None:
             compiled.append(_Field(key, definition.resolve, "", named.serialize, None, non_null))
+        elif isinstance(named, GraphQLList) and node.selection_set is None:
+            item = get_nullable_type(named.of_type)
+            if not is_leaf_type(item):
+                return None
+            item_non_null = isinstance(named.of_type, GraphQLNonNull)
+            compiled.append(
+                _Field(key, definition.resolve, "", item.serialize, None, non_null, item_non_null)
+            )
         elif isinstance(named, GraphQLObjectType) and node.selection_set is not None:
             inner = _compile(node.selection_set, named)
             if inner is None:
@@ -134,6 +145,17 @@ def _compile(
         else:  # lists, interfaces, unions
             return None
     return tuple(compiled)
+
+
+def _leaf(serialize: Callable[[Any], Any], value: Any, non_null: bool) -> Any:
+    if value is None:
+        if non_null:
+            raise _Fallback
+        return None
+    serialized = serialize(value)
+    if serialized is None or serialized is Undefined:
+        raise _Fallback
+    return serialized
 
 
 def _complete(fields: tuple[_Field, ...], source: Any, info: _Info) -> dict[str, Any]:
@@ -152,6 +174,9 @@ def _complete(fields: tuple[_Field, ...], source: Any, info: _Info) -> dict[str,
             out[field.key] = None
         elif field.fields is not None:
             out[field.key] = _complete(field.fields, value, info)
+        elif field.list_of is not None:
+            assert field.serialize is not None
+            out[field.key] = [_leaf(field.serialize, item, field.list_of) for item in value]
         else:
             assert field.serialize is not None
             serialized = field.serialize(value)

@@ -44,6 +44,7 @@ from renraku.errors import NotFound
 from renraku.feed import events as feed_events
 from renraku.feed.events_graphql import FeedEvent as FeedEventObject
 from renraku.feed.models import FeedEvent, Post
+from renraku.feed.receipts import Unread, unread_counts_of
 from renraku.graphql_errors import coded
 from renraku.kinds import FeedAudience, FeedEventKind
 from renraku.loaders import Loaders
@@ -52,6 +53,8 @@ from renraku.realtime.broker import SubscriptionEnded
 from renraku.realtime.compiled import compile_selection, payload_json
 from renraku.realtime.split import Mismatch, Selection, classify
 from renraku.runtime import Runtime
+from renraku.teams.models import Patient as PatientRow
+from renraku.teams.service import live_patients
 
 log = logging.getLogger("renraku.realtime")
 
@@ -130,6 +133,8 @@ class LiveSubscription:
     # Registered with the hub (and counted in the subscriptions gauge).
     live: bool = False
     replay_task: asyncio.Task[None] | None = None
+    # Its own plans (roles held, part), kept from batch to batch: each batch hands them its rows.
+    plans: dict[tuple[frozenset[str], str], _Plan] = field(default_factory=dict)
 
     @property
     def actor(self) -> Actor:
@@ -345,7 +350,21 @@ class FeedHub:
         patients = {e.patient_id for e in batch if self._listened(e.patient_id)}
         if not patients:
             return None
-        return await _Batch.read(session, patients, batch)
+        return await _Batch.read(session, patients, batch, self._own_fields_heard)
+
+    def _own_fields_heard(self, patient_id: int) -> set[int]:
+        """The users who may hear of `patient_id` through a subscription whose selection holds
+        fields of their own: what those read (unread counts, the patient's row) is read with
+        the batch, so their own part runs without waiting on the database."""
+        users = {
+            s.actor.user_id
+            for s in self._by_patient.get(patient_id, ())
+            if not s.ended and self._selection(s).per_viewer
+        }
+        for user_id, subs in self._mine_by_user.items():
+            if any(not s.ended and self._selection(s).per_viewer for s in subs):
+                users.add(user_id)
+        return users
 
     async def _dispatch(self, batch: list[FeedEvent], prepared: _Batch | None) -> None:
         """Deliver each event to every local subscriber allowed to see it; advance the cursor."""
@@ -368,7 +387,7 @@ class FeedHub:
 
     async def _cover(self, prepared: _Batch | None, event: FeedEvent) -> _Batch:
         async with self._runtime.db.session() as session:
-            more = await _Batch.read(session, {event.patient_id}, [event])
+            more = await _Batch.read(session, {event.patient_id}, [event], self._own_fields_heard)
         return more if prepared is None else prepared.merged(more)
 
     async def _dispatch_one(self, event: FeedEvent, prepared: _Batch, plans: _Plans) -> None:
@@ -401,16 +420,10 @@ class FeedHub:
                     sub.socket.close_soon(SLOW_CONSUMER, TOO_FAR_BEHIND)
                 continue
             groups[(sub.key, held)].append(sub)
-        own: list[Awaitable[None]] = []
+        # One after the other: what viewers' own fields read was read with the batch
+        # (_Batch.read), so none of this waits on the database or lets other work in between.
         for (_, held), group in groups.items():
-            if held and self._selection(group[0]).per_viewer:
-                own.append(self._send_to_audience(event, held, group, plans))
-            else:
-                await self._send_to_audience(event, held, group, plans)
-        if own:
-            # Together, so that what each viewer's own fields load (their unread counts) is
-            # read for all of them at once.
-            await asyncio.gather(*own)
+            await self._send_to_audience(event, held, group, plans)
 
     async def _send_to_audience(
         self, event: FeedEvent, held: frozenset[str], group: list[LiveSubscription], plans: _Plans
@@ -433,11 +446,8 @@ class FeedHub:
         shared = None
         if selection.shared is not None:
             shared = await plans.audience(group[0], held, SHARED).data(event)
-        payloads = await asyncio.gather(
-            *(self._own(sub, held, event, selection, shared, plans) for sub in group)
-        )
-        for sub, payload in zip(group, payloads, strict=True):
-            self._deliver(sub, event, payload)
+        for sub in group:
+            self._deliver(sub, event, await self._own(sub, held, event, selection, shared, plans))
 
     async def _own(
         self,
@@ -690,12 +700,42 @@ class _Batch:
     users: dict[int, User]
     # The patients whose roles and events' rows were read.
     patients: frozenset[int] = frozenset()
+    # For subscribers with fields of their own: the patients' rows and their unread counts.
+    patient_rows: dict[int, PatientRow] = field(default_factory=dict)
+    unread: dict[tuple[int, int, Scope], Unread] = field(default_factory=dict)
 
     @classmethod
-    async def read(cls, session: Any, patients: set[int], events: list[FeedEvent]) -> _Batch:
+    async def read(
+        cls,
+        session: Any,
+        patients: set[int],
+        events: list[FeedEvent],
+        own_fields_heard: Callable[[int], set[int]] | None = None,
+    ) -> _Batch:
         roles = await roles_by_patient(session, sorted(patients))
         posts, users = await _rows_named(session, [e for e in events if e.patient_id in patients])
-        return cls(roles=roles, posts=posts, users=users, patients=frozenset(patients))
+        batch = cls(roles=roles, posts=posts, users=users, patients=frozenset(patients))
+        if own_fields_heard is not None:
+            await batch._read_own(session, own_fields_heard)
+        return batch
+
+    async def _read_own(self, session: Any, heard: Callable[[int], set[int]]) -> None:
+        wanted: dict[tuple[int, int], Scope] = {}
+        for patient_id in self.patients:
+            on_patient = self.roles.get(patient_id, {})
+            for user_id in heard(patient_id) & on_patient.keys():
+                scope = scope_of(on_patient[user_id])
+                if scope is not None:
+                    wanted[(user_id, patient_id)] = scope
+        if not wanted:
+            return
+        by_user: dict[int, tuple[list[int], list[int]]] = {}
+        for (user_id, patient_id), scope in wanted.items():
+            full, family = by_user.setdefault(user_id, ([], []))
+            (full if scope is Scope.ALL else family).append(patient_id)
+        counts = await unread_counts_of(session, by_user)
+        self.unread = {(u, p, s): counts.get((u, p), Unread()) for (u, p), s in wanted.items()}
+        self.patient_rows = await live_patients(session, {p for _, p in wanted})
 
     def merged(self, other: _Batch) -> _Batch:
         return _Batch(
@@ -703,6 +743,8 @@ class _Batch:
             posts={**self.posts, **other.posts},
             users={**self.users, **other.users},
             patients=self.patients | other.patients,
+            patient_rows={**self.patient_rows, **other.patient_rows},
+            unread={**self.unread, **other.unread},
         )
 
     def loaders(self, runtime: Runtime, scope: Scope) -> Loaders:
@@ -711,6 +753,8 @@ class _Batch:
         loaders = Loaders(runtime.db, family=scope is Scope.FAMILY)
         loaders.prime_posts(self.posts)
         loaders.users.prime_many(self.users)
+        loaders.patients.prime_many(self.patient_rows)
+        loaders.unread.prime_many(self.unread)
         return loaders
 
 
@@ -755,11 +799,16 @@ class _Plan:
         self._executed = FEED_EXECUTIONS.labels(part)
         self._compiled = None if isinstance(built, list) else compile_selection(built)
 
+    def use(self, loaders: Loaders) -> None:
+        """Run on another batch's rows."""
+        self._context.use_loaders(loaders)
+
     def _for(self, event: FeedEvent) -> FeedEventObject:
         self._executed.inc()
-        # The viewer's roles on the event's patient are those the hub decided on.
+        # The viewer's roles on the event's patient are those the hub decided on (a plan kept
+        # from an earlier batch may hold older ones).
         if self._held and self._context.actor is not None:
-            self._context.gate.prime(event.patient_id, self._held)
+            self._context.gate.prime(event.patient_id, self._held, force=True)
         return FeedEventObject(row=event)
 
     async def run(self, event: FeedEvent) -> str:
@@ -819,14 +868,20 @@ class _Plans:
         return plan
 
     def own(self, sub: LiveSubscription, held: frozenset[str], part: str) -> _Plan:
-        """A plan for `sub`'s viewer alone."""
+        """A plan for `sub`'s viewer alone: built once for the subscription (building one
+        costs more than running it) and handed this batch's rows."""
         key = (sub, held, part)
         plan = self._own.get(key)
         if plan is None:
-            plan = self._own[key] = self._build(sub, held, part)
+            plan = sub.plans.get((held, part))
+            if plan is None:
+                plan = sub.plans[(held, part)] = self._build(sub, held, part)
+            else:
+                plan.use(self._loaders_for(held))
+            self._own[key] = plan
         return plan
 
-    def _build(self, sub: LiveSubscription, held: frozenset[str], part: str) -> _Plan:
+    def _loaders_for(self, held: frozenset[str]) -> Loaders:
         scope = scope_of(held) or Scope.FAMILY  # no roles: a removal notice, nothing to read
         loaders = self._loaders.get(scope)
         if loaders is None:
@@ -835,9 +890,12 @@ class _Plans:
                 if self._rows is not None
                 else Loaders(self._hub.runtime.db, family=scope is Scope.FAMILY)
             )
+        return loaders
+
+    def _build(self, sub: LiveSubscription, held: frozenset[str], part: str) -> _Plan:
         selection = self._hub._selection(sub)
         document = {SHARED: selection.shared, VIEWER: selection.viewer}.get(part) or sub.document
-        return self._hub._plan(sub, held, loaders, document, part)
+        return self._hub._plan(sub, held, self._loaders_for(held), document, part)
 
 
 def _kind(event: FeedEvent) -> FeedEventKind:

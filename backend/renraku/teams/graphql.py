@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import cast
 
 import strawberry
 
@@ -15,6 +16,7 @@ from renraku.context import Info
 from renraku.feed import graphql as feed_graphql
 from renraku.feed import queries as feed_queries
 from renraku.feed.graphql import PostConnection
+from renraku.feed.receipts import Unread
 from renraku.ids import decode_id, encode_id
 from renraku.kinds import CareLevel, Living, Mobility, TeamRole
 from renraku.page_info import PageInfo
@@ -154,6 +156,14 @@ class ConsentRecord:
     recorded_by: User | None
 
 
+def _unread(counts: Unread) -> int:
+    return counts.unread
+
+
+def _urgent(counts: Unread) -> int:
+    return counts.urgent
+
+
 @with_object
 @strawberry.type
 class Patient:
@@ -258,8 +268,17 @@ class Patient:
         description="Your roles on the patient's record.",
         extensions=[CheckedBy("access.gate.Gate.roles")],
     )
-    async def my_roles(self, info: Info) -> list[str]:
-        return sorted(await info.context.gate.roles(self.pk))
+    def my_roles(self, info: Info) -> list[str]:
+        gate = info.context.gate
+        roles = gate.roles_now(self.pk)
+        if roles is not None:
+            return sorted(roles)
+
+        async def later() -> list[str]:
+            return sorted(await gate.roles(self.pk))
+
+        # A coroutine, which graphql-core awaits (see load_now_or_later).
+        return cast("list[str]", later())
 
     @strawberry.field(
         description="The care team: null with FORBIDDEN for those who may see the patient but "
@@ -283,15 +302,16 @@ class Patient:
         description="Posts you have not read yet: null with FORBIDDEN, like the timeline.",
         extensions=[PerViewer(), CheckedBy("access.notebook.timeline_scope")],
     )
-    async def unread_count(self, info: Info) -> int | None:
-        return (await feed_queries.unread_of(info, self.pk)).unread
+    def unread_count(self, info: Info) -> int | None:
+        # Possibly a coroutine, which graphql-core awaits (see load_now_or_later).
+        return cast("int | None", feed_queries.unread_now_or_later(info, self.pk, _unread))
 
     @strawberry.field(
         description="Urgent (至急) posts you have not read yet.",
         extensions=[PerViewer(), CheckedBy("access.notebook.timeline_scope")],
     )
-    async def urgent_unread_count(self, info: Info) -> int | None:
-        return (await feed_queries.unread_of(info, self.pk)).urgent
+    def urgent_unread_count(self, info: Info) -> int | None:
+        return cast("int | None", feed_queries.unread_now_or_later(info, self.pk, _urgent))
 
     @strawberry.field(
         description="Who read or changed this record, newest first (coordinators).",

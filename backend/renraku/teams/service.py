@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -109,6 +111,17 @@ async def current_consents(session: AsyncSession, patient_id: int) -> dict[str, 
     for consent in rows.all():
         latest[consent.kind] = consent
     return latest
+
+
+async def live_patients(session: AsyncSession, patient_ids: Iterable[int]) -> dict[int, Patient]:
+    """The patients among these that are not archived, by id."""
+    ids = sorted(set(patient_ids))
+    if not ids:
+        return {}
+    rows = await session.exec(
+        select(Patient).where(col(Patient.id).in_(ids), col(Patient.archived_at).is_(None))
+    )
+    return {row.id: row for row in rows.all() if row.id is not None}
 
 
 async def get_live_patient(
