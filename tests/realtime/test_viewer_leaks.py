@@ -80,11 +80,13 @@ async def assert_sent_as_read(client: GraphQLClient, payload: Message) -> None:
     assert seen_in_event(payload) == await read_over_http(client, SELECTION, post_id)
 
 
-async def test_a_member_replaying_after_the_coordinator_gets_her_own_roles_and_refusals(
-    gql: GraphQLClient, runtime: Runtime, app: Starlette
-) -> None:
-    pid = await ito(runtime)
-    cm, nurse, doctor = [await gql.login(u) for u in ("cm.tanaka", "nurse.sato", "dr.suzuki")]
+async def replay_after_the_coordinator(
+    app: Starlette, gql: GraphQLClient, pid: str, cm: GraphQLClient, viewer: GraphQLClient
+) -> tuple[Message, Message]:
+    """cm.tanaka follows the patient live while dr.suzuki posts; then `viewer` subscribes with
+    the same document from the cursor before the post. The event each was sent."""
+    doctor = await gql.login("dr.suzuki")
+    runtime: Runtime = app.state.runtime
     document = PATIENT_EVENTS.format(post=SELECTION)
     async with serving(app) as url, open_socket(url, token=cm.token) as ws:
         coordinator = Feeds(ws)
@@ -93,13 +95,22 @@ async def test_a_member_replaying_after_the_coordinator_gets_her_own_roles_and_r
         before = await cursor_now(runtime)
         await create_post(doctor, pid, "訪問しました")
         await coordinator.until(lambda: coordinator.events("s") != [], "the coordinator's event")
-        async with open_socket(url, token=nurse.token) as ws2:
-            member = Feeds(ws2)
+        async with open_socket(url, token=viewer.token) as ws2:
+            replayed = Feeds(ws2)
             await ws2.subscribe("s", document, {"p": pid, "after": before})
-            await member.until(lambda: member.events("s") != [], "the member's replay")
-            await member.stop()
+            await replayed.until(lambda: replayed.events("s") != [], "the replay")
+            await replayed.stop()
         await coordinator.stop()
-    [sent] = member.events("s")
+    [sent] = replayed.events("s")
+    return coordinator.events("s")[0], sent
+
+
+async def test_a_member_replaying_after_the_coordinator_gets_her_own_roles_and_refusals(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette
+) -> None:
+    pid = await ito(runtime)
+    cm, nurse = [await gql.login(u) for u in ("cm.tanaka", "nurse.sato")]
+    for_cm, sent = await replay_after_the_coordinator(app, gql, pid, cm, nurse)
     patient = the_post(sent)["patient"]
     assert patient["myRoles"] == ["member"]
     assert patient["accessHistory"] is None
@@ -107,7 +118,7 @@ async def test_a_member_replaying_after_the_coordinator_gets_her_own_roles_and_r
         (e["extensions"]["code"], e["path"]) for e in sent.get("errors", [])
     ]
     await assert_sent_as_read(nurse, sent)
-    await assert_sent_as_read(cm, coordinator.events("s")[0])
+    await assert_sent_as_read(cm, for_cm)
 
 
 async def test_a_coordinator_and_a_member_following_live_each_get_their_own_view(
@@ -140,26 +151,12 @@ async def test_a_clinician_of_another_town_replaying_through_the_glass_gets_glas
     gql: GraphQLClient, runtime: Runtime, app: Starlette
 ) -> None:
     pid = await ito(runtime)
-    cm, doctor, kimura = [await gql.login(u) for u in ("cm.tanaka", "dr.suzuki", "nurse.kimura")]
+    cm, kimura = [await gql.login(u) for u in ("cm.tanaka", "nurse.kimura")]
     opened = await kimura.execute(
         BREAK_GLASS, {"p": pid, "r": "夜間の呼び出し、担当者に連絡がつかない"}
     )
     assert "errors" not in opened, opened
-    document = PATIENT_EVENTS.format(post=SELECTION)
-    async with serving(app) as url, open_socket(url, token=cm.token) as ws:
-        coordinator = Feeds(ws)
-        await ws.subscribe("s", document, {"p": pid, "after": None})
-        await coordinator.handled()
-        before = await cursor_now(runtime)
-        await create_post(doctor, pid, "訪問しました")
-        await coordinator.until(lambda: coordinator.events("s") != [], "the coordinator's event")
-        async with open_socket(url, token=kimura.token) as ws2:
-            glass = Feeds(ws2)
-            await ws2.subscribe("s", document, {"p": pid, "after": before})
-            await glass.until(lambda: glass.events("s") != [], "the replay through the glass")
-            await glass.stop()
-        await coordinator.stop()
-    [sent] = glass.events("s")
+    _, sent = await replay_after_the_coordinator(app, gql, pid, cm, kimura)
     patient = the_post(sent)["patient"]
     assert patient["myRoles"] == ["glass"]
     # Glass reads the notebook, not the consents or the audit trail (policies/roles.csv).
