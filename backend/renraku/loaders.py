@@ -17,7 +17,7 @@ from renraku.accounts.models import User
 from renraku.accounts.service import users_by_id
 from renraku.db import Database
 from renraku.feed.models import Post
-from renraku.feed.receipts import Unread, unread_counts_of
+from renraku.feed.receipts import Unread, unread_by_key
 from renraku.teams.models import Patient
 from renraku.teams.service import live_patients
 
@@ -74,13 +74,9 @@ class Loaders:
         return [found.get(i) for i in ids]
 
     async def _load_unread(self, keys: Sequence[tuple[int, int, Scope]]) -> list[Unread]:
-        wanted: dict[int, tuple[list[int], list[int]]] = {}
-        for user_id, patient_id, scope in keys:
-            full, family = wanted.setdefault(user_id, ([], []))
-            (full if scope is Scope.ALL else family).append(patient_id)
         async with self._db.session() as session:
-            counts = await unread_counts_of(session, dict(wanted))
-        return [counts.get((user_id, patient_id), Unread()) for user_id, patient_id, _ in keys]
+            counts = await unread_by_key(session, keys)
+        return [counts[key] for key in keys]
 
     async def _load_users(self, ids: Sequence[int]) -> list[User | None]:
         async with self._db.session() as session:

@@ -18,7 +18,7 @@ from renraku.accounts.models import User
 from renraku.context import Context
 from renraku.feed.events_graphql import FeedEvent as FeedEventObject
 from renraku.feed.models import FeedEvent
-from renraku.feed.receipts import Unread, unread_counts_of
+from renraku.feed.receipts import unread_by_key
 from renraku.kinds import UserKind
 from renraku.loaders import Loaders
 from renraku.realtime import hub as hub_module
@@ -98,7 +98,7 @@ async def _context(runtime: Runtime, events: list[FeedEvent], *, primed: bool) -
         roles = await roles_by_patient(session, patients)
         rows = await live_patients(session, patients)
         assert user.id is not None
-        counts = await unread_counts_of(session, {user.id: (patients, [])})
+        counts = await unread_by_key(session, [(user.id, p, Scope.ALL) for p in patients])
     actor = Actor(
         user_id=user.id,
         username=user.username,
@@ -117,8 +117,7 @@ async def _context(runtime: Runtime, events: list[FeedEvent], *, primed: bool) -
         loaders.patients.prime_many(rows)
         for pid in patients:
             context.gate.prime(pid, roles[pid].get(user.id, frozenset()))
-            unread = counts.get((user.id, pid), Unread())
-            loaders.unread.prime((user.id, pid, Scope.ALL), unread)
+            loaders.unread.prime((user.id, pid, Scope.ALL), counts[(user.id, pid, Scope.ALL)])
     context.use_loaders(loaders)
     return context
 

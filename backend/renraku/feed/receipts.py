@@ -8,7 +8,7 @@ counts as reading the post too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -300,8 +300,11 @@ async def unread_counts(
 ) -> dict[int, Unread]:
     """Unread and urgent unread posts per patient: every post of the `full` patients, the
     family-visible ones of the `family` patients; retracted and own posts never count."""
-    found = await unread_counts_of(session, {user_id: (full, family)})
-    return {pid: counts for (_, pid), counts in found.items()}
+    full_ids = set(full)
+    keys = [(user_id, p, Scope.ALL) for p in full_ids]
+    keys += [(user_id, p, Scope.FAMILY) for p in set(family) - full_ids]
+    found = await unread_by_key(session, keys)
+    return {pid: counts for (_, pid, _), counts in found.items() if counts != Unread()}
 
 
 def _unread_statement(scope: Scope) -> Any:
@@ -327,19 +330,20 @@ def _unread_statement(scope: Scope) -> Any:
 _UNREAD = {scope: _unread_statement(scope) for scope in Scope}
 
 
-async def unread_counts_of(
-    session: AsyncSession, wanted: Mapping[int, tuple[Iterable[int], Iterable[int]]]
-) -> dict[tuple[int, int], Unread]:
-    """`unread_counts` of several users at once, by (user id, patient id)."""
-    found: dict[tuple[int, int], Unread] = {}
-    for user_id, (full, family) in sorted(wanted.items()):
-        full_ids = sorted(set(full))
-        for scope, ids in ((Scope.ALL, full_ids), (Scope.FAMILY, sorted(set(family) - set(full)))):
-            if not ids:
-                continue
-            rows = await session.exec(
-                _UNREAD[scope], params={"user_id": user_id, "patient_ids": ids}
-            )
-            for pid, n, u in rows.all():
-                found[(user_id, int(pid))] = Unread(int(n), int(u or 0))
+async def unread_by_key(
+    session: AsyncSession, keys: Iterable[tuple[int, int, Scope]]
+) -> dict[tuple[int, int, Scope], Unread]:
+    """Unread counts by (user id, patient id, that user's scope on the patient), zero where
+    none: one statement per user and scope (the live feed asks for every viewer of a batch)."""
+    wanted = set(keys)
+    grouped: dict[tuple[int, Scope], list[int]] = {}
+    for user_id, patient_id, scope in wanted:
+        grouped.setdefault((user_id, scope), []).append(patient_id)
+    found = dict.fromkeys(wanted, Unread())
+    for (user_id, scope), ids in sorted(grouped.items()):
+        rows = await session.exec(
+            _UNREAD[scope], params={"user_id": user_id, "patient_ids": sorted(ids)}
+        )
+        for pid, n, u in rows.all():
+            found[(user_id, int(pid), scope)] = Unread(int(n), int(u or 0))
     return found

@@ -44,7 +44,7 @@ from renraku.errors import NotFound
 from renraku.feed import events as feed_events
 from renraku.feed.events_graphql import FeedEvent as FeedEventObject
 from renraku.feed.models import FeedEvent, Post
-from renraku.feed.receipts import Unread, unread_counts_of
+from renraku.feed.receipts import Unread, unread_by_key
 from renraku.graphql_errors import coded
 from renraku.kinds import FeedAudience, FeedEventKind
 from renraku.loaders import Loaders
@@ -394,10 +394,10 @@ class FeedHub:
         assert event.id is not None
         listening = list(self._by_patient.get(event.patient_id, ()))
         roles = prepared.roles.get(event.patient_id, {})
+        removed = _removed_subject(event, roles)
         if self._mine_by_user:
             for user_id in roles:
                 listening.extend(self._mine_by_user.get(user_id, ()))
-            removed = _removed_subject(event, roles)
             if removed is not None:
                 listening.extend(self._mine_by_user.get(removed, ()))
         kind, audience = _kind(event), FeedAudience(event.audience)
@@ -410,7 +410,7 @@ class FeedHub:
                 if sub.field_name == PATIENT_EVENTS:
                     self._lose(sub)
                     continue
-                if _removed_subject(event, roles) != sub.actor.user_id:
+                if removed != sub.actor.user_id:
                     continue
             elif not may_receive(kind, audience, held):
                 continue
@@ -729,12 +729,7 @@ class _Batch:
                     wanted[(user_id, patient_id)] = scope
         if not wanted:
             return
-        by_user: dict[int, tuple[list[int], list[int]]] = {}
-        for (user_id, patient_id), scope in wanted.items():
-            full, family = by_user.setdefault(user_id, ([], []))
-            (full if scope is Scope.ALL else family).append(patient_id)
-        counts = await unread_counts_of(session, by_user)
-        self.unread = {(u, p, s): counts.get((u, p), Unread()) for (u, p), s in wanted.items()}
+        self.unread = await unread_by_key(session, [(u, p, s) for (u, p), s in wanted.items()])
         self.patient_rows = await live_patients(session, {p for _, p in wanted})
 
     def merged(self, other: _Batch) -> _Batch:
