@@ -114,6 +114,38 @@ async def test_one_execution_per_audience(
     ]
 
 
+async def test_an_audience_plan_is_kept_across_batches_and_outlives_its_first_subscriber(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[Any] = []
+    real = hub_module.FeedHub._plan
+
+    def counted(self: Any, sub: Any, held: Any, *args: Any) -> Any:
+        built.append((sub.actor.user_id, held))
+        return real(self, sub, held, *args)
+
+    monkeypatch.setattr(hub_module.FeedHub, "_plan", counted)
+    pid = await patient_id(runtime, PATIENT)
+    doctor = await gql.login("dr.suzuki")
+    nurse, pharm = await tokens(gql, "nurse.sato", "pharm.kato")
+    async with serving(app) as url, subscriber(url, pharm) as b:
+        async with subscriber(url, nurse) as a:
+            await subscribe(a, "s", EVENTS, {"p": pid})
+            await asyncio.sleep(0.3)
+            await subscribe(b, "s", EVENTS, {"p": pid})
+            await asyncio.sleep(0.3)
+            first = await post(doctor, pid, 1)
+            assert (await receive(a))["payload"]["data"]["patientEvents"]["post"]["id"] == first
+            assert (await receive(b))["payload"]["data"]["patientEvents"]["post"]["id"] == first
+        await asyncio.sleep(0.3)  # the first subscriber's socket is gone
+        second = await post(doctor, pid, 2, family=True)
+        event = (await receive(b))["payload"]["data"]["patientEvents"]
+    assert event["post"] == {"id": second, "body": "note 2", "visibleToFamily": True}
+    # One plan for the members' audience, built for the batch of the first post and run again
+    # for the second on that batch's rows.
+    assert [sorted(held) for _, held in built] == [["member"]]
+
+
 async def test_family_hears_only_of_family_posts(
     gql: GraphQLClient, runtime: Runtime, app: Starlette
 ) -> None:

@@ -74,6 +74,8 @@ RESUBSCRIBE_SECONDS = 1.0
 REMEMBERED_PAYLOADS = 20_000
 # Subscription selections classified (shared, split or per viewer), by selection key.
 REMEMBERED_SELECTIONS = 512
+# Audience plans kept for live dispatch.
+KEPT_PLANS = 512
 NO_ROLES: frozenset[str] = frozenset()
 # Viewers of one audience: the same selection and the same roles on the event's patient.
 Audience = tuple[str, frozenset[str]]
@@ -166,6 +168,9 @@ class FeedHub:
         # (selection key, roles, event id) -> the payload sent to that audience; oldest first.
         self._sent: OrderedDict[tuple[str, frozenset[str], int], str] = OrderedDict()
         self._selections: OrderedDict[str, Selection] = OrderedDict()
+        # Live dispatch's audience plans, kept from batch to batch (building one costs more than
+        # running it, and a steady feed commits one event per batch); most recently used last.
+        self._kept: OrderedDict[tuple[str, frozenset[str], str], _Plan] = OrderedDict()
 
     @property
     def runtime(self) -> Runtime:
@@ -369,14 +374,14 @@ class FeedHub:
     async def _dispatch(self, batch: list[FeedEvent], prepared: _Batch | None) -> None:
         """Deliver each event to every local subscriber allowed to see it; advance the cursor."""
         # One execution plan per audience (and per viewer, for their own fields) for the batch.
-        plans = _Plans(self, prepared)
+        plans = _Plans(self, prepared, kept=self._kept)
         for event in batch:
             assert event.id is not None
             if self._listened(event.patient_id):
                 if prepared is None or event.patient_id not in prepared.patients:
                     # A subscriber came after the batch was read: read for it now.
                     prepared = await self._cover(prepared, event)
-                    plans = _Plans(self, prepared)
+                    plans = _Plans(self, prepared, kept=self._kept)
                 await self._dispatch_one(event, prepared, plans)
             # Only now: if anything above failed, the next catch-up retries this event
             # (subscribers that already have it skip it by their own cursor).
@@ -847,9 +852,17 @@ class _Plans:
     subscriber and part for what is a viewer's own. Plans of the same scope share the batch's
     rows (the family filter is the scope's)."""
 
-    def __init__(self, hub: FeedHub, rows: _Batch | None) -> None:
+    def __init__(
+        self,
+        hub: FeedHub,
+        rows: _Batch | None,
+        kept: OrderedDict[tuple[str, frozenset[str], str], _Plan] | None = None,
+    ) -> None:
         self._hub = hub
         self._rows = rows
+        # Live dispatch keeps audience plans across batches (one dispatch runs at a time, so a
+        # kept plan is never handed two batches' rows at once); a replay builds its own.
+        self._kept = kept
         self._loaders: dict[Scope, Loaders] = {}
         self._shared: dict[tuple[str, frozenset[str], str], _Plan] = {}
         self._own: dict[tuple[LiveSubscription, frozenset[str], str], _Plan] = {}
@@ -858,8 +871,21 @@ class _Plans:
         """A plan whose results every subscriber of `sub`'s audience may be sent."""
         key = (sub.key, held, part)
         plan = self._shared.get(key)
+        if plan is not None:
+            return plan
+        kept = self._kept
+        plan = kept.get(key) if kept is not None else None
         if plan is None:
-            plan = self._shared[key] = self._build(sub, held, part)
+            plan = self._build(sub, held, part)
+            if kept is not None:
+                kept[key] = plan
+                if len(kept) > KEPT_PLANS:
+                    kept.popitem(last=False)
+        else:
+            assert kept is not None
+            kept.move_to_end(key)
+            plan.use(self._loaders_for(held))
+        self._shared[key] = plan
         return plan
 
     def own(self, sub: LiveSubscription, held: frozenset[str], part: str) -> _Plan:
