@@ -16,8 +16,8 @@ from renraku.accounts.throttle import (
 )
 from renraku.audit.checkpoints import SigningKey
 from renraku.audit.reads import ReadAuditor
+from renraku.broker import Broker, MemoryBroker, RedisBroker
 from renraku.db import Database
-from renraku.realtime.broker import Broker, MemoryBroker, RedisBroker
 from renraku.settings import Settings
 
 

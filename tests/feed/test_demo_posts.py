@@ -12,10 +12,10 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from renraku.audit.models import AuditRecord
+from renraku.broker import MemoryBroker
 from renraku.db import Database
 from renraku.feed.demo_posts import DemoFileError, check_specs, load_demo_posts
 from renraku.feed.models import FeedEvent, Post, PostAcknowledgement, PostRead
-from renraku.realtime.broker import MemoryBroker
 from renraku.runtime import Runtime
 from tests.feed.post_support import Clients, clients, feed_snapshot, patient_gid
 

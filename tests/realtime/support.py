@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
 
-from renraku.realtime.broker import Broker, MemoryBroker, Message, RedisBroker, Subscription
+from renraku.broker import Broker, MemoryBroker, Message, RedisBroker, Subscription
 
 REDIS_URL = os.environ.get("RENRAKU_TEST_REDIS", "redis://127.0.0.1:6379/0")
 BROKER_KINDS = ("memory", "redis")

@@ -16,9 +16,9 @@ from renraku.access.revocations import (
     RevocationReason,
     revoke_on_commit,
 )
+from renraku.broker import MemoryBroker, RedisBroker
 from renraku.db import Database
 from renraku.ids import decode_id
-from renraku.realtime.broker import MemoryBroker, RedisBroker
 from renraku.runtime import Runtime, build_runtime
 from renraku.settings import Settings
 from renraku.teams.models import TeamMembership

@@ -19,8 +19,8 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from renraku.broker import Broker, Message
 from renraku.db import publish_on_commit
-from renraku.realtime.broker import Broker, Message
 from renraku.runtime import Runtime
 
 log = logging.getLogger("renraku.access")

@@ -17,13 +17,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.access.notebook import Scope, require_post_create
+from renraku.broker import Broker
 from renraku.errors import BadInput, Forbidden, NotFound
 from renraku.feed import service
 from renraku.feed.models import MAX_REASON, Post, PostRevision, Upload
 from renraku.feed.posts import check_body, record_change
 from renraku.feed.vitals import check_vitals
 from renraku.kinds import FeedAudience, FeedEventKind, PostCategory
-from renraku.realtime.broker import Broker
 from renraku.runtime import Runtime
 from renraku.timeutil import utcnow
 

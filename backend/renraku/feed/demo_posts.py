@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.accounts.models import User
 from renraku.accounts.service import actor_for
+from renraku.broker import Broker
 from renraku.db import Database
 from renraku.errors import BadInput
 from renraku.feed import service
@@ -23,7 +24,6 @@ from renraku.feed.posts import PostDraft, check_body, check_client_id, do_create
 from renraku.feed.receipts import do_acknowledge_post, do_mark_read
 from renraku.feed.vitals import check_vitals
 from renraku.kinds import PostCategory
-from renraku.realtime.broker import Broker
 from renraku.teams.models import Patient
 from renraku.timeutil import utcnow
 

@@ -25,11 +25,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from renraku.broker import Broker, Message
 from renraku.db import before_commit, committed_at, publish_on_commit
 from renraku.feed.models import FeedEvent
 from renraku.kinds import FeedAudience, FeedEventKind
 from renraku.metrics import FEED_COMMIT_TO_SEND, FEED_EVENTS
-from renraku.realtime.broker import Broker, Message
 from renraku.tables import table_of
 from renraku.timeutil import utcnow
 

@@ -21,6 +21,7 @@ from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.access.notebook import Scope, require_post_create
 from renraku.access.scopes import active_membership
+from renraku.broker import Broker
 from renraku.errors import BadInput, NotFound
 from renraku.feed import events, service
 from renraku.feed.events import NewEvent
@@ -28,7 +29,6 @@ from renraku.feed.models import MAX_BODY, MAX_CLIENT_ID, Post, PostMention, Uplo
 from renraku.feed.vitals import check_vitals
 from renraku.kinds import FeedAudience, FeedEventKind, PostCategory, TeamRole
 from renraku.notices.actions import do_notify
-from renraku.realtime.broker import Broker
 from renraku.runtime import Runtime
 from renraku.tables import table_of
 from renraku.teams.actions import audit

@@ -39,6 +39,7 @@ from renraku.access.scopes import roles_by_patient, roles_by_user, roles_of_user
 from renraku.accounts.models import User
 from renraku.accounts.service import live_session_ids, users_by_id
 from renraku.audit.reads import ReadRecord
+from renraku.broker import SubscriptionEnded
 from renraku.context import Context
 from renraku.errors import NotFound
 from renraku.feed import events as feed_events
@@ -49,7 +50,6 @@ from renraku.graphql_errors import coded
 from renraku.kinds import FeedAudience, FeedEventKind
 from renraku.loaders import Loaders
 from renraku.metrics import FEED_DELIVERIES, FEED_EXECUTIONS, FEED_SUBSCRIPTIONS
-from renraku.realtime.broker import SubscriptionEnded
 from renraku.realtime.compiled import compile_selection, payload_json
 from renraku.realtime.split import Mismatch, Selection, classify
 from renraku.runtime import Runtime

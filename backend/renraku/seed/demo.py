@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.accounts.models import Municipality, Organisation, OrganisationMember, User
 from renraku.accounts.secrets import hash_password
 from renraku.audit import chain
+from renraku.broker import Broker, MemoryBroker
 from renraku.db import Database
 from renraku.feed.demo_posts import load_demo_posts
 from renraku.geo import municipalities
@@ -20,7 +21,6 @@ from renraku.kinds import ConsentKind, TeamRole
 from renraku.overlay.areas import parse_area
 from renraku.overlay.emergencies import active_emergency, do_declare_emergency
 from renraku.overlay.models import Emergency
-from renraku.realtime.broker import Broker, MemoryBroker
 from renraku.teams.models import Consent, Patient, PatientContact, RiskProfile, TeamMembership
 from renraku.timeutil import utcnow
 

@@ -14,9 +14,9 @@ from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.accounts import secrets
 from renraku.accounts.models import User
+from renraku.broker import Broker
 from renraku.errors import BadInput
 from renraku.kinds import TeamRole
-from renraku.realtime.broker import Broker
 from renraku.runtime import Runtime
 from renraku.teams import membership, service
 from renraku.teams.actions import audit

@@ -20,10 +20,10 @@ from renraku.access.enforcer import allowed
 from renraku.access.revocations import RevocationReason, revoke_on_commit
 from renraku.access.scopes import active_membership
 from renraku.accounts.models import User
+from renraku.broker import Broker
 from renraku.errors import NotFound
 from renraku.kinds import TeamRole
 from renraku.notices.actions import do_notify
-from renraku.realtime.broker import Broker
 from renraku.runtime import Runtime
 from renraku.teams.actions import audit
 from renraku.teams.fields import MAX_NOTE, check_text

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from renraku.realtime.broker import Broker, Overflow, RedisBroker, SubscriptionLost
+from renraku.broker import Broker, Overflow, RedisBroker, SubscriptionLost
 from tests.realtime.support import (
     BROKER_KINDS,
     REDIS_URL,
