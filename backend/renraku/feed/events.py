@@ -5,7 +5,7 @@ never later find a new event below N. A transaction's events are therefore writt
 under a lock held to commit (an advisory lock on PostgreSQL; SQLite's writes are serial already,
 BEGIN IMMEDIATE), numbered max + 1 under it. This process's hub is handed the committed rows
 directly (`listen_here`); the broker message carries the event's ids only, a hint for the other
-workers' hubs to look: the database is the record (realtime/broker.py).
+workers' hubs to look: the database is the record (broker.py).
 """
 
 from __future__ import annotations
