@@ -23,6 +23,7 @@ from prometheus_client import (
 )
 
 # A *_created series beside every counter and histogram only doubles what a scrape reads.
+# (prometheus_client leaves this function and the multiprocess ones below unannotated.)
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"

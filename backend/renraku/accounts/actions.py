@@ -200,8 +200,9 @@ async def check_and_do_use_link(runtime: Runtime, *, token: str, new_password: s
     return user
 
 
-async def do_begin_totp(runtime: Runtime, *, actor: Actor) -> tuple[str, str]:
-    """Start TOTP enrolment: a new secret, kept server-side until confirmed with a valid code."""
+def new_totp_enrolment(*, actor: Actor) -> tuple[str, str]:
+    """A new TOTP secret and its provisioning URI. Nothing is stored: the client sends the
+    secret back with a code from the authenticator app to enable_totp."""
     secret = secrets.new_totp_secret()
     return secret, secrets.totp_uri(secret, actor.username)
 

@@ -38,7 +38,7 @@ class Mutation:
     @strawberry.mutation(description="A new TOTP secret to put in an authenticator app.")
     async def begin_totp_enrolment(self, info: Info) -> TotpEnrolment:
         actor = info.context.require_actor()
-        secret, uri = await actions.do_begin_totp(info.context.runtime, actor=actor)
+        secret, uri = actions.new_totp_enrolment(actor=actor)
         return TotpEnrolment(secret=secret, uri=uri)
 
     @strawberry.mutation(
