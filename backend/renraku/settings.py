@@ -148,11 +148,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         audit_retired_keys=_public_keys(env, "RENRAKU_AUDIT_RETIRED_KEYS"),
         metrics_token=env.get("RENRAKU_METRICS_TOKEN") or None,
     )
-    check_settings(settings)
+    validate_settings(settings)
     return settings
 
 
-def check_settings(settings: Settings) -> None:
+def validate_settings(settings: Settings) -> None:
     """Refuse what production must never run with; warn about what it should not."""
     if not settings.is_production:
         return

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlmodel import col, select
 
-from renraku.accounts.actions import check_and_do_use_link
+from renraku.accounts.actions import check_use_link
 from renraku.accounts.models import Municipality, Organisation, OrganisationMember, User
 from renraku.audit.models import AuditRecord
 from renraku.cli import main
@@ -93,7 +93,7 @@ def test_create_operator_prints_a_set_up_link_that_works(
     assert record.actor_kind == "system"
 
     async def use(runtime: Runtime) -> User:
-        return await check_and_do_use_link(runtime, token=token, new_password="operator password 1")
+        return await check_use_link(runtime, token=token, new_password="operator password 1")
 
     assert _with_runtime(cli_env, use).username == "ops.kato"
 
@@ -142,7 +142,7 @@ def test_add_municipality_sets_up_the_municipality_and_its_first_manager(
             ).one()
             assert manager.kind == "municipality" and manager.municipality_code == TOYOHASHI
             assert await session.get(OrganisationMember, (organisation.id, manager.id))
-        await check_and_do_use_link(runtime, token=token, new_password="manager password 1")
+        await check_use_link(runtime, token=token, new_password="manager password 1")
 
     _with_runtime(cli_env, check)
     (sessions, links, audits, users), municipalities, organisations = before

@@ -325,7 +325,7 @@ async def test_a_provider_that_is_down_or_names_another_issuer_is_refused_at_log
     runtime: Runtime, provider: OidcProvider, flow: Flow
 ) -> None:
     # Registered with a trailing slash: discovery answers with the issuer spelt without it.
-    await oidc.check_and_do_add_identity_provider(
+    await oidc.check_add_identity_provider(
         runtime,
         key="mismatch",
         name="Mismatch",
@@ -337,7 +337,7 @@ async def test_a_provider_that_is_down_or_names_another_issuer_is_refused_at_log
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         dead_port = closed.getsockname()[1]
-    await oidc.check_and_do_add_identity_provider(
+    await oidc.check_add_identity_provider(
         runtime,
         key="down",
         name="Down",

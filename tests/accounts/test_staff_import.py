@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlmodel import col, func, select
 
-from renraku.accounts.actions import check_and_do_use_link
+from renraku.accounts.actions import check_use_link
 from renraku.accounts.models import OneTimeLink, Organisation, OrganisationMember, User
 from renraku.accounts.staff_csv import COLUMNS, MAX_BYTES, MAX_ROWS, RowStatus, parse_staff_csv
-from renraku.accounts.staff_import import IN_USE, StaffImportReport, check_and_do_import_staff
+from renraku.accounts.staff_import import IN_USE, StaffImportReport, check_import_staff
 from renraku.audit.chain import verify
 from renraku.audit.models import AuditRecord
 from renraku.errors import BadInput, NotFound
@@ -55,9 +55,7 @@ def csv_bytes(*rows: list[str], header: list[str] | None = None, encoding: str =
 
 
 async def import_as_system(runtime: Runtime, data: bytes) -> StaffImportReport:
-    return await check_and_do_import_staff(
-        runtime, actor=None, municipality_code=GAMAGORI, data=data
-    )
+    return await check_import_staff(runtime, actor=None, municipality_code=GAMAGORI, data=data)
 
 
 async def snapshot(runtime: Runtime) -> dict[str, Any]:
@@ -126,7 +124,7 @@ async def test_sample_file_creates_users_organisation_memberships_and_working_li
     assert record.detail == {"municipality": GAMAGORI, **counts}
 
     token = token_of(report.rows[0].setup_link)
-    await check_and_do_use_link(runtime, token=token, new_password=NEW_PASSWORD)
+    await check_use_link(runtime, token=token, new_password=NEW_PASSWORD)
     doctor = await gql.login("dr.kondo", NEW_PASSWORD)
     me = (await doctor.execute(ME))["data"]["me"]
     assert me == {
@@ -137,7 +135,7 @@ async def test_sample_file_creates_users_organisation_memberships_and_working_li
         "organisations": [{"name": "みかわ東在宅診療所", "kind": "CLINIC"}],
     }
     with pytest.raises(NotFound):
-        await check_and_do_use_link(runtime, token=token, new_password=NEW_PASSWORD + "2")
+        await check_use_link(runtime, token=token, new_password=NEW_PASSWORD + "2")
     async with runtime.db.session() as session:
         assert (await verify(session)).ok
 
@@ -302,7 +300,7 @@ def test_the_row_limit_is_inclusive_and_errors_name_the_line() -> None:
 async def test_a_municipality_missing_from_the_database_is_not_found(runtime: Runtime) -> None:
     before = await snapshot(runtime)
     with pytest.raises(NotFound):
-        await check_and_do_import_staff(
+        await check_import_staff(
             runtime, actor=None, municipality_code="011002", data=SAMPLE.read_bytes()
         )
     assert await snapshot(runtime) == before

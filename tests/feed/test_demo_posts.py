@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from renraku.audit.models import AuditRecord
 from renraku.broker import MemoryBroker
 from renraku.db import Database
-from renraku.feed.demo_posts import DemoFileError, check_specs, load_demo_posts
+from renraku.feed.demo_posts import DemoFileError, load_demo_posts, validate_specs
 from renraku.feed.models import FeedEvent, Post, PostAcknowledgement, PostRead
 from renraku.runtime import Runtime
 from tests.feed.post_support import Clients, clients, feed_snapshot, patient_gid
@@ -45,7 +45,7 @@ def test_the_demo_notebook_shows_each_kind_of_post(demo: dict[str, Any]) -> None
     assert any(p["category"] == "instruction" and p.get("acknowledged_by") for p in posts)
     assert any(p.get("visible_to_family") for p in posts)
     assert any(p.get("reply_to") for p in posts)
-    assert check_specs(demo)  # every entry fits the file's own people
+    assert validate_specs(demo)  # every entry fits the file's own people
 
 
 async def test_the_demo_posts_are_stored_with_their_events_and_receipts(
@@ -124,7 +124,7 @@ def test_a_post_that_does_not_fit_the_file_is_refused(
     target = next(p for p in world["posts"] if p["key"] == "demo-ito-01")
     target.update(change)
     with pytest.raises(DemoFileError) as raised:
-        check_specs(world)
+        validate_specs(world)
     assert named in str(raised.value)
 
 

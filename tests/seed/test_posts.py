@@ -28,8 +28,8 @@ from renraku.db import Database
 from renraku.errors import BadInput
 from renraku.feed import events
 from renraku.feed.models import FeedEvent, Post, PostAcknowledgement, PostRead
-from renraku.feed.posts import audience_of, check_body
-from renraku.feed.vitals import check_vitals
+from renraku.feed.posts import audience_of, validate_body
+from renraku.feed.vitals import validate_vitals
 from renraku.ids import encode_id
 from renraku.kinds import PostCategory
 from renraku.runtime import build_runtime
@@ -185,14 +185,14 @@ async def test_bodies_are_japanese_and_vitals_are_what_the_service_would_store(
     db, _ = seeded
     posts = await all_posts(db)
     for post in posts.values():
-        assert check_body(post.body) == post.body
+        assert validate_body(post.body) == post.body
         assert post.body and JAPANESE.search(post.body)
         is_vitals = post.category == PostCategory.VITALS and post.reply_to_id is None
         assert (post.vitals is not None) == is_vitals, post.id
         if post.vitals is None:
             assert post.vitals_flags == []
             continue
-        checked, flags = check_vitals(post.vitals, prefix="")
+        checked, flags = validate_vitals(post.vitals, prefix="")
         assert checked == post.vitals and flags == post.vitals_flags
         assert ("基準" in post.body) == bool(flags)
     flagged = [p for p in posts.values() if p.vitals_flags]

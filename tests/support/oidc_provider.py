@@ -300,7 +300,7 @@ def new_browser(app: Starlette) -> httpx.AsyncClient:
 async def add_provider(
     runtime: Runtime, provider: OidcProvider, *, key: str, municipality: str
 ) -> IdentityProvider:
-    idp = await oidc.check_and_do_add_identity_provider(
+    idp = await oidc.check_add_identity_provider(
         runtime,
         key=key,
         name=f"{key} ID",

@@ -29,7 +29,7 @@ from renraku.kinds import TeamRole
 from renraku.notices.actions import do_notify
 from renraku.runtime import Runtime
 from renraku.teams import service as teams_service
-from renraku.teams.fields import check_text
+from renraku.teams.fields import validate_text
 from renraku.teams.models import Patient
 from renraku.text import visible_length
 from renraku.timeutil import utcnow
@@ -50,7 +50,7 @@ def profession_roles(actor: Actor) -> frozenset[str]:
 
 
 def check_reason(reason: str | None) -> str:
-    text = check_text(reason, name="reason", max_length=MAX_REASON, required=True)
+    text = validate_text(reason, name="reason", max_length=MAX_REASON, required=True)
     # Counted as a reader sees it, so that invisible characters cannot make up a reason.
     if visible_length(text) < MIN_REASON:
         raise BadInput(

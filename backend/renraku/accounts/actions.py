@@ -1,4 +1,5 @@
-"""Sign-in, sessions, second factor and one-time links: check_* validates, do_* changes."""
+"""Sign-in, sessions, second factor and one-time links: check_* decides a whole command in its
+transaction and calls do_*, which changes state (and writes the audit record) in the caller's."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from renraku.accounts import secrets
 from renraku.accounts.models import AuthSession, OneTimeLink, RecoveryCode, User
 from renraku.accounts.service import TOUCH_INTERVAL, get_user_by_username
 from renraku.audit import chain
+from renraku.broker import Broker
 from renraku.errors import BadInput, NotFound, Unauthenticated
 from renraku.runtime import Runtime
 from renraku.settings import Settings
@@ -51,7 +53,7 @@ async def do_create_session(
     return IssuedSession(token=token, auth=auth, user=user)
 
 
-async def _check_second_factor(session: AsyncSession, user: User, otp: str | None) -> bool:
+async def _validate_second_factor(session: AsyncSession, user: User, otp: str | None) -> bool:
     """True without a second factor, or when `otp` is a valid code or unused recovery code."""
     if not user.totp_secret:
         return True
@@ -74,7 +76,7 @@ async def _check_second_factor(session: AsyncSession, user: User, otp: str | Non
     return bool(used.rowcount)
 
 
-async def check_and_do_login(
+async def check_login(
     runtime: Runtime,
     *,
     username: str,
@@ -99,7 +101,7 @@ async def check_and_do_login(
             await runtime.throttle.failed(username, address)
             raise Unauthenticated(WRONG_CREDENTIALS)
         assert user is not None
-        if not await _check_second_factor(session, user, otp):
+        if not await _validate_second_factor(session, user, otp):
             await runtime.throttle.failed(username, address)
             raise Unauthenticated(WRONG_CREDENTIALS)
         issued = await do_create_session(session, runtime, user=user, kind=kind, method="password")
@@ -116,16 +118,22 @@ async def do_touch_session(runtime: Runtime, auth: AuthSession) -> None:
         )
 
 
-async def do_logout(runtime: Runtime, *, actor: Actor) -> None:
+async def check_logout(runtime: Runtime, *, actor: Actor) -> None:
+    """End the actor's own session (nothing to end for a session-less actor)."""
     if actor.session_id is None:
         return
     async with runtime.db.transaction() as session:
-        await session.exec(
-            update(AuthSession)
-            .where(col(AuthSession.id) == actor.session_id, col(AuthSession.revoked_at).is_(None))
-            .values(revoked_at=utcnow())
-        )
-        end_sessions_on_commit(session, runtime.broker, [actor.session_id])
+        await do_end_session(session, runtime.broker, session_id=actor.session_id)
+
+
+async def do_end_session(session: AsyncSession, broker: Broker, *, session_id: int) -> None:
+    """Revoke one session; its open sockets close once the transaction commits."""
+    await session.exec(
+        update(AuthSession)
+        .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    end_sessions_on_commit(session, broker, [session_id])
 
 
 async def do_revoke_sessions(session: AsyncSession, *, user_id: int) -> None:
@@ -155,7 +163,7 @@ async def do_issue_link(
     return token
 
 
-async def check_link(session: AsyncSession, token: str) -> tuple[OneTimeLink, User]:
+async def access_link(session: AsyncSession, token: str) -> tuple[OneTimeLink, User]:
     """The unused, unexpired link behind `token` and its user; NotFound otherwise."""
     if not token or len(token) > 128:
         raise NotFound
@@ -174,30 +182,36 @@ async def check_link(session: AsyncSession, token: str) -> tuple[OneTimeLink, Us
     return link, user
 
 
-async def check_and_do_use_link(runtime: Runtime, *, token: str, new_password: str) -> User:
+async def check_use_link(runtime: Runtime, *, token: str, new_password: str) -> User:
     """Set a password through a set-up or reset link, ending the user's other sessions."""
     problem = secrets.password_problem(new_password)
     if problem:
         raise BadInput(problem, field="password")
     async with runtime.db.transaction() as session:
-        link, user = await check_link(session, token)
-        link.used_at = utcnow()
-        user.password_hash = secrets.hash_password(new_password)
-        user.is_demo = False
-        session.add(link)
-        session.add(user)
-        assert user.id is not None
-        await do_revoke_sessions(session, user_id=user.id)
-        await chain.append(
-            session,
-            actor_id=user.id,
-            actor_kind=user.kind,
-            action="accounts.link_used",
-            object_type="user",
-            object_ids=[user.id],
-            detail={"purpose": link.purpose},
-        )
+        link, user = await access_link(session, token)
+        await do_use_link(session, link=link, user=user, new_password=new_password)
     return user
+
+
+async def do_use_link(
+    session: AsyncSession, *, link: OneTimeLink, user: User, new_password: str
+) -> None:
+    link.used_at = utcnow()
+    user.password_hash = secrets.hash_password(new_password)
+    user.is_demo = False
+    session.add(link)
+    session.add(user)
+    assert user.id is not None
+    await do_revoke_sessions(session, user_id=user.id)
+    await chain.append(
+        session,
+        actor_id=user.id,
+        actor_kind=user.kind,
+        action="accounts.link_used",
+        object_type="user",
+        object_ids=[user.id],
+        detail={"purpose": link.purpose},
+    )
 
 
 def new_totp_enrolment(*, actor: Actor) -> tuple[str, str]:
@@ -207,15 +221,17 @@ def new_totp_enrolment(*, actor: Actor) -> tuple[str, str]:
     return secret, secrets.totp_uri(secret, actor.username)
 
 
-async def check_and_do_enable_totp(
-    runtime: Runtime, *, actor: Actor, secret: str, code: str
-) -> list[str]:
-    """Turn TOTP on once the user proves their app has the secret; returns new recovery codes."""
+def validate_totp_enrolment(secret: str, code: str) -> None:
+    """The secret is one new_totp_enrolment made, and `code` comes from an app that holds it."""
     if len(secret) != 32 or not secret.isalnum():
         raise BadInput("The enrolment secret is not valid.", field="secret")
     if not secrets.verify_totp(secret, code):
         raise BadInput("That code does not match. Check the time on your phone.", field="code")
-    codes = secrets.new_recovery_codes()
+
+
+async def check_enable_totp(runtime: Runtime, *, actor: Actor, secret: str, code: str) -> list[str]:
+    """Turn TOTP on once the user proves their app has the secret; returns new recovery codes."""
+    validate_totp_enrolment(secret, code)
     async with runtime.db.transaction() as session:
         user = await session.get(User, actor.user_id)
         if user is None:
@@ -223,29 +239,10 @@ async def check_and_do_enable_totp(
         if user.totp_secret is not None:
             # Replacing a second factor must go through disabling it, which asks for the password.
             raise BadInput("Two-step sign-in is already on. Turn it off first.", field="secret")
-        user.totp_secret = secret
-        session.add(user)
-        await session.exec(
-            update(RecoveryCode)
-            .where(col(RecoveryCode.user_id) == actor.user_id, col(RecoveryCode.used_at).is_(None))
-            .values(used_at=utcnow())
-        )
-        for code_text in codes:
-            session.add(
-                RecoveryCode(user_id=actor.user_id, code_hash=secrets.recovery_code_hash(code_text))
-            )
-        await chain.append(
-            session,
-            actor_id=actor.user_id,
-            actor_kind=actor.kind,
-            action="accounts.totp_enabled",
-            object_type="user",
-            object_ids=[actor.user_id],
-        )
-    return codes
+        return await do_set_totp(session, actor=actor, user=user, secret=secret)
 
 
-async def check_and_do_disable_totp(
+async def check_disable_totp(
     runtime: Runtime, *, actor: Actor, password: str, address: str
 ) -> None:
     """Turn TOTP off after re-checking the password; counts as a sign-in attempt when wrong."""
@@ -257,21 +254,35 @@ async def check_and_do_disable_totp(
         if not secrets.verify_password(user.password_hash, password):
             await runtime.throttle.failed(actor.username, address)
             raise BadInput("The password is not right.", field="password")
-        user.totp_secret = None
-        session.add(user)
-        await session.exec(
-            update(RecoveryCode)
-            .where(col(RecoveryCode.user_id) == actor.user_id, col(RecoveryCode.used_at).is_(None))
-            .values(used_at=utcnow())
+        await do_set_totp(session, actor=actor, user=user, secret=None)
+
+
+async def do_set_totp(
+    session: AsyncSession, *, actor: Actor, user: User, secret: str | None
+) -> list[str]:
+    """Turn TOTP on with `secret` (new recovery codes, returned) or off (None); earlier recovery
+    codes stop working either way."""
+    user.totp_secret = secret
+    session.add(user)
+    await session.exec(
+        update(RecoveryCode)
+        .where(col(RecoveryCode.user_id) == actor.user_id, col(RecoveryCode.used_at).is_(None))
+        .values(used_at=utcnow())
+    )
+    codes = secrets.new_recovery_codes() if secret is not None else []
+    for code_text in codes:
+        session.add(
+            RecoveryCode(user_id=actor.user_id, code_hash=secrets.recovery_code_hash(code_text))
         )
-        await chain.append(
-            session,
-            actor_id=actor.user_id,
-            actor_kind=actor.kind,
-            action="accounts.totp_disabled",
-            object_type="user",
-            object_ids=[actor.user_id],
-        )
+    await chain.append(
+        session,
+        actor_id=actor.user_id,
+        actor_kind=actor.kind,
+        action="accounts.totp_enabled" if secret is not None else "accounts.totp_disabled",
+        object_type="user",
+        object_ids=[actor.user_id],
+    )
+    return codes
 
 
 def link_url(settings: Settings, token: str) -> str:
@@ -284,39 +295,47 @@ class IssuedLink:
     expires_at: datetime
 
 
-async def do_issue_reset_link(runtime: Runtime, *, actor: Actor, user_id: int) -> IssuedLink:
+async def check_issue_reset_link(runtime: Runtime, *, actor: Actor, user_id: int) -> IssuedLink:
     """A password-reset link for a user the actor may reset; earlier unused links stop working."""
     async with runtime.db.transaction() as session:
         user = await access_user_for_reset(session, actor=actor, user_id=user_id)
-        now = utcnow()
+        return await do_issue_reset_link(session, runtime.settings, actor=actor, user=user)
+
+
+async def do_issue_reset_link(
+    session: AsyncSession, settings: Settings, *, actor: Actor, user: User
+) -> IssuedLink:
+    assert user.id is not None
+    user_id = user.id
+    now = utcnow()
+    await session.exec(
+        update(OneTimeLink)
+        .where(
+            col(OneTimeLink.user_id) == user_id,
+            col(OneTimeLink.used_at).is_(None),
+            col(OneTimeLink.expires_at) > now,
+        )
+        .values(expires_at=now)
+    )
+    token = await do_issue_link(
+        session,
+        user_id=user_id,
+        purpose="reset",
+        created_by=actor.user_id,
+        hours=settings.reset_link_hours,
+    )
+    link = (
         await session.exec(
-            update(OneTimeLink)
-            .where(
-                col(OneTimeLink.user_id) == user_id,
-                col(OneTimeLink.used_at).is_(None),
-                col(OneTimeLink.expires_at) > now,
-            )
-            .values(expires_at=now)
+            select(OneTimeLink).where(OneTimeLink.token_hash == secrets.token_hash(token))
         )
-        token = await do_issue_link(
-            session,
-            user_id=user_id,
-            purpose="reset",
-            created_by=actor.user_id,
-            hours=runtime.settings.reset_link_hours,
-        )
-        link = (
-            await session.exec(
-                select(OneTimeLink).where(OneTimeLink.token_hash == secrets.token_hash(token))
-            )
-        ).one()
-        await chain.append(
-            session,
-            actor_id=actor.user_id,
-            actor_kind=actor.kind,
-            action="accounts.reset_link_issued",
-            object_type="user",
-            object_ids=[user_id],
-            detail={"kind": user.kind},
-        )
-    return IssuedLink(url=link_url(runtime.settings, token), expires_at=link.expires_at)
+    ).one()
+    await chain.append(
+        session,
+        actor_id=actor.user_id,
+        actor_kind=actor.kind,
+        action="accounts.reset_link_issued",
+        object_type="user",
+        object_ids=[user_id],
+        detail={"kind": user.kind},
+    )
+    return IssuedLink(url=link_url(settings, token), expires_at=link.expires_at)

@@ -30,7 +30,7 @@ MAX_DISPLAY_NAME = 200
 USERNAME_TAKEN = "That username is already in use."
 
 
-def check_username(value: str) -> str:
+def validate_username(value: str) -> str:
     """The username as stored (NFKC, lower case), or BadInput."""
     username = unicodedata.normalize("NFKC", value).strip().lower()
     if not USERNAME_PATTERN.fullmatch(username):
@@ -41,14 +41,14 @@ def check_username(value: str) -> str:
     return username
 
 
-def check_display_name(value: str) -> str:
+def validate_display_name(value: str) -> str:
     name = clean_text(value, multiline=False)
     if not visible_length(name) or len(name) > MAX_DISPLAY_NAME:
         raise BadInput(f"A name has 1 to {MAX_DISPLAY_NAME} characters.", field="display_name")
     return name
 
 
-def check_municipality_code(code: str) -> MunicipalityInfo:
+def validate_municipality_code(code: str) -> MunicipalityInfo:
     """The bundled open data for a 6-digit municipality code, or BadInput."""
     code = code.strip()
     if not check_digit_ok(code):

@@ -50,8 +50,8 @@ def _cmd_create_operator(args: argparse.Namespace) -> int:
     from renraku.accounts import admin
 
     try:
-        username = admin.check_username(args.username)
-        name = admin.check_display_name(args.display_name)
+        username = admin.validate_username(args.username)
+        name = admin.validate_display_name(args.display_name)
     except BadInput as error:
         return _usage_error(error)
 
@@ -69,9 +69,9 @@ def _cmd_add_municipality(args: argparse.Namespace) -> int:
     from renraku.accounts import admin
 
     try:
-        info = admin.check_municipality_code(args.code)
-        username = admin.check_username(args.manager_username)
-        name = admin.check_display_name(args.manager_name)
+        info = admin.validate_municipality_code(args.code)
+        username = admin.validate_username(args.manager_username)
+        name = admin.validate_display_name(args.manager_name)
     except BadInput as error:
         return _usage_error(error)
 

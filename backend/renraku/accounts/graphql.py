@@ -120,7 +120,7 @@ class Mutation:
     async def login(
         self, info: Info, username: str, password: str, otp: str | None = None
     ) -> Session:
-        issued = await actions.check_and_do_login(
+        issued = await actions.check_login(
             info.context.runtime,
             username=username,
             password=password,
@@ -135,5 +135,5 @@ class Mutation:
     @strawberry.mutation(description="End the current session.")
     async def logout(self, info: Info) -> bool:
         actor = info.context.require_actor()
-        await actions.do_logout(info.context.runtime, actor=actor)
+        await actions.check_logout(info.context.runtime, actor=actor)
         return True

@@ -131,7 +131,7 @@ async def login(request: Request) -> Response:
             status_code=400,
         )
     try:
-        issued = await actions.check_and_do_login(
+        issued = await actions.check_login(
             runtime,
             username=username,
             password=password,
@@ -157,7 +157,7 @@ async def logout(request: Request) -> Response:
     except Forbidden as error:
         return error_response(error, 403)
     if actor is not None:
-        await actions.do_logout(runtime, actor=actor)
+        await actions.check_logout(runtime, actor=actor)
     response = JSONResponse({"ok": True})
     response.delete_cookie(
         runtime.settings.session_cookie_name,

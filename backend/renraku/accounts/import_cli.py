@@ -62,7 +62,7 @@ def _print_table(report: StaffImportReport) -> None:
 
 
 def _cmd_import_staff(args: argparse.Namespace) -> int:
-    from renraku.accounts.staff_import import check_and_do_import_staff
+    from renraku.accounts.staff_import import check_import_staff
     from renraku.runtime import build_runtime
     from renraku.settings import load_settings
 
@@ -80,9 +80,7 @@ def _cmd_import_staff(args: argparse.Namespace) -> int:
     async def run() -> StaffImportReport:
         runtime = build_runtime(settings)
         try:
-            return await check_and_do_import_staff(
-                runtime, actor=None, municipality_code=code, data=data
-            )
+            return await check_import_staff(runtime, actor=None, municipality_code=code, data=data)
         finally:
             await runtime.close()
 

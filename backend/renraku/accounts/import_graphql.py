@@ -40,7 +40,7 @@ class Mutation:
     )
     async def import_staff(self, info: Info, csv: str) -> StaffImportReport:
         actor = info.context.require_actor()
-        report = await staff_import.check_and_do_import_staff(
+        report = await staff_import.check_import_staff(
             info.context.runtime,
             actor=actor,
             municipality_code=actor.municipality_code or "",

@@ -146,7 +146,7 @@ async def link_page(request: Request) -> Response:
     token = request.query_params.get("token", "")
     async with runtime.db.session() as session:
         try:
-            _link, user = await actions.check_link(session, token)
+            _link, user = await actions.access_link(session, token)
         except NotFound:
             return _gone_page()
         providers: list[IdentityProvider] = []
@@ -172,7 +172,7 @@ async def use_link(request: Request) -> Response:
     except (ValueError, UnicodeDecodeError, RecursionError):
         return error_response(BadInput("Send JSON with token and password."), 400)
     try:
-        user = await actions.check_and_do_use_link(runtime, token=token, new_password=password)
+        user = await actions.check_use_link(runtime, token=token, new_password=password)
     except RenrakuError as error:
         return error_response(error, 404 if isinstance(error, NotFound) else 400)
     return JSONResponse({"ok": True, "user": {"username": user.username}})

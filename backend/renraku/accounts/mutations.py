@@ -30,7 +30,7 @@ class Mutation:
     )
     async def issue_password_reset_link(self, info: Info, user_id: strawberry.ID) -> ResetLink:
         actor = info.context.require_actor()
-        issued = await actions.do_issue_reset_link(
+        issued = await actions.check_issue_reset_link(
             info.context.runtime, actor=actor, user_id=decode_id("User", user_id)
         )
         return ResetLink(url=issued.url, expires_at=issued.expires_at)
@@ -46,14 +46,14 @@ class Mutation:
     )
     async def enable_totp(self, info: Info, secret: str, code: str) -> list[str]:
         actor = info.context.require_actor()
-        return await actions.check_and_do_enable_totp(
+        return await actions.check_enable_totp(
             info.context.runtime, actor=actor, secret=secret, code=code
         )
 
     @strawberry.mutation(description="Turn two-step sign-in off; needs the account's password.")
     async def disable_totp(self, info: Info, password: str) -> bool:
         actor = info.context.require_actor()
-        await actions.check_and_do_disable_totp(
+        await actions.check_disable_totp(
             info.context.runtime,
             actor=actor,
             password=password,

@@ -24,7 +24,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.actor import SYSTEM_ACTOR_KIND
-from renraku.accounts.actions import IssuedSession, check_link, do_create_session
+from renraku.accounts.actions import IssuedSession, access_link, do_create_session
 from renraku.accounts.models import (
     IdentityProvider,
     Municipality,
@@ -143,7 +143,7 @@ class OidcClients:
         return client
 
 
-async def check_discovery(client: Any, provider: IdentityProvider) -> None:
+async def validate_discovery(client: Any, provider: IdentityProvider) -> None:
     """Read the discovery document; it must name the configured issuer (OIDC Discovery 4.3)."""
     metadata = await client.load_server_metadata()
     if metadata.get("issuer") != provider.issuer:
@@ -156,7 +156,7 @@ async def get_provider(session: AsyncSession, key: str) -> IdentityProvider | No
     return (await session.exec(select(IdentityProvider).where(IdentityProvider.key == key))).first()
 
 
-async def check_link_for_provider(
+async def access_link_for_provider(
     session: AsyncSession, *, provider: IdentityProvider, token: str
 ) -> tuple[OneTimeLink, User]:
     """The usable link behind `token`, if its user belongs to the provider's municipality.
@@ -164,7 +164,7 @@ async def check_link_for_provider(
     Raises NotFound for a link that is unknown, used or expired, and Forbidden for a user of
     another municipality or none (operators).
     """
-    link, user = await check_link(session, token)
+    link, user = await access_link(session, token)
     if user.municipality_code is None or user.municipality_code != provider.municipality_code:
         raise Forbidden(OTHER_MUNICIPALITY)
     return link, user
@@ -174,7 +174,7 @@ def _may_sign_in(user: User, runtime: Runtime) -> bool:
     return user.active and not (user.is_demo and runtime.settings.is_production)
 
 
-async def check_and_do_sign_in(
+async def check_sign_in(
     runtime: Runtime, *, provider: IdentityProvider, subject: str, link_token: str | None
 ) -> IssuedSession:
     """Sign in the user linked to (issuer, subject), or link it through `link_token` first.
@@ -201,7 +201,7 @@ async def check_and_do_sign_in(
             if link_token is None:
                 raise Forbidden(NOT_LINKED)
             try:
-                link, user = await check_link_for_provider(
+                link, user = await access_link_for_provider(
                     session, provider=provider, token=link_token
                 )
             except NotFound:
@@ -261,7 +261,7 @@ def _issuer_problem(issuer: str, *, production: bool) -> str | None:
     return "The issuer must be an https:// URL (plain http only on loopback, outside production)."
 
 
-async def check_and_do_add_identity_provider(
+async def check_add_identity_provider(
     runtime: Runtime,
     *,
     key: str,
@@ -298,16 +298,24 @@ async def check_and_do_add_identity_provider(
             client_id=client_id,
             client_secret=client_secret,
         )
-        session.add(provider)
-        await session.flush()
-        assert provider.id is not None
-        await chain.append(
-            session,
-            actor_id=None,
-            actor_kind=SYSTEM_ACTOR_KIND,
-            action="accounts.idp_added",
-            object_type="identity_provider",
-            object_ids=[provider.id],
-            detail={"key": key, "municipality": municipality_code, "issuer": issuer},
-        )
+        await do_add_identity_provider(session, provider)
     return provider
+
+
+async def do_add_identity_provider(session: AsyncSession, provider: IdentityProvider) -> None:
+    session.add(provider)
+    await session.flush()
+    assert provider.id is not None
+    await chain.append(
+        session,
+        actor_id=None,
+        actor_kind=SYSTEM_ACTOR_KIND,
+        action="accounts.idp_added",
+        object_type="identity_provider",
+        object_ids=[provider.id],
+        detail={
+            "key": provider.key,
+            "municipality": provider.municipality_code,
+            "issuer": provider.issuer,
+        },
+    )

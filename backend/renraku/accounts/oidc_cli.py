@@ -15,7 +15,7 @@ SECRET_ENV = "RENRAKU_IDP_CLIENT_SECRET"  # noqa: S105 - the variable's name, no
 
 
 def _cmd_add_idp(args: argparse.Namespace) -> int:
-    from renraku.accounts.oidc import callback_path, check_and_do_add_identity_provider
+    from renraku.accounts.oidc import callback_path, check_add_identity_provider
     from renraku.runtime import build_runtime
 
     settings = load_settings()
@@ -26,7 +26,7 @@ def _cmd_add_idp(args: argparse.Namespace) -> int:
     async def run() -> None:
         runtime = build_runtime(settings)
         try:
-            await check_and_do_add_identity_provider(
+            await check_add_identity_provider(
                 runtime,
                 key=args.key,
                 name=args.name,

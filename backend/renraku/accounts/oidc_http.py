@@ -69,7 +69,7 @@ async def oidc_login(request: Request) -> Response:
             try:
                 if len(link) > MAX_LINK_LENGTH:
                     raise NotFound
-                await oidc.check_link_for_provider(session, provider=provider, token=link)
+                await oidc.access_link_for_provider(session, provider=provider, token=link)
             except NotFound:
                 return message_page(oidc.LINK_NOT_VALID, 404)
             except Forbidden as error:
@@ -80,7 +80,7 @@ async def oidc_login(request: Request) -> Response:
     client = clients_of(request).client(provider)
     redirect_uri = runtime.settings.public_origin + oidc.callback_path(provider.key)
     try:
-        await oidc.check_discovery(client, provider)
+        await oidc.validate_discovery(client, provider)
         response: Response = await client.authorize_redirect(request, redirect_uri)
     except oidc.PROVIDER_ERRORS as error:
         log.warning("OIDC provider %s unusable: %s", provider.key, type(error).__name__)
@@ -109,7 +109,7 @@ async def oidc_callback(request: Request) -> Response:
     client = clients_of(request).client(provider)
     try:
         # Another worker may have answered the login: this one reads discovery for itself.
-        await oidc.check_discovery(client, provider)
+        await oidc.validate_discovery(client, provider)
         token = await client.authorize_access_token(
             request,
             claims_options=oidc.id_token_claims_options(provider),
@@ -124,7 +124,7 @@ async def oidc_callback(request: Request) -> Response:
         return message_page(NOT_COMPLETED, 400)
     request.session.clear()
     try:
-        issued = await oidc.check_and_do_sign_in(
+        issued = await oidc.check_sign_in(
             runtime, provider=provider, subject=subject, link_token=link_token
         )
     except Forbidden as error:

@@ -193,7 +193,7 @@ def _choice(values: dict[str, str], column: str, kinds: type[Choice]) -> Choice:
         raise RowRejected(column, "must be one of " + ", ".join(kinds)) from None
 
 
-def check_row(line: int, values: dict[str, str]) -> StaffRow:
+def validate_row(line: int, values: dict[str, str]) -> StaffRow:
     """One record as a StaffRow; RowRejected naming the first column that is not acceptable."""
     organisation_key = _key(values, "organisation_key")
     organisation_name = _text(values, "organisation_name", required=True)
@@ -241,7 +241,7 @@ def parse_staff_csv(data: bytes | str) -> list[StaffRow | RowResult]:
         try:
             if len(cells) != len(COLUMNS):
                 raise RowRejected(None, f"the row has {len(cells)} fields, not {len(COLUMNS)}")
-            row = check_row(line, {name: cells[pos] for name, pos in positions.items()})
+            row = validate_row(line, {name: cells[pos] for name, pos in positions.items()})
             _repeats(row, accepted, organisations)
         except RowRejected as rejected:
             parsed.append(rejected.result(line, row.username if row else ""))

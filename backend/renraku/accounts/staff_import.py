@@ -136,7 +136,7 @@ async def _apply_row(
     )
 
 
-async def check_and_do_import_staff(
+async def check_import_staff(
     runtime: Runtime, *, actor: Actor | None, municipality_code: str, data: bytes | str
 ) -> StaffImportReport:
     """Create or update a municipality's professionals from CSV; `actor` None is the system."""

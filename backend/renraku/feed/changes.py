@@ -21,8 +21,8 @@ from renraku.broker import Broker
 from renraku.errors import BadInput, Forbidden, NotFound
 from renraku.feed import service
 from renraku.feed.models import MAX_REASON, Post, PostRevision, Upload
-from renraku.feed.posts import check_body, record_change
-from renraku.feed.vitals import check_vitals
+from renraku.feed.posts import record_change, validate_body
+from renraku.feed.vitals import validate_vitals
 from renraku.kinds import FeedAudience, FeedEventKind, PostCategory
 from renraku.runtime import Runtime
 from renraku.timeutil import utcnow
@@ -127,12 +127,12 @@ async def _edited(
         instruction=category is PostCategory.INSTRUCTION,
         visible_to_family=visible,
     )
-    body = current.body if edit.body is None else check_body(edit.body)
+    body = current.body if edit.body is None else validate_body(edit.body)
     if edit.clear_vitals:
         vitals: dict[str, Any] | None = None
         flags: list[str] = []
     elif edit.vitals is not None:
-        checked, flags = check_vitals(edit.vitals)
+        checked, flags = validate_vitals(edit.vitals)
         vitals = checked or None
     else:
         vitals, flags = current.vitals, list(current.vitals_flags)
@@ -183,8 +183,8 @@ async def do_edit_post(
     return post
 
 
-def check_reason(reason: str) -> str:
-    text = check_body(reason, field_name="reason")
+def validate_retraction_reason(reason: str) -> str:
+    text = validate_body(reason, field_name="reason")
     if not text:
         raise BadInput("Say why the post is retracted.", field="reason")
     if len(text) > MAX_REASON:
@@ -207,7 +207,7 @@ async def check_retract_post(runtime: Runtime, *, gate: Gate, post_id: int, reas
             )
         else:
             await gate.require(post.patient_id, "post.others", "retract")
-        text = check_reason(reason)
+        text = validate_retraction_reason(reason)
         if post.retracted_at is not None:
             raise BadInput("This post is already retracted.", field="postId")
         return await do_retract_post(

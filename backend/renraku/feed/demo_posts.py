@@ -20,9 +20,15 @@ from renraku.db import Database
 from renraku.errors import BadInput
 from renraku.feed import service
 from renraku.feed.models import Post
-from renraku.feed.posts import PostDraft, check_body, check_client_id, do_create_post, new_post
+from renraku.feed.posts import (
+    PostDraft,
+    do_create_post,
+    new_post,
+    validate_body,
+    validate_client_id,
+)
 from renraku.feed.receipts import do_acknowledge_post, do_mark_read
-from renraku.feed.vitals import check_vitals
+from renraku.feed.vitals import validate_vitals
 from renraku.kinds import PostCategory
 from renraku.teams.models import Patient
 from renraku.timeutil import utcnow
@@ -32,7 +38,7 @@ class DemoFileError(ValueError):
     """seed/demo.toml's posts do not fit its own people and patients."""
 
 
-def check_specs(world: dict[str, Any]) -> list[dict[str, Any]]:
+def validate_specs(world: dict[str, Any]) -> list[dict[str, Any]]:
     """The post specs, oldest first, each checked against the file's patients and teams."""
     patients = {p["key"]: p for p in world.get("patients", [])}
     specs = list(world.get("posts", []))
@@ -40,9 +46,9 @@ def check_specs(world: dict[str, Any]) -> list[dict[str, Any]]:
     for spec in specs:
         key = str(spec.get("key"))
         try:
-            check_client_id(key)
-            check_body(spec.get("body", ""))
-            check_vitals(spec.get("vitals", {}))
+            validate_client_id(key)
+            validate_body(spec.get("body", ""))
+            validate_vitals(spec.get("vitals", {}))
             PostCategory(spec["category"])
         except (BadInput, ValueError) as error:
             raise DemoFileError(f"post {key}: {error}") from None
@@ -65,7 +71,7 @@ def check_specs(world: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def load_demo_posts(db: Database, broker: Broker, world: dict[str, Any]) -> int:
     """Write the demo posts not written yet, with their receipts; how many were new."""
-    specs = check_specs(world)
+    specs = validate_specs(world)
     if not specs:
         return 0
     created = 0

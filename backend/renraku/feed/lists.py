@@ -110,7 +110,7 @@ async def my_feed_page(
     return await _page(session, query, first=first, after=after)
 
 
-def check_query(text: str) -> str:
+def validate_query(text: str) -> str:
     term = text.strip()
     if not 0 < len(term) <= MAX_QUERY:
         raise BadInput(f"Search for 1 to {MAX_QUERY} characters.", field="query")
@@ -136,7 +136,7 @@ async def search_page(
 
     Retracted posts are never found: their text is no longer shown to anyone.
     """
-    term = check_query(text)
+    term = validate_query(text)
     if patient_id is not None:
         scope = await timeline_scope(gate, patient_id)
         readable = (

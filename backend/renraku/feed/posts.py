@@ -26,7 +26,7 @@ from renraku.errors import BadInput, NotFound
 from renraku.feed import events, service
 from renraku.feed.events import NewEvent
 from renraku.feed.models import MAX_BODY, MAX_CLIENT_ID, Post, PostMention, Upload
-from renraku.feed.vitals import check_vitals
+from renraku.feed.vitals import validate_vitals
 from renraku.kinds import FeedAudience, FeedEventKind, PostCategory, TeamRole
 from renraku.notices.actions import do_notify
 from renraku.runtime import Runtime
@@ -57,7 +57,7 @@ class PostDraft:
     mention_ids: tuple[int, ...] = ()
 
 
-def check_body(body: str, *, field_name: str = "body") -> str:
+def validate_body(body: str, *, field_name: str = "body") -> str:
     body = clean_text(body, multiline=True)
     if not visible_length(body):
         body = ""  # so that a body of invisible characters counts as no text at all
@@ -66,7 +66,7 @@ def check_body(body: str, *, field_name: str = "body") -> str:
     return body
 
 
-def check_client_id(client_id: str) -> str:
+def validate_client_id(client_id: str) -> str:
     if not (0 < len(client_id) <= MAX_CLIENT_ID) or not _CLIENT_ID.match(client_id):
         raise BadInput(
             f"clientId must be 1 to {MAX_CLIENT_ID} letters, digits or . _ : -", field="clientId"
@@ -81,7 +81,7 @@ def audience_of(post: Post) -> FeedAudience:
 async def check_create_post(runtime: Runtime, *, gate: Gate, draft: PostDraft) -> Post:
     """The new post, or the one already stored under the same client id (a retry)."""
     actor = gate.actor
-    check_client_id(draft.client_id)
+    validate_client_id(draft.client_id)
     try:
         # One transaction decides, looks for a retry and writes: the roles are read in it.
         async with runtime.db.transaction() as session:
@@ -117,8 +117,8 @@ async def check_create_post(runtime: Runtime, *, gate: Gate, draft: PostDraft) -
 
 def new_post(actor: Actor, draft: PostDraft) -> Post:
     """The post a draft makes, checked; its thread is set by the caller."""
-    body = check_body(draft.body)
-    vitals, flags = check_vitals(draft.vitals)
+    body = validate_body(draft.body)
+    vitals, flags = validate_vitals(draft.vitals)
     if not body and not vitals and not draft.upload_ids:
         raise BadInput("Write something, or add vitals or a photo.", field="body")
     if len(set(draft.upload_ids)) > MAX_PHOTOS:

@@ -159,17 +159,17 @@ def _decode(kind: ImageKind, data: bytes, *, max_pixels: int) -> Image.Image:
                 "This server cannot convert HEIC photos: send a JPEG or PNG.", field=FIELD
             ) from None
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
-        _check_pixels(heif.size, max_pixels)
+        _validate_pixels(heif.size, max_pixels)
         # libheif applies the file's rotation and mirroring while decoding.
         return heif.to_pillow()
     image = Image.open(io.BytesIO(data), formats=[kind.name])
     # Image.open reads the header only: the size is known before any pixel is decoded.
-    _check_pixels(image.size, max_pixels)
+    _validate_pixels(image.size, max_pixels)
     image.load()
     return image
 
 
-def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
+def _validate_pixels(size: tuple[int, int], max_pixels: int) -> None:
     if size[0] * size[1] > max_pixels:
         raise TooLarge(_too_many_pixels(max_pixels), field=FIELD)
 

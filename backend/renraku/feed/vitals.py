@@ -50,7 +50,7 @@ FIELD_NAMES = {
 }
 
 
-def check_vitals(
+def validate_vitals(
     values: Mapping[str, float | None], *, prefix: str = "vitals."
 ) -> tuple[dict[str, float], list[str]]:
     """The given vitals (None dropped) and the names of those outside their usual range."""

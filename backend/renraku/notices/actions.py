@@ -75,7 +75,7 @@ async def do_notify(
     return notices
 
 
-def check_count(count: int) -> None:
+def validate_count(count: int) -> None:
     if count > MAX_MARKED:
         raise BadInput(f"ids may hold at most {MAX_MARKED} ids.", field="ids")
 
@@ -84,7 +84,7 @@ async def check_mark_read(runtime: Runtime, *, actor: Actor, notice_ids: list[in
     """Mark the actor's own notices read and return how many were unread. Any id that is not one
     of the actor's notices answers NotFound, as if absent, and then nothing is marked."""
     wanted = sorted(set(notice_ids))
-    check_count(len(wanted))
+    validate_count(len(wanted))
     if not wanted:
         return 0
     async with runtime.db.transaction() as session:

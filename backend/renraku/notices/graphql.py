@@ -126,7 +126,7 @@ class Mutation:
     )
     async def mark_notices_read(self, info: Info, ids: list[strawberry.ID]) -> int:
         actor = info.context.require_actor()
-        actions.check_count(len(ids))
+        actions.validate_count(len(ids))
         notice_ids = [decode_id("Notice", i) for i in ids]
         return await actions.check_mark_read(
             info.context.runtime, actor=actor, notice_ids=notice_ids

@@ -97,7 +97,7 @@ def _expression(dimension: CountDimension, today: date) -> ColumnElement[str]:
             )
 
 
-def check_dimensions(rows: CountDimension, columns: CountDimension) -> None:
+def validate_dimensions(rows: CountDimension, columns: CountDimension) -> None:
     if rows is columns:
         raise BadInput("Count by two different dimensions.", field="columns")
 
@@ -189,7 +189,7 @@ async def access_counts(
 ) -> CountTable:
     """The actor's municipality's counts: suppressed, or whole inside one active emergency."""
     code = require_counts(actor)
-    check_dimensions(rows, columns)
+    validate_dimensions(rows, columns)
     if emergency_id is not None:
         # Readable means of the actor's own municipality; only an active one lifts suppression.
         await access_emergency(session, actor=actor, emergency_id=emergency_id, act="read")

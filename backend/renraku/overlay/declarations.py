@@ -31,7 +31,7 @@ from renraku.overlay.emergencies import (
 )
 from renraku.overlay.models import Emergency, EmergencyPatient
 from renraku.runtime import Runtime
-from renraku.teams.fields import check_text
+from renraku.teams.fields import validate_text
 
 OBJECT = "emergency"
 # Emergencies are rare (a few a year); the list shows the latest ones.
@@ -51,7 +51,9 @@ async def check_declare_emergency(
     code = actor.municipality_code
     if code is None or not _allowed_on(actor, code, "declare"):
         raise Forbidden
-    text = check_text(reason, name="reason", max_length=MAX_REASON_LENGTH, required=True, note=True)
+    text = validate_text(
+        reason, name="reason", max_length=MAX_REASON_LENGTH, required=True, note=True
+    )
     shape = parse_area(area) if area is not None else None
     async with runtime.db.transaction() as session:
         return await do_declare_emergency(

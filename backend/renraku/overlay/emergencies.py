@@ -35,7 +35,7 @@ def active_emergency(now: datetime | None = None) -> ColumnElement[bool]:
     )
 
 
-def check_declaration(*, reason: str, ends_at: datetime, now: datetime | None = None) -> str:
+def validate_declaration(*, reason: str, ends_at: datetime, now: datetime | None = None) -> str:
     now = now or utcnow()
     reason = clean_text(reason, multiline=True)
     if not visible_length(reason):
@@ -73,7 +73,7 @@ async def do_declare_emergency(
     ends_at: datetime,
 ) -> Emergency:
     """Declare an emergency (authorisation is the caller's, through renraku.access)."""
-    reason = check_declaration(reason=reason, ends_at=ends_at)
+    reason = validate_declaration(reason=reason, ends_at=ends_at)
     if municipality_code not in boundaries():
         raise BadInput("Unknown municipality code.", field="municipalityCode")
     if area is not None and not area.intersects(boundaries()[municipality_code]):

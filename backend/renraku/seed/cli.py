@@ -38,7 +38,7 @@ def _cmd_seed_synthetic(args: argparse.Namespace) -> int:
     from renraku.errors import BadInput
     from renraku.feed.models import Post, PostRead
     from renraku.seed.batches import table_of
-    from renraku.seed.synthetic import SyntheticSpec, check_spec, seed_synthetic
+    from renraku.seed.synthetic import SyntheticSpec, seed_synthetic, validate_spec
     from renraku.settings import load_settings
     from renraku.teams.models import Patient, TeamMembership
 
@@ -51,11 +51,11 @@ def _cmd_seed_synthetic(args: argparse.Namespace) -> int:
         professionals=args.professionals,
         seed=args.seed,
         posts=args.posts,
-        # 0 is the default (none); a negative size is left to check_spec to refuse.
+        # 0 is the default (none); a negative size is left to validate_spec to refuse.
         big_timelines=(args.big_timeline,) if args.big_timeline else (),
     )
     try:
-        check_spec(spec)
+        validate_spec(spec)
     except BadInput as error:
         print(f"--{error.field}: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from renraku.feed.events import event_name
-from renraku.feed.vitals import check_vitals
+from renraku.feed.vitals import validate_vitals
 from renraku.kinds import FeedAudience, FeedEventKind, PostCategory
 from renraku.seed import post_texts
 from renraku.seed.batches import Formats, Row, StartIds, lookup, spans
@@ -73,7 +73,7 @@ class NotebookRows:
                 row = nb.vitals[i].tolist()
                 # NaN (v != v) marks a vital not measured.
                 drawn = {n: v for n, v in zip(VITAL_NAMES, row, strict=True) if v == v}
-                checked, flagged = check_vitals(drawn, prefix="")
+                checked, flagged = validate_vitals(drawn, prefix="")
                 vitals[i - a], flags[i - a] = json(checked), json(flagged)
                 body[i - a] = post_texts.vitals_body(checked, flagged, int(nb.parts[i, 0]))
             reply_to = nb.reply_to[a:b]

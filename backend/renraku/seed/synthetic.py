@@ -42,7 +42,7 @@ MIN_TEAM_POOL = 4
 MAX_POSTS = 25_000_000
 MAX_BIG_TIMELINES = 10
 
-__all__ = ["SeedResult", "SyntheticSpec", "check_spec", "seed_synthetic", "table_totals"]
+__all__ = ["SeedResult", "SyntheticSpec", "seed_synthetic", "table_totals", "validate_spec"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class SeedResult:
         return sum(self.counts.values())
 
 
-def check_spec(spec: SyntheticSpec) -> None:
+def validate_spec(spec: SyntheticSpec) -> None:
     """BadInput unless `spec` asks for a world that can be built."""
     if not 0 <= spec.patients <= MAX_PATIENTS:
         raise BadInput(f"patients must be between 0 and {MAX_PATIENTS:,}", field="patients")
@@ -109,7 +109,7 @@ async def seed_synthetic(
     db: Database, spec: SyntheticSpec, *, progress: bool = False
 ) -> SeedResult:
     """Generate the world for `spec` and load it into `db` in one transaction, audited once."""
-    check_spec(spec)
+    validate_spec(spec)
     missing = uncovered_columns()
     if missing:
         raise RuntimeError(f"the synthetic generator does not fill {', '.join(missing)}")

@@ -156,7 +156,7 @@ def _professions(rng: np.random.Generator, total: int, patients: int) -> Ints:
 def build_world(spec: SyntheticSpec) -> World:
     """Draw the whole world for `spec` (deterministic in spec.seed and spec.today)."""
     rng = np.random.default_rng(spec.seed)
-    # No professionals means no patients either (check_spec): then the world is empty.
+    # No professionals means no patients either (validate_spec): then the world is empty.
     municipality_count = min(len(municipalities()), -(-spec.professionals // MIN_POOL))
     codes = sorted(by_weight(list(municipalities()))[:municipality_count])
     weights = np.array([POPULATION_THOUSANDS.get(c, 1) for c in codes], dtype=np.float64)

@@ -30,11 +30,11 @@ from renraku.teams.fields import (
     PatientFields,
     RiskFields,
     apply_risk,
-    check_patient_fields,
-    check_risk_fields,
-    check_text,
     contact_rows,
     fields_of,
+    validate_patient_fields,
+    validate_risk_fields,
+    validate_text,
 )
 from renraku.teams.models import Consent, Patient, PatientContact, RiskProfile
 from renraku.timeutil import utcnow
@@ -78,7 +78,7 @@ def _pk(patient: Patient) -> int:
     return patient.id
 
 
-async def _check_external_ref(
+async def _validate_external_ref(
     session: AsyncSession, fields: PatientFields, *, patient_id: int | None
 ) -> None:
     if fields.external_ref is not None and await service.external_ref_taken(
@@ -93,10 +93,10 @@ async def check_create_patient(
     """A new patient in the actor's own municipality, which only its team managers may create."""
     code = actor.municipality_code or ""
     require_manager_of(actor, code, obj="patient", act="create")
-    fields = check_patient_fields(fields, municipality_code=code)
-    risk = check_risk_fields(risk, prefix="risk.")
+    fields = validate_patient_fields(fields, municipality_code=code)
+    risk = validate_risk_fields(risk, prefix="risk.")
     async with runtime.db.transaction() as session:
-        await _check_external_ref(session, fields, patient_id=None)
+        await _validate_external_ref(session, fields, patient_id=None)
         return await do_create_patient(
             session, actor=actor, municipality_code=code, fields=fields, risk=risk
         )
@@ -150,10 +150,10 @@ async def check_update_patient(
             await gate.require(patient_id, "patient.contacts", "update")
         patient = await service.get_live_patient(session, patient_id, for_update=True)
         current = fields_of(patient, await service.list_contacts(session, patient_id))
-        fields = check_patient_fields(
+        fields = validate_patient_fields(
             replace(current, **changes), municipality_code=patient.municipality_code
         )
-        await _check_external_ref(session, fields, patient_id=patient_id)
+        await _validate_external_ref(session, fields, patient_id=patient_id)
         return await do_update_patient(
             session, actor=gate.actor, patient=patient, fields=fields, changed=set(changes)
         )
@@ -198,7 +198,7 @@ async def check_update_risk(
     runtime: Runtime, *, gate: Gate, patient_id: int, risk: RiskFields
 ) -> RiskProfile:
     """Change the given attributes of the patient's risk profile; the others stay."""
-    risk = check_risk_fields(risk)
+    risk = validate_risk_fields(risk)
     async with runtime.db.transaction() as session:
         await gate.load_for_write(session, [patient_id], exclusive=True)
         await gate.require(patient_id, "patient.risk", "update")
@@ -233,7 +233,7 @@ async def check_record_consent(
     note: str | None,
 ) -> Consent:
     """Record a consent decision; the latest per kind is the one in force."""
-    text = check_text(note, name="note", max_length=MAX_NOTE, note=True)
+    text = validate_text(note, name="note", max_length=MAX_NOTE, note=True)
     async with runtime.db.transaction() as session:
         await gate.load_for_write(session, [patient_id])
         await gate.require(patient_id, "consent", "record")
@@ -276,7 +276,7 @@ async def check_archive_patient(
     runtime: Runtime, *, gate: Gate, patient_id: int, reason: ArchiveReason, note: str | None
 ) -> Patient:
     """Take the patient out of every list; the record is kept, unchangeable, until purged."""
-    text = check_text(note, name="note", max_length=MAX_NOTE, note=True)
+    text = validate_text(note, name="note", max_length=MAX_NOTE, note=True)
     async with runtime.db.transaction() as session:
         await gate.load_for_write(session, [patient_id], exclusive=True)
         await gate.require(patient_id, "patient", "archive")

@@ -88,7 +88,7 @@ class PatientFields:
 CONTACT_FIELDS = frozenset({"phone", "key_person", "contacts"})
 
 
-def check_text(
+def validate_text(
     value: str | None, *, name: str, max_length: int, required: bool = False, note: bool = False
 ) -> str:
     """`value` cleaned (renraku.text: only a `note` keeps line breaks); BadInput if it shows
@@ -103,8 +103,8 @@ def check_text(
     return text
 
 
-def check_phone(value: str | None, *, name: str) -> str:
-    phone = check_text(value, name=name, max_length=MAX_PHONE)
+def validate_phone(value: str | None, *, name: str) -> str:
+    phone = validate_text(value, name=name, max_length=MAX_PHONE)
     if not _PHONE.match(phone):
         raise BadInput(f"{name} may hold only digits, spaces, +, - and brackets.", field=name)
     return phone
@@ -112,13 +112,13 @@ def check_phone(value: str | None, *, name: str) -> str:
 
 def _contact(contact: ContactFields, *, name: str) -> ContactFields:
     return ContactFields(
-        name=check_text(contact.name, name=f"{name}.name", max_length=MAX_NAME, required=True),
-        relation=check_text(contact.relation, name=f"{name}.relation", max_length=MAX_RELATION),
-        phone=check_phone(contact.phone, name=f"{name}.phone"),
+        name=validate_text(contact.name, name=f"{name}.name", max_length=MAX_NAME, required=True),
+        relation=validate_text(contact.relation, name=f"{name}.relation", max_length=MAX_RELATION),
+        phone=validate_phone(contact.phone, name=f"{name}.phone"),
     )
 
 
-def _check_location(latitude: float, longitude: float, municipality_code: str) -> None:
+def _validate_location(latitude: float, longitude: float, municipality_code: str) -> None:
     if not (math.isfinite(latitude) and -90.0 <= latitude <= 90.0):
         raise BadInput("latitude must be between -90 and 90.", field="latitude")
     if not (math.isfinite(longitude) and -180.0 <= longitude <= 180.0):
@@ -127,9 +127,9 @@ def _check_location(latitude: float, longitude: float, municipality_code: str) -
         raise BadInput("The location lies outside the patient's municipality.", field="latitude")
 
 
-def check_patient_fields(fields: PatientFields, *, municipality_code: str) -> PatientFields:
+def validate_patient_fields(fields: PatientFields, *, municipality_code: str) -> PatientFields:
     """The fields normalised, or BadInput naming the first one that is not acceptable."""
-    _check_location(fields.latitude, fields.longitude, municipality_code)
+    _validate_location(fields.latitude, fields.longitude, municipality_code)
     if fields.birth_date is not None and not (
         OLDEST_BIRTH_DATE <= fields.birth_date <= utcnow().date()
     ):
@@ -138,7 +138,7 @@ def check_patient_fields(fields: PatientFields, *, municipality_code: str) -> Pa
         raise BadInput(f"At most {MAX_CONTACTS} contacts.", field="contacts")
     external_ref = None
     if fields.external_ref is not None:
-        external_ref = check_text(
+        external_ref = validate_text(
             fields.external_ref, name="externalRef", max_length=MAX_EXTERNAL_REF, required=True
         )
         if not _REF.match(external_ref):
@@ -146,16 +146,16 @@ def check_patient_fields(fields: PatientFields, *, municipality_code: str) -> Pa
                 "externalRef may hold only letters, digits and . _ : -", field="externalRef"
             )
     return PatientFields(
-        display_name=check_text(
+        display_name=validate_text(
             fields.display_name, name="displayName", max_length=MAX_NAME, required=True
         ),
-        kana=check_text(fields.kana, name="kana", max_length=MAX_NAME),
+        kana=validate_text(fields.kana, name="kana", max_length=MAX_NAME),
         birth_date=fields.birth_date,
         sex=fields.sex,
-        address=check_text(fields.address, name="address", max_length=MAX_ADDRESS),
+        address=validate_text(fields.address, name="address", max_length=MAX_ADDRESS),
         latitude=fields.latitude,
         longitude=fields.longitude,
-        phone=check_phone(fields.phone, name="phone"),
+        phone=validate_phone(fields.phone, name="phone"),
         key_person=_contact(fields.key_person, name="keyPerson") if fields.key_person else None,
         contacts=tuple(_contact(c, name=f"contacts.{i}") for i, c in enumerate(fields.contacts)),
         external_ref=external_ref,
@@ -172,7 +172,7 @@ def _device(device: DeviceFields, *, name: str) -> DeviceFields:
     return device
 
 
-def check_risk_fields(risk: RiskFields, *, prefix: str = "") -> RiskFields:
+def validate_risk_fields(risk: RiskFields, *, prefix: str = "") -> RiskFields:
     """The profile with its given values checked; `prefix` places the field names (`risk.`)."""
     devices = None
     if risk.devices is not None:
@@ -191,7 +191,7 @@ def check_risk_fields(risk: RiskFields, *, prefix: str = "") -> RiskFields:
         )
     supporter = risk.supporter
     if supporter is not None:
-        supporter = check_text(supporter, name=f"{prefix}supporter", max_length=MAX_NAME)
+        supporter = validate_text(supporter, name=f"{prefix}supporter", max_length=MAX_NAME)
     return RiskFields(
         care_level=risk.care_level,
         mobility=risk.mobility,

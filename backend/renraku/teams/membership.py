@@ -25,7 +25,7 @@ from renraku.kinds import FeedAudience, FeedEventKind, TeamRole, UserKind
 from renraku.runtime import Runtime
 from renraku.teams import service
 from renraku.teams.actions import audit
-from renraku.teams.fields import MAX_NOTE, check_text
+from renraku.teams.fields import MAX_NOTE, validate_text
 from renraku.teams.models import Invitation, Patient, TeamMembership
 from renraku.timeutil import utcnow
 
@@ -65,7 +65,7 @@ async def eligible_user(
     return user
 
 
-def check_until(until: datetime | None) -> None:
+def validate_until(until: datetime | None) -> None:
     if until is None:
         return
     if until.tzinfo is None:
@@ -144,7 +144,7 @@ async def check_add_member(
     until: datetime | None,
 ) -> Joined:
     """Put a user on the patient's team directly (a manager or the team's coordinator)."""
-    check_until(until)
+    validate_until(until)
     async with runtime.db.transaction() as session:
         # Decided on the actor's roles as this transaction reads them, the team held still.
         await gate.load_for_write(session, [patient_id], exclusive=True)
@@ -199,7 +199,7 @@ async def check_end_membership(
     runtime: Runtime, *, gate: Gate, patient_id: int, user_id: int, reason: str
 ) -> Joined:
     """Take a user off the patient's team, at once."""
-    text = check_text(reason, name="reason", max_length=MAX_NOTE, required=True, note=True)
+    text = validate_text(reason, name="reason", max_length=MAX_NOTE, required=True, note=True)
     async with runtime.db.transaction() as session:
         await gate.load_for_write(session, [patient_id], exclusive=True)
         await gate.require(patient_id, "team", "manage")

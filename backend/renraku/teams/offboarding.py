@@ -26,7 +26,7 @@ from renraku.kinds import TeamRole
 from renraku.notices.actions import do_notify
 from renraku.runtime import Runtime
 from renraku.teams.actions import audit
-from renraku.teams.fields import MAX_NOTE, check_text
+from renraku.teams.fields import MAX_NOTE, validate_text
 from renraku.teams.membership import membership_changed
 from renraku.teams.models import Invitation, Patient, TeamMembership
 from renraku.timeutil import utcnow
@@ -68,7 +68,7 @@ async def check_offboard_professional(
     """End all of the professional's memberships in the actor's municipality."""
     async with runtime.db.transaction() as session:
         user = await access_professional_to_offboard(session, actor=actor, user_id=user_id)
-        text = check_text(reason, name="reason", max_length=MAX_NOTE, note=True)
+        text = validate_text(reason, name="reason", max_length=MAX_NOTE, note=True)
         assert actor.municipality_code is not None  # a manager's relation needs one
         done = await do_offboard_professional(
             session,
