@@ -1,5 +1,9 @@
 """Fixtures: every database test runs on SQLite and on PostgreSQL, each on a fresh clone of a
-migrated, demo-seeded template; the app is driven through a real httpx client."""
+migrated, demo-seeded template; the app is driven through a real httpx client.
+
+Tests that need the PostgreSQL server or Redis are marked `postgres` / `redis` (by hand, or
+below from their parameters), so `pytest -m "not postgres and not redis"` (`make test-fast`)
+runs the SQLite half on a machine without either."""
 
 from __future__ import annotations
 
@@ -21,6 +25,21 @@ from tests.support.databases import BACKENDS, Backend
 from tests.support.graphql import DEMO, GraphQLClient
 
 ORIGIN = "http://127.0.0.1:8000"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks a test run on PostgreSQL `postgres`, and one run with Redis (any parameter whose
+    value is "redis": the throttle store, the broker) `redis`."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None:
+            continue
+        values = set(callspec.params.values())
+        if callspec.params.get("backend") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+        if "redis" in values:
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlmodel import col, select
 
-from renraku.accounts.admin import do_create_operator
+from renraku.accounts.admin import check_create_operator
 from renraku.accounts.models import OneTimeLink
 from renraku.accounts.secrets import token_hash
 from renraku.audit.models import AuditRecord
@@ -53,7 +53,7 @@ MATRIX = [
 
 
 async def test_reset_link_authorisation(gql: GraphQLClient, runtime: Runtime) -> None:
-    await do_create_operator(runtime, username=SECOND_OPERATOR, display_name="運用 二郎")
+    await check_create_operator(runtime, username=SECOND_OPERATOR, display_name="運用 二郎")
     clients = {actor: await gql.login(actor) for actor in {row[0] for row in MATRIX}}
     for actor, target, allowed in MATRIX:
         before = await snapshot(runtime.db)

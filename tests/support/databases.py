@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+import pytest
 from sqlalchemy.engine import make_url
 
 from renraku.db import Database
@@ -21,6 +22,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "RENRAKU_TEST_POSTGRES", "postgresql://test:test@127.0.0.1:5432/test"
 )
 BACKENDS = ("sqlite", "postgresql")
+
+# For a test that needs the app but whose result cannot depend on the database (protocol
+# framing, input parsing before anything is read): it runs once, on SQLite, instead of on both.
+one_database = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 def _pg_dsn(database: str | None = None) -> str:

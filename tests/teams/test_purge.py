@@ -23,7 +23,7 @@ from renraku.teams.models import (
     RiskProfile,
     TeamMembership,
 )
-from renraku.teams.retention import do_purge
+from renraku.teams.retention import check_purge
 from renraku.timeutil import utcnow
 from tests.support.graphql import GraphQLClient
 from tests.teams.helpers import (
@@ -99,7 +99,7 @@ async def test_purge_removes_only_patients_past_retention_with_all_their_rows(
     kept = {k: await rows_about(runtime, archived[k]) for k in (YOUNG, LIVE)}
     before = await last_audit_id(runtime)
 
-    result = await do_purge(
+    result = await check_purge(
         runtime.db, retention_days=runtime.settings.retention_days, dry_run=False
     )
 
@@ -120,7 +120,7 @@ async def test_dry_run_names_the_patients_and_changes_nothing(
     runtime: Runtime, archived: dict[str, int]
 ) -> None:
     before = await snapshot(runtime)
-    result = await do_purge(
+    result = await check_purge(
         runtime.db, retention_days=runtime.settings.retention_days, dry_run=True
     )
     assert result.patient_ids == [archived[OLD]]
@@ -129,7 +129,7 @@ async def test_dry_run_names_the_patients_and_changes_nothing(
 
 async def test_nothing_to_purge_writes_no_audit_record(runtime: Runtime) -> None:
     before = await snapshot(runtime)
-    result = await do_purge(runtime.db, retention_days=0, dry_run=False)
+    result = await check_purge(runtime.db, retention_days=0, dry_run=False)
     assert result.patient_ids == []
     assert await snapshot(runtime) == before
 

@@ -84,7 +84,9 @@ async def _new_user(session: AsyncSession, runtime: Runtime, user: User) -> NewA
     return NewAccount(user=user, setup_url=link_url(runtime.settings, token))
 
 
-async def do_create_operator(runtime: Runtime, *, username: str, display_name: str) -> NewAccount:
+async def check_create_operator(
+    runtime: Runtime, *, username: str, display_name: str
+) -> NewAccount:
     """A platform operator with a set-up link; refuses a username already in use."""
     try:
         async with runtime.db.transaction() as session:
@@ -140,7 +142,7 @@ async def _municipality_organisation(session: AsyncSession, info: MunicipalityIn
     return organisation
 
 
-async def do_add_municipality(
+async def check_add_municipality(
     runtime: Runtime, *, info: MunicipalityInfo, manager_username: str, manager_name: str
 ) -> NewMunicipality:
     """The municipality (kept if already present), its organisation and a new first manager."""

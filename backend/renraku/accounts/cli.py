@@ -56,7 +56,7 @@ def _cmd_create_operator(args: argparse.Namespace) -> int:
         return _usage_error(error)
 
     async def work(runtime: Runtime) -> str:
-        account = await admin.do_create_operator(runtime, username=username, display_name=name)
+        account = await admin.check_create_operator(runtime, username=username, display_name=name)
         return (
             f"Operator {account.user.username} created. "
             f"Send this single-use set-up link to them:\n{account.setup_url}"
@@ -76,7 +76,7 @@ def _cmd_add_municipality(args: argparse.Namespace) -> int:
         return _usage_error(error)
 
     async def work(runtime: Runtime) -> str:
-        added = await admin.do_add_municipality(
+        added = await admin.check_add_municipality(
             runtime, info=info, manager_username=username, manager_name=name
         )
         return (

@@ -7,7 +7,7 @@ import asyncio
 
 from renraku.db import Database
 from renraku.settings import load_settings
-from renraku.teams.retention import PurgeResult, do_purge
+from renraku.teams.retention import PurgeResult, check_purge
 
 
 def register(admin_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,7 +27,9 @@ def _cmd_purge(args: argparse.Namespace) -> int:
     async def run() -> PurgeResult:
         db = Database.from_url(settings.database_url)
         try:
-            return await do_purge(db, retention_days=settings.retention_days, dry_run=args.dry_run)
+            return await check_purge(
+                db, retention_days=settings.retention_days, dry_run=args.dry_run
+            )
         finally:
             await db.dispose()
 

@@ -46,7 +46,7 @@ def _doomed_rows(patient_ids: list[int]) -> list[tuple[Table, ColumnElement[bool
     return list(reversed(doomed.items()))
 
 
-async def do_purge(db: Database, *, retention_days: int, dry_run: bool) -> PurgeResult:
+async def check_purge(db: Database, *, retention_days: int, dry_run: bool) -> PurgeResult:
     """Delete the patients archived more than `retention_days` ago; one audit record lists them."""
     cutoff = utcnow() - timedelta(days=retention_days)
     async with db.transaction() as session:
