@@ -24,7 +24,7 @@ from renraku.runtime import Runtime, build_runtime
 from tests.conftest import ORIGIN, make_settings
 from tests.realtime.test_fanout import EVENTS, PATIENT, post, tokens
 from tests.support.graphql import GraphQLClient
-from tests.support.live import receive, serving, subscribe, subscriber
+from tests.support.live import receive, registered, serving, subscribe, subscriber
 from tests.support.metrics import scrape, value
 from tests.teams.helpers import patient_id, patient_pk
 
@@ -62,8 +62,8 @@ async def test_the_live_feed_is_counted(
     [nurse] = await tokens(gql, "nurse.sato")
     before = await scrape(gql.http)
     async with serving(app) as url, subscriber(url, nurse) as ws:
-        await subscribe(ws, "s", EVENTS, {"p": pid})
-        await asyncio.sleep(0.3)
+        async with registered(1):
+            await subscribe(ws, "s", EVENTS, {"p": pid})
         during = await scrape(gql.http)
         await post(doctor, pid, 1)
         frame = await receive(ws)
@@ -117,7 +117,9 @@ async def test_a_subscription_ended_before_the_hub_took_it_is_neither_kept_nor_c
         assert live_subscriptions() == before
         assert pid not in hub._by_patient
     finally:
-        await asyncio.sleep(0.1)  # the hub's own tasks have started, and are then stopped
+        # One turn of the loop: the hub's tasks, created before, take their first step (a task
+        # cancelled before it ever ran would leave its work never awaited); then they stop.
+        await asyncio.sleep(0)
         await hub.close()
 
 

@@ -3,7 +3,6 @@ replay then live with no gap or duplicate, audit records for deliveries, refusal
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -17,7 +16,16 @@ from renraku.feed.models import FeedEvent
 from renraku.realtime import hub as hub_module
 from renraku.runtime import Runtime
 from tests.support.graphql import GraphQLClient
-from tests.support.live import nothing_more, receive, serving, subscribe, subscriber
+from tests.support.live import (
+    live_subscriptions,
+    nothing_more,
+    receive,
+    registered,
+    serving,
+    subscribe,
+    subscriber,
+    until_subscriptions,
+)
 from tests.teams.helpers import patient_id
 
 EVENTS = """
@@ -93,10 +101,10 @@ async def test_one_execution_per_audience(
         subscriber(url, family) as f,
         subscriber(url, doctor2) as d,
     ):
-        for ws in (a, b, c, f):
-            await subscribe(ws, "s", EVENTS, {"p": pid})
-        await subscribe(d, "other", OTHER_SELECTION, {"p": pid})
-        await asyncio.sleep(0.3)  # subscriptions registered before the post
+        async with registered(5):  # subscriptions registered before the post
+            for ws in (a, b, c, f):
+                await subscribe(ws, "s", EVENTS, {"p": pid})
+            await subscribe(d, "other", OTHER_SELECTION, {"p": pid})
         await post(doctor, pid, 1, family=True)
         frames = [await receive(ws) for ws in (a, b, c, f, d)]
     bodies = [f["payload"]["data"]["patientEvents"] for f in frames]
@@ -129,15 +137,16 @@ async def test_an_audience_plan_is_kept_across_batches_and_outlives_its_first_su
     doctor = await gql.login("dr.suzuki")
     nurse, pharm = await tokens(gql, "nurse.sato", "pharm.kato")
     async with serving(app) as url, subscriber(url, pharm) as b:
+        start = live_subscriptions()
         async with subscriber(url, nurse) as a:
-            await subscribe(a, "s", EVENTS, {"p": pid})
-            await asyncio.sleep(0.3)
-            await subscribe(b, "s", EVENTS, {"p": pid})
-            await asyncio.sleep(0.3)
+            async with registered(1):
+                await subscribe(a, "s", EVENTS, {"p": pid})
+            async with registered(1):
+                await subscribe(b, "s", EVENTS, {"p": pid})
             first = await post(doctor, pid, 1)
             assert (await receive(a))["payload"]["data"]["patientEvents"]["post"]["id"] == first
             assert (await receive(b))["payload"]["data"]["patientEvents"]["post"]["id"] == first
-        await asyncio.sleep(0.3)  # the first subscriber's socket is gone
+        await until_subscriptions(start + 1)  # the first subscriber's socket is gone
         second = await post(doctor, pid, 2, family=True)
         event = (await receive(b))["payload"]["data"]["patientEvents"]
     assert event["post"] == {"id": second, "body": "note 2", "visibleToFamily": True}
@@ -153,8 +162,8 @@ async def test_family_hears_only_of_family_posts(
     doctor = await gql.login("dr.suzuki")
     [family] = await tokens(gql, "family.ito")
     async with serving(app) as url, subscriber(url, family) as ws:
-        await subscribe(ws, "s", EVENTS, {"p": pid})
-        await asyncio.sleep(0.3)
+        async with registered(1):
+            await subscribe(ws, "s", EVENTS, {"p": pid})
         await post(doctor, pid, 1, family=False)
         shared = await post(doctor, pid, 2, family=True)
         frame = await receive(ws)
@@ -175,9 +184,9 @@ async def test_family_are_told_when_a_post_stops_being_shared_and_never_see_it_a
     async with runtime.db.session() as session:
         start = await latest_id(session)
     async with serving(app) as url, subscriber(url, family) as kin, subscriber(url, nurse) as pro:
-        for ws in (kin, pro):
-            await subscribe(ws, "s", EVENTS, {"p": pid})
-        await asyncio.sleep(0.3)
+        async with registered(2):
+            for ws in (kin, pro):
+                await subscribe(ws, "s", EVENTS, {"p": pid})
         shared = await post(doctor, pid, 1, family=True)
         assert (await receive(kin))["payload"]["data"]["patientEvents"]["post"]["id"] == shared
         await receive(pro)
@@ -231,8 +240,8 @@ async def test_a_replay_sends_what_live_subscribers_were_sent_without_executing_
     async with runtime.db.session() as session:
         start = await latest_id(session)
     async with serving(app) as url, subscriber(url, nurse) as live:
-        await subscribe(live, "s", EVENTS, {"p": pid})
-        await asyncio.sleep(0.3)
+        async with registered(1):
+            await subscribe(live, "s", EVENTS, {"p": pid})
         for n in range(3):
             await post(doctor, pid, n)
         heard = [await receive(live) for _ in range(3)]

@@ -25,7 +25,7 @@ from renraku.realtime import hub as hub_module
 from renraku.runtime import Runtime, build_runtime
 from tests.realtime.test_fanout import EVENTS, PATIENT, post, tokens
 from tests.support.graphql import GraphQLClient
-from tests.support.live import nothing_more, receive, serving, subscribe, subscriber
+from tests.support.live import nothing_more, receive, registered, serving, subscribe, subscriber
 from tests.teams.helpers import patient_id, patient_pk
 
 OTHER_PATIENT = "pt-kawai-toshio"  # the nurse is on this team too
@@ -96,8 +96,8 @@ async def nurse_listening(
     doctor = await gql.login("dr.suzuki")
     [nurse] = await tokens(gql, "nurse.sato")
     async with serving(app) as url, subscriber(url, nurse) as ws:
-        await subscribe(ws, "s", EVENTS, {"p": pid})
-        await asyncio.sleep(0.3)  # subscribed before the first post
+        async with registered(1):  # subscribed before the first post
+            await subscribe(ws, "s", EVENTS, {"p": pid})
         yield pid, doctor, ws
 
 
@@ -152,13 +152,13 @@ async def test_a_subscriber_that_arrives_while_the_transaction_runs_gets_its_eve
     [nurse] = await tokens(gql, "nurse.sato")
     async with serving(app) as url, subscriber(url, nurse) as ws:
         # The hub is running (a subscription to another patient) but nobody listens to `pid`.
-        await subscribe(ws, "other", EVENTS, {"p": other})
-        await asyncio.sleep(0.3)
+        async with registered(1):
+            await subscribe(ws, "other", EVENTS, {"p": other})
 
         async def subscribe_meanwhile() -> None:
             # Runs after the event's readers were read, before the commit.
-            await subscribe(ws, "s", EVENTS, {"p": pid})
-            await asyncio.sleep(0.3)
+            async with registered(1):
+                await subscribe(ws, "s", EVENTS, {"p": pid})
 
         pk = await patient_pk(runtime, PATIENT)
         made = await post_as(runtime, "dr.suzuki", pk, "arrives-late", subscribe_meanwhile)

@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 import websockets
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 
 PROTOCOL = "graphql-transport-ws"
@@ -72,3 +73,32 @@ async def nothing_more(ws: websockets.ClientConnection, seconds: float = 0.5) ->
     except TimeoutError:
         return True
     return False
+
+
+def live_subscriptions() -> int:
+    """The live feed subscriptions this process's hubs deliver to (their metrics gauge)."""
+    return int(REGISTRY.get_sample_value("renraku_feed_subscriptions") or 0)
+
+
+async def until_subscriptions(count: int, *, within: float = WAIT_SECONDS) -> None:
+    """Until this process's hubs hold `count` live subscriptions: a subscription is registered
+    (a post made next reaches it), or a closed socket's are gone."""
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                if live_subscriptions() == count:
+                    return
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        held = live_subscriptions()
+        raise AssertionError(f"the hub holds {held} live subscriptions, not {count}") from None
+
+
+@contextlib.asynccontextmanager
+async def registered(change: int) -> AsyncIterator[None]:
+    """Leaves the block once the hub holds `change` more live subscriptions than on entering it
+    (fewer if negative): those the block subscribed (or closed) are taken, and a post made
+    after it reaches them. The protocol does not say when the server has set one up."""
+    start = live_subscriptions()
+    yield
+    await until_subscriptions(start + change)
