@@ -110,16 +110,60 @@ async def test_one_execution_per_audience(
     bodies = [f["payload"]["data"]["patientEvents"] for f in frames]
     assert [b["kind"] for b in bodies] == ["POST_CREATED"] * 5
     assert bodies[0] == bodies[1] == bodies[2] == bodies[3]
-    # The two members share one execution; the coordinator and family are audiences of their
-    # own; the other selection is a fourth.
-    assert len(executions) == 4
+    # No rule of the selection tells the coordinator from the members: one execution for the
+    # three; the family member reads the notebook otherwise, an audience of her own; the other
+    # selection is a third.
+    assert len(executions) == 3
     assert len({key for (key, _), _ in executions}) == 2
-    assert sorted(sorted(roles) for (_, roles), _ in executions) == [
-        ["coordinator"],
-        ["family"],
-        ["member"],
-        ["member"],
-    ]
+    assert sorted("family" in roles for (_, roles), _ in executions) == [False, False, True]
+
+
+# myRoles is decided from the viewer's roles themselves; readBy asks the policy a question
+# (post.receipts) that coordinators and members answer alike.
+TOLD_APART = """
+subscription($p: ID!) {
+  patientEvents(patientId: $p) { kind post { id readBy { user { username } } patient { myRoles } } }
+}
+"""
+ALIKE = """
+subscription($p: ID!) { patientEvents(patientId: $p) { kind post { id readBy { at } } } }
+"""
+
+
+async def test_viewers_share_an_execution_only_when_the_selection_cannot_tell_them_apart(
+    gql: GraphQLClient, runtime: Runtime, app: Starlette, executions: list[tuple[Any, int]]
+) -> None:
+    pid = await patient_id(runtime, PATIENT)
+    doctor = await gql.login("dr.suzuki")
+    nurse, cm, pharm = await tokens(gql, "nurse.sato", "cm.tanaka", "pharm.kato")
+    async with (
+        serving(app) as url,
+        subscriber(url, nurse) as a,
+        subscriber(url, cm) as b,
+        subscriber(url, pharm) as c,
+    ):
+        async with registered(6):
+            for ws in (a, b, c):
+                await subscribe(ws, "apart", TOLD_APART, {"p": pid})
+                await subscribe(ws, "alike", ALIKE, {"p": pid})
+        await post(doctor, pid, 1)
+        frames = {
+            (name, frame["id"]): frame["payload"]["data"]["patientEvents"]
+            for name, ws in (("nurse", a), ("cm", b), ("pharm", c))
+            for frame in [await receive(ws), await receive(ws)]
+        }
+    roles = {
+        name: frames[(name, "apart")]["post"]["patient"]["myRoles"]
+        for name in ("nurse", "cm", "pharm")
+    }
+    assert roles == {"nurse": ["member"], "cm": ["coordinator"], "pharm": ["member"]}
+    assert frames[("nurse", "alike")] == frames[("cm", "alike")] == frames[("pharm", "alike")]
+    by_selection: dict[str, list[frozenset[str]]] = {}
+    for (key, held), _ in executions:
+        by_selection.setdefault("apart" if "myRoles" in key else "alike", []).append(held)
+    # The members share one execution, the coordinator has her own; the other selection one.
+    assert sorted(sorted(h) for h in by_selection["apart"]) == [["coordinator"], ["member"]]
+    assert len(by_selection["alike"]) == 1
 
 
 async def test_an_audience_plan_is_kept_across_batches_and_outlives_its_first_subscriber(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 import strawberry
 
 from renraku.access.fields import CheckedBy, Requires, with_object
-from renraku.access.vocabulary import Obj
+from renraku.access.vocabulary import Act, Obj
 from renraku.accounts.graphql import User, user_or_none
 from renraku.context import Info
 from renraku.errors import NotFound
@@ -253,7 +253,7 @@ class Post:
 
     @strawberry.field(
         description="The replies of a thread's first post, oldest first.",
-        extensions=[CheckedBy("access.notebook.require_post_read")],
+        extensions=[CheckedBy("access.notebook.require_post_read", asks=())],
     )
     async def replies(self, info: Info) -> list[Post]:
         async with info.context.runtime.db.session() as session:
@@ -267,7 +267,7 @@ class Post:
 
     @strawberry.field(
         description="Every version of the post, oldest first, the current one last.",
-        extensions=[CheckedBy("access.notebook.require_post_read")],
+        extensions=[CheckedBy("access.notebook.require_post_read", asks=())],
     )
     async def history(self, info: Info) -> list[PostVersion]:
         async with info.context.runtime.db.session() as session:
@@ -305,7 +305,7 @@ class Post:
     @strawberry.field(
         description="An instruction someone has still not acknowledged in time; always false "
         "for those who may not see receipts.",
-        extensions=[CheckedBy("access.gate.Gate.may: post.receipts read, else false")],
+        extensions=[CheckedBy("access.gate.Gate.may", asks=[(Obj.POST_RECEIPTS, Act.READ)])],
     )
     async def overdue(self, info: Info) -> bool:
         cutoff = urgent.overdue_cutoff(info.context.runtime)

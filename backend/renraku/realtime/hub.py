@@ -22,7 +22,7 @@ import contextlib
 import itertools
 import logging
 from collections import OrderedDict, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -34,6 +34,7 @@ from sqlmodel import col, select
 
 from renraku.access import revocations
 from renraku.access.actor import Actor
+from renraku.access.fields import answers
 from renraku.access.notebook import Scope, may_receive, scope_of
 from renraku.access.scopes import roles_by_patient, roles_by_user, roles_of_user, roles_on
 from renraku.accounts.models import User
@@ -77,8 +78,9 @@ REMEMBERED_SELECTIONS = 512
 # Audience plans kept for live dispatch.
 KEPT_PLANS = 512
 NO_ROLES: frozenset[str] = frozenset()
-# Viewers of one audience: the same selection and the same roles on the event's patient.
-Audience = tuple[str, frozenset[str]]
+# Viewers of one audience: the same selection, and the same answers to every rule it reaches on
+# the event's patient (access.fields.answers).
+Audience = tuple[str, Hashable]
 
 
 class Socket(Protocol):
@@ -166,11 +168,11 @@ class FeedHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._started = asyncio.Lock()
         # (selection key, roles, event id) -> the payload sent to that audience; oldest first.
-        self._sent: OrderedDict[tuple[str, frozenset[str], int], str] = OrderedDict()
+        self._sent: OrderedDict[tuple[str, Hashable, int], str] = OrderedDict()
         self._selections: OrderedDict[str, Selection] = OrderedDict()
         # Live dispatch's audience plans, kept from batch to batch (building one costs more than
         # running it, and a steady feed commits one event per batch); most recently used last.
-        self._kept: OrderedDict[tuple[str, frozenset[str], str], _Plan] = OrderedDict()
+        self._kept: OrderedDict[tuple[str, Hashable, str], _Plan] = OrderedDict()
 
     @property
     def runtime(self) -> Runtime:
@@ -407,6 +409,8 @@ class FeedHub:
                 listening.extend(self._mine_by_user.get(removed, ()))
         kind, audience = _kind(event), FeedAudience(event.audience)
         groups: dict[Audience, list[LiveSubscription]] = defaultdict(list)
+        # Each audience's roles: those of the first of its subscribers (all answer alike).
+        roles_of: dict[Audience, frozenset[str]] = {}
         for sub in listening:
             if event.id <= sub.last_id or sub.ended:
                 continue
@@ -424,18 +428,28 @@ class FeedHub:
                 if len(sub.buffer) > self._runtime.settings.ws_queue_limit:
                     sub.socket.close_soon(SLOW_CONSUMER, TOO_FAR_BEHIND)
                 continue
-            groups[(sub.key, held)].append(sub)
+            key = self._audience(sub, held)
+            groups[key].append(sub)
+            roles_of.setdefault(key, held)
         # One after the other: what viewers' own fields read was read with the batch
         # (_Batch.read), so none of this waits on the database or lets other work in between.
-        for (_, held), group in groups.items():
-            await self._send_to_audience(event, held, group, plans)
+        for key, group in groups.items():
+            await self._send_to_audience(event, key, roles_of[key], group, plans)
+
+    def _audience(self, sub: LiveSubscription, held: frozenset[str]) -> Audience:
+        return (sub.key, answers(self._selection(sub).asks, held))
 
     async def _send_to_audience(
-        self, event: FeedEvent, held: frozenset[str], group: list[LiveSubscription], plans: _Plans
+        self,
+        event: FeedEvent,
+        audience: Audience,
+        held: frozenset[str],
+        group: list[LiveSubscription],
+        plans: _Plans,
     ) -> None:
-        """One event to the subscribers of one audience (same selection, same roles): executed
-        once for all of them when the selection has nothing of a viewer's own, else each gets
-        the shared part merged with their own."""
+        """One event to the subscribers of one audience (same selection, same answers):
+        executed once for all of them when the selection has nothing of a viewer's own, else
+        each gets the shared part merged with their own."""
         assert event.id is not None
         selection = self._selection(group[0])
         if not held:
@@ -443,14 +457,14 @@ class FeedHub:
                 self._deliver(sub, event, await plans.own(sub, held, WHOLE).run(_wiped(event)))
             return
         if not selection.per_viewer:
-            payload = await plans.audience(group[0], held, WHOLE).run(event)
-            self._remember((group[0].key, held), event.id, payload)
+            payload = await plans.audience(group[0], held, audience, WHOLE).run(event)
+            self._remember(audience, event.id, payload)
             for sub in group:
                 self._deliver(sub, event, payload)
             return
         shared = None
         if selection.shared is not None:
-            shared = await plans.audience(group[0], held, SHARED).data(event)
+            shared = await plans.audience(group[0], held, audience, SHARED).data(event)
         for sub in group:
             self._deliver(sub, event, await self._own(sub, held, event, selection, shared, plans))
 
@@ -502,10 +516,11 @@ class FeedHub:
                 shared = await plans.own(sub, held, SHARED).data(event)
             return await self._own(sub, held, event, selection, shared, plans)
         family = scope_of(held) is Scope.FAMILY
-        payload = None if family else self._sent.get((sub.key, held, event.id))
+        audience = self._audience(sub, held)
+        payload = None if family else self._sent.get((*audience, event.id))
         if payload is None:
             payload = await plans.own(sub, held, WHOLE).run(event)
-            self._remember((sub.key, held), event.id, payload)
+            self._remember(audience, event.id, payload)
         return payload
 
     def _plan(
@@ -856,7 +871,7 @@ class _Plans:
         self,
         hub: FeedHub,
         rows: _Batch | None,
-        kept: OrderedDict[tuple[str, frozenset[str], str], _Plan] | None = None,
+        kept: OrderedDict[tuple[str, Hashable, str], _Plan] | None = None,
     ) -> None:
         self._hub = hub
         self._rows = rows
@@ -864,12 +879,15 @@ class _Plans:
         # kept plan is never handed two batches' rows at once); a replay builds its own.
         self._kept = kept
         self._loaders: dict[Scope, Loaders] = {}
-        self._shared: dict[tuple[str, frozenset[str], str], _Plan] = {}
+        self._shared: dict[tuple[str, Hashable, str], _Plan] = {}
         self._own: dict[tuple[LiveSubscription, frozenset[str], str], _Plan] = {}
 
-    def audience(self, sub: LiveSubscription, held: frozenset[str], part: str) -> _Plan:
-        """A plan whose results every subscriber of `sub`'s audience may be sent."""
-        key = (sub.key, held, part)
+    def audience(
+        self, sub: LiveSubscription, held: frozenset[str], audience: Audience, part: str
+    ) -> _Plan:
+        """A plan whose results every subscriber of `audience` may be sent (`sub` is one of
+        them, holding `held`)."""
+        key = (*audience, part)
         plan = self._shared.get(key)
         if plan is not None:
             return plan

@@ -1,8 +1,10 @@
 """A subscription's selection, split into what an audience shares and what is each viewer's own.
 
-The live feed executes a selection once for an audience: the viewers with the same roles on the
-event's patient, for whom every rule-governed field answers alike (DESIGN.md "Fan-out"). Fields
-declared `PerViewer` (access/fields.py) answer differently for each viewer, so a selection holding
+The live feed executes a selection once for an audience: the viewers to whom every rule the
+selection reaches answers alike on the event's patient (DESIGN.md "Fan-out";
+access.fields.answers), such as a patient's coordinator and members when the selection asks
+nothing that tells them apart. Fields declared `PerViewer` (access/fields.py) answer differently
+for each viewer, so a selection holding
 one is split in two documents: the shared one (those fields taken out) runs once per audience,
 the viewer's one (only the paths down to those fields) runs per viewer, and the two results are
 merged in the original order. Whenever the two parts cannot be told apart with certainty
@@ -12,6 +14,7 @@ whose parts report an error (graphql-core's null propagation then decides the an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +33,7 @@ from graphql import (
 )
 from graphql.type import GraphQLInterfaceType, GraphQLObjectType
 
-from renraku.access.fields import is_per_viewer
+from renraku.access.fields import FieldRule, Question, is_per_viewer, rules_of
 
 # Keeps a selection set that lost all its fields to the viewer's part valid; not in any answer.
 _KEPT = "_renrakuKept"
@@ -46,6 +49,9 @@ class Selection:
 
     # Some field's value is the viewer's own: never send one viewer's result to another.
     per_viewer: bool
+    # The policy questions its rules ask (None: one may ask anything of the viewer's roles):
+    # viewers whose answers are equal form one audience (access.fields.answers).
+    asks: frozenset[Question] | None = None
     # Both None when the selection must run whole for each viewer.
     shared: DocumentNode | None = None
     viewer: DocumentNode | None = None
@@ -76,16 +82,19 @@ def classify(
     root = schema.subscription_type
     if operation is None or root is None:
         return Selection(per_viewer=True)  # invalid here: graphql-core reports it per viewer
-    if not _reaches_per_viewer(schema, operation.selection_set, root, fragments, set()):
-        return Selection(per_viewer=False)
+    rules = list(_rules_reached(schema, operation.selection_set, root, fragments, set()))
+    asks = _asks(rules)
+    if not any(rule.per_viewer for rule in rules):
+        return Selection(per_viewer=False, asks=asks)
     if fragments or not _plain(operation.selection_set) or operation.directives:
-        return Selection(per_viewer=True)
+        return Selection(per_viewer=True, asks=asks)
     shared = _without_per_viewer(operation.selection_set, root)
     viewer = _only_per_viewer(operation.selection_set, root)
     if shared is None or viewer is None:  # the subscription field itself cannot be split
-        return Selection(per_viewer=True)
+        return Selection(per_viewer=True, asks=asks)
     return Selection(
         per_viewer=True,
+        asks=asks,
         shared=_document(operation, shared),
         viewer=_document(operation, viewer),
         operation=operation,
@@ -111,42 +120,46 @@ def _field_of(parent: Any, node: FieldNode) -> Any:
     return None if fields is None else fields.get(node.name.value)
 
 
-def _reaches_per_viewer(
+def _rules_reached(
     schema: GraphQLSchema,
     selection_set: SelectionSetNode,
     parent: Any,
     fragments: dict[str, FragmentDefinitionNode],
     seen: set[str],
-) -> bool:
-    """Whether any field the selection may select is declared PerViewer (conservative: every
-    field counts, whatever directives or type conditions would leave out)."""
+) -> Iterator[FieldRule]:
+    """The rules of every field the selection may select (conservative: every field counts,
+    whatever directives or type conditions would leave out)."""
     for node in selection_set.selections:
         if isinstance(node, FieldNode):
             field = _field_of(parent, node)
             if field is None:
                 continue  # __typename, or an invalid field that validation refuses
-            if is_per_viewer(field):
-                return True
+            yield from rules_of(field)
             if node.selection_set is not None:
                 for child in _possible_types(schema, get_named_type(field.type)):
-                    if _reaches_per_viewer(schema, node.selection_set, child, fragments, seen):
-                        return True
+                    yield from _rules_reached(schema, node.selection_set, child, fragments, seen)
         elif isinstance(node, InlineFragmentNode):
-            targets = _condition(schema, node.type_condition, parent)
-            for child in targets:
-                if _reaches_per_viewer(schema, node.selection_set, child, fragments, seen):
-                    return True
+            for child in _condition(schema, node.type_condition, parent):
+                yield from _rules_reached(schema, node.selection_set, child, fragments, seen)
         elif isinstance(node, FragmentSpreadNode):
             name = node.name.value
             fragment = fragments.get(name)
             if fragment is None or name in seen:
                 continue
             for child in _condition(schema, fragment.type_condition, parent):
-                if _reaches_per_viewer(
+                yield from _rules_reached(
                     schema, fragment.selection_set, child, fragments, seen | {name}
-                ):
-                    return True
-    return False
+                )
+
+
+def _asks(rules: list[FieldRule]) -> frozenset[Question] | None:
+    """Every policy question the rules ask; None if one of them does not say what it asks."""
+    asked: set[Question] = set()
+    for rule in rules:
+        if rule.asks is None:
+            return None
+        asked |= rule.asks
+    return frozenset(asked)
 
 
 def _condition(schema: GraphQLSchema, condition: Any, parent: Any) -> list[Any]:

@@ -266,7 +266,7 @@ class Patient:
 
     @strawberry.field(
         description="Your roles on the patient's record.",
-        extensions=[CheckedBy("access.gate.Gate.roles")],
+        extensions=[CheckedBy("access.gate.Gate.roles", asks=None)],
     )
     def my_roles(self, info: Info) -> list[str]:
         gate = info.context.gate
@@ -291,7 +291,7 @@ class Patient:
     @strawberry.field(
         description="The notebook, newest first: null with FORBIDDEN for those who may see the "
         "patient but not the notebook (team managers, planners).",
-        extensions=[CheckedBy("access.notebook.timeline_scope")],
+        extensions=[CheckedBy("access.notebook.timeline_scope", asks=())],
     )
     async def timeline(
         self, info: Info, first: int | None = None, after: str | None = None
@@ -300,7 +300,7 @@ class Patient:
 
     @strawberry.field(
         description="Posts you have not read yet: null with FORBIDDEN, like the timeline.",
-        extensions=[PerViewer(), CheckedBy("access.notebook.timeline_scope")],
+        extensions=[PerViewer(), CheckedBy("access.notebook.timeline_scope", asks=())],
     )
     def unread_count(self, info: Info) -> int | None:
         # Possibly a coroutine, which graphql-core awaits (see load_now_or_later).
@@ -308,7 +308,7 @@ class Patient:
 
     @strawberry.field(
         description="Urgent (至急) posts you have not read yet.",
-        extensions=[PerViewer(), CheckedBy("access.notebook.timeline_scope")],
+        extensions=[PerViewer(), CheckedBy("access.notebook.timeline_scope", asks=())],
     )
     def urgent_unread_count(self, info: Info) -> int | None:
         return cast("int | None", feed_queries.unread_now_or_later(info, self.pk, _urgent))
