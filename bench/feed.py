@@ -76,6 +76,7 @@ from feed_world import (
     Clients,
     Process,
     Team,
+    audience_of,
     baseline_server,
     build_teams,
     our_server,
@@ -224,27 +225,27 @@ class BaselinePoster:
 Poster = OurPoster | BaselinePoster
 
 
-def sends_for(team: Team, t: int, frames: dict[int, str], *, per_viewer: bool) -> Sends:
+def sends_for(team: Team, t: int, frames: dict[int, str], *, selection: str) -> Sends:
     """What the baseline sends for one post of team number `t`, given each subscriber's frame
-    (by viewer number): as ours does, one frame per audience (the subscribers of one role), or
-    with a viewer's own fields each subscriber's own."""
+    (by viewer number): as ours does, one frame per audience (the subscribers whose roles the
+    selection's rules answer alike), or with a viewer's own fields each subscriber's own."""
     sends: Sends = []
-    audiences: set[TeamRole] = set()
+    audiences: set[str] = set()
     for k, member in enumerate(team.members):
         viewer = t * len(team.members) + k
         if viewer not in frames:
             continue
-        if per_viewer:
+        if selection == "per-viewer":
             sends.append([f"#{viewer}", frames[viewer]])
-        elif member.role not in audiences:
-            audiences.add(member.role)
-            sends.append([f"{team.gid}/{member.role.value}", frames[viewer]])
+            continue
+        audience = audience_of(member.role, selection)
+        if audience not in audiences:
+            audiences.add(audience)
+            sends.append([f"{team.gid}/{audience}", frames[viewer]])
     return sends
 
 
-def templates_from(
-    frames: dict[str, list[Any]], teams: list[Team], *, per_viewer: bool
-) -> Templates:
+def templates_from(frames: dict[str, list[Any]], teams: list[Team], *, selection: str) -> Templates:
     """Our frames, by team and whether the family member heard the post, with the event's `at`
     replaced by the baseline's placeholder; posts not heard by all their subscribers are left
     out."""
@@ -263,12 +264,12 @@ def templates_from(
             )
             if len(got) != team.receivers(family=family):
                 continue
-            sends = sends_for(team, t, got, per_viewer=per_viewer)
+            sends = sends_for(team, t, got, selection=selection)
             templates.setdefault(team.gid, {True: [], False: []})[family].append(sends)
     return templates
 
 
-def made_up_frames(teams: list[Team], *, per_viewer: bool) -> Templates:
+def made_up_frames(teams: list[Team], *, selection: str) -> Templates:
     """Frames shaped like ours, for --baseline-only (no server of ours to capture them from)."""
     templates: Templates = {}
     for t, team in enumerate(teams):
@@ -289,7 +290,7 @@ def made_up_frames(teams: list[Team], *, per_viewer: bool) -> Templates:
                     "createdAt": "2026-11-27T09:00:00+00:00",
                     "author": {"displayName": "佐藤 花子"},
                 }
-                if per_viewer:
+                if selection == "per-viewer":
                     post["patient"] = {"myRoles": [member.role.value], "unreadCount": n + j}
                 event = {
                     "cursor": encode_id("FeedEvent", 1_000_000 + n),
@@ -301,7 +302,7 @@ def made_up_frames(teams: list[Team], *, per_viewer: bool) -> Templates:
                 frame = {"id": "1", "type": "next", "payload": {"data": {"patientEvents": event}}}
                 text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
                 frames[t * len(team.members) + j] = text
-            kinds[family].append(sends_for(team, t, frames, per_viewer=per_viewer))
+            kinds[family].append(sends_for(team, t, frames, selection=selection))
         templates[team.gid] = kinds
     return templates
 
@@ -573,7 +574,7 @@ async def measure(
         async with subscribers(
             url,
             teams,
-            query=SELECTIONS[args.selection],
+            selection=args.selection,
             processes=args.client_processes,
             workdir=workdir,
             compression="deflate" if args.compression else None,
@@ -748,7 +749,8 @@ def executions(ours: Outcome, args: argparse.Namespace) -> None:
     )
     phases = (("steady", ours.steady), ("burst", ours.burst), ("api", ours.saturation))
     names = {"steady": "steady", "burst": "saturation, burst", "api": "through the API"}
-    audiences = {family: len({r for r in ROLES if family or r is not TeamRole.FAMILY})
+    audiences = {family: len({audience_of(r, args.selection) for r in ROLES
+                              if family or r is not TeamRole.FAMILY})
                  for family in (True, False)}  # fmt: skip
     receivers = {family: sum(1 for r in ROLES if family or r is not TeamRole.FAMILY)
                  for family in (True, False)}  # fmt: skip
@@ -848,11 +850,10 @@ async def main() -> None:
                     workdir,
                     url,
                 )
-            per_viewer = args.selection == "per-viewer"
-            frames = made_up_frames(teams, per_viewer=per_viewer)
+            frames = made_up_frames(teams, selection=args.selection)
             if ours is not None:
                 # Ours as captured; made-up frames only where a team has none of a kind.
-                captured = templates_from(ours.frames, teams, per_viewer=per_viewer)
+                captured = templates_from(ours.frames, teams, selection=args.selection)
                 for gid, kinds in captured.items():
                     for family, sends in kinds.items():
                         if sends:

@@ -8,7 +8,7 @@ cursor and its arrival time (bench/feed.py times ours from the commit with these
 subscriber's frames of the first SAMPLE_FRAMES events of its team (the baseline is sent those).
 A socket closed with 1013 (too slow) resubscribes from the last cursor it saw, as the PWA does.
 A `tagged` subscriber (the baseline's) names in connection_init the groups the baseline sends to:
-its audience (patient and role) and itself.
+its audience (patient and the audience of its role) and itself.
 
 Driven by bench/feed.py over stdin/stdout, one JSON object a line: a command in, its answer out.
     {"cmd": "connect"}                       open every socket and subscribe (live only)
@@ -23,7 +23,7 @@ Driven by bench/feed.py over stdin/stdout, one JSON object a line: a command in,
     {"cmd": "quit"}
 
     python bench/feed_client.py CONFIG.json
-        (url, query, compression, subs: [{token, patient, team, viewer, role, tagged}])
+        (url, query, compression, subs: [{token, patient, team, viewer, audience, tagged}])
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Sub:
     patient: str
     team: int
     viewer: int  # its number over all teams
-    role: str
+    audience: str
     tagged: bool = False
     cursor: str | None = None
     resumed: int = 0
@@ -84,7 +84,7 @@ class Client:
         self.query: str = config["query"]
         self.compression: str | None = config.get("compression")
         self.subs = [
-            Sub(i, s["token"], s["patient"], s["team"], s["viewer"], s["role"], s["tagged"])
+            Sub(i, s["token"], s["patient"], s["team"], s["viewer"], s["audience"], s["tagged"])
             for i, s in enumerate(config["subs"])
         ]
         self.tally = Tally()
@@ -103,7 +103,7 @@ class Client:
         )
         payload: dict[str, Any] = {"authorization": f"Bearer {sub.token}"}
         if sub.tagged:
-            payload["groups"] = [f"{sub.patient}/{sub.role}", f"#{sub.viewer}"]
+            payload["groups"] = [f"{sub.patient}/{sub.audience}", f"#{sub.viewer}"]
         init = {"type": "connection_init", "payload": payload}
         await ws.send(json.dumps(init))
         ack = json.loads(await ws.recv())

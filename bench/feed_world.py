@@ -18,13 +18,16 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from graphql import parse
 from sqlmodel import col, select
 
 from _common import RESULTS, bench_settings
+from renraku.access.fields import answers
 from renraku.accounts.actions import do_create_session
 from renraku.accounts.models import User
 from renraku.accounts.service import actor_for
@@ -32,7 +35,9 @@ from renraku.db import Database
 from renraku.feed.posts import PostDraft, do_create_post, new_post
 from renraku.ids import encode_id
 from renraku.kinds import PostCategory, TeamRole, UserKind
+from renraku.realtime.split import classify
 from renraku.runtime import build_runtime
+from renraku.schema import build_schema
 from renraku.seed import post_texts
 from renraku.seed.synthetic import SyntheticSpec, seed_synthetic
 from renraku.teams.models import TeamMembership
@@ -57,6 +62,16 @@ subscription($p: ID!, $after: String) { patientEvents(patientId: $p, after: $aft
 }
 # Each team's subscribers, in this order: its coordinator, three members, one family member.
 ROLES = (TeamRole.COORDINATOR, TeamRole.MEMBER, TeamRole.MEMBER, TeamRole.MEMBER, TeamRole.FAMILY)
+
+
+@cache
+def audience_of(role: TeamRole, selection: str) -> str:
+    """The audience the server puts a subscriber holding `role` in for `selection`, named by
+    its first role in ROLES: those to whom the selection's rules answer alike (for the usual
+    selection, the coordinator and the members are one)."""
+    asks = classify(build_schema()._schema, parse(SELECTIONS[selection]), None).asks
+    mine = answers(asks, frozenset({role.value}))
+    return next(r.value for r in ROLES if answers(asks, frozenset({r.value})) == mine)
 
 
 @dataclass(frozen=True)
@@ -368,7 +383,7 @@ async def subscribers(
     url: str,
     teams: list[Team],
     *,
-    query: str,
+    selection: str,
     processes: int,
     workdir: Path,
     compression: str | None,
@@ -383,7 +398,7 @@ async def subscribers(
             "patient": team.gid,
             "team": t,
             "viewer": t * len(team.members) + k,
-            "role": m.role.value,
+            "audience": audience_of(m.role, selection),
             "tagged": tagged,
         }
         for t, team in enumerate(teams)
@@ -394,6 +409,7 @@ async def subscribers(
     for p in range(processes):
         config = workdir / f"client-{p}.json"
         mine = [s for s in subs if s["team"] // per_process == p]
+        query = SELECTIONS[selection]
         body = {"url": url, "query": query, "subs": mine, "compression": compression}
         config.write_text(json.dumps(body), encoding="utf-8")
         config.chmod(0o600)  # it holds bearer tokens
