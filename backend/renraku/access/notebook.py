@@ -9,6 +9,7 @@ NOT_FOUND for everyone, as a missing one.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 
 from sqlalchemy import true
 from sqlalchemy.sql.elements import ColumnElement
@@ -77,6 +78,9 @@ async def require_post_read(gate: Gate, post: Post) -> Scope:
     return scope
 
 
+# The live feed asks these for every subscriber of every event: cached, as the policy is fixed
+# for the life of the process (access.enforcer) and role sets are few.
+@lru_cache(maxsize=1024)
 def scope_of(roles: frozenset[str]) -> Scope | None:
     """The same decision from roles already known (a live subscription's re-check)."""
     if allowed(roles, "timeline", "read"):
@@ -90,6 +94,7 @@ def scope_of(roles: frozenset[str]) -> Scope | None:
 _RECEIPT_EVENTS = frozenset({FeedEventKind.POST_READ, FeedEventKind.POST_ACKNOWLEDGED})
 
 
+@lru_cache(maxsize=4096)
 def may_receive(kind: FeedEventKind, audience: FeedAudience, roles: frozenset[str]) -> bool:
     """Whether a reader with `roles` on the event's patient may be sent the event: only what
     they could read over HTTP (the post as their scope shows it, receipts, the team)."""

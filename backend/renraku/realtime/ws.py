@@ -123,6 +123,8 @@ class Connection:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(runtime.settings.ws_queue_limit)
         self._closing: tuple[int, str] | None = None
         self._closed = asyncio.Event()
+        # Each live subscription's `next` message up to its payload (_next_prefix).
+        self._prefixes: dict[str, str] = {}
 
     # -- the hub's side (Socket protocol) -----------------------------------------------------
 
@@ -137,16 +139,24 @@ class Connection:
 
     def send_next(self, sub_id: str, payload: str) -> None:
         # The payload was serialised once for everyone; only the id differs per socket.
-        self._put(f'{{"id":{json.dumps(sub_id)},"type":"next","payload":{payload}}}')
+        self._put(f"{self._next_prefix(sub_id)}{payload}}}")
 
     async def send_next_waiting(self, sub_id: str, payload: str) -> None:
-        frame = f'{{"id":{json.dumps(sub_id)},"type":"next","payload":{payload}}}'
+        frame = f"{self._next_prefix(sub_id)}{payload}}}"
         if self._closing is not None:
             return
         try:
             await asyncio.wait_for(self._queue.put(frame), REPLAY_WAIT_SECONDS)
         except TimeoutError:
             self.close_soon(SLOW_CONSUMER, TOO_FAR_BEHIND)
+
+    def _next_prefix(self, sub_id: str) -> str:
+        """A `next` message up to its payload (serialised once per subscription)."""
+        prefix = self._prefixes.get(sub_id)
+        if prefix is None:
+            prefix = f'{{"id":{json.dumps(sub_id)},"type":"next","payload":'
+            self._prefixes[sub_id] = prefix
+        return prefix
 
     def send_error(self, sub_id: str, errors: list[dict[str, Any]]) -> None:
         self._put(_frame({"id": sub_id, "type": "error", "payload": errors}))
@@ -156,6 +166,7 @@ class Connection:
 
     def end_subscription(self, sub_id: str) -> None:
         self.subscriptions.pop(sub_id, None)
+        self._prefixes.pop(sub_id, None)
 
     def close_soon(self, code: int, reason: str) -> None:
         if self._closing is None:
@@ -288,6 +299,7 @@ class Connection:
 
     def _stop(self, sub_id: str) -> None:
         sub = self.subscriptions.pop(sub_id, None)
+        self._prefixes.pop(sub_id, None)
         if sub is not None:
             self.hub.remove(sub)
 
