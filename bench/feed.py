@@ -24,7 +24,11 @@ audiences, no database):
   last frame received (goal: ours at least 0.25 of the baseline's). This is the feed's own
   capacity: how fast it delivers when events arrive faster than it can send them;
 - through the API: posts as fast as createPost takes them (16 at a time) for 15 s; posts and
-  deliveries per second (bound by the write path, not the feed; printed for the record);
+  deliveries per second. Then the write baseline (bench/write_baseline.py: a bare Starlette
+  endpoint in its own process, served by uvicorn, that takes the same JSON, looks up the same
+  session row and writes the same rows, post, audit record with its hash and feed event, in one
+  transaction with plain SQL) takes the same requests on the same database for as long (goal:
+  our posts per second at least 0.2 of its);
 - replay (ours only): a subscriber's (the coordinator of team 0) last cursor, 1,000 posts on its
   patient, then a new subscription from that cursor, timed until all 1,000 have arrived;
 - the server process's RSS idle, with its subscribers, and after the run;
@@ -81,6 +85,7 @@ from feed_world import (
     build_teams,
     our_server,
     subscribers,
+    write_baseline_server,
     write_burst,
 )
 from renraku.feed.events_graphql import decode_event_cursor
@@ -95,6 +100,9 @@ GOAL_P99 = {"usual": 3.0, "per-viewer": 5.0}
 # per-viewer selection's goal is its p99 alone: each delivery runs the viewer's own part).
 GOAL_THROUGHPUT: dict[str, float | None] = {"usual": 0.25, "per-viewer": None}
 GOAL_REPLAY_SECONDS = 0.3
+# createPost through our API at least a fifth of the posts per second of a bare Starlette
+# endpoint writing the same rows with plain SQL (bench/write_baseline.py).
+GOAL_WRITES = 0.2
 IDLE_SECONDS = 10
 CATEGORIES = [
     PostCategory.VISIT_REPORT, PostCategory.MEALS, PostCategory.MOOD, PostCategory.MEDICATION,
@@ -322,6 +330,8 @@ class Outcome:
     idle_cores: float = 0.0
     # Ours: the server's feed counters over each phase (COUNTERS, their differences).
     counted: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Ours: the write baseline's API phase, on the same database after ours.
+    bare: dict[str, Any] = field(default_factory=dict)
 
 
 class Counter:
@@ -398,6 +408,24 @@ async def saturate(
     """Posts as fast as the server takes them for args.saturation_seconds; deliveries per s."""
     await clients.all({"cmd": "reset", "latency": False})
     server_cpu, client_cpu = process.cpu_seconds(), clients.cpu_seconds()
+    began = time.time()
+    posted = await post_flat_out(poster, teams, numbers, args)
+    received, last = await clients.drain(posted["expected"], give_up=600)
+    elapsed = max(last - began, 1e-9)
+    return posted | {
+        "received": received,
+        "seconds": elapsed,
+        "per_second": received / elapsed,
+        "server_cpu": process.cpu_seconds() - server_cpu,
+        "client_cpu": clients.cpu_seconds() - client_cpu,
+    }
+
+
+async def post_flat_out(
+    poster: Poster, teams: list[Team], numbers: Counter, args: argparse.Namespace
+) -> dict[str, Any]:
+    """createPost as fast as it is taken, args.concurrency at a time, for args.saturation_seconds,
+    round-robin over the teams; the counts, and the seconds until the last post was answered."""
     accepted = failed = expected = for_family_count = 0
     began = time.time()
     stop = began + args.saturation_seconds
@@ -417,19 +445,30 @@ async def saturate(
             i += args.concurrency
 
     await asyncio.gather(*(worker(w) for w in range(args.concurrency)))
-    received, last = await clients.drain(expected, give_up=600)
-    elapsed = max(last - began, 1e-9)
     return {
         "posts": accepted,
         "for_family": for_family_count,
         "failed": failed,
-        "received": received,
         "expected": expected,
-        "seconds": elapsed,
-        "per_second": received / elapsed,
-        "server_cpu": process.cpu_seconds() - server_cpu,
-        "client_cpu": clients.cpu_seconds() - client_cpu,
+        "posting_seconds": max(time.time() - began, 1e-9),
     }
+
+
+async def bare_writes(teams: list[Team], args: argparse.Namespace, db_url: str) -> dict[str, Any]:
+    """The write baseline (bench/write_baseline.py) taking the same createPost requests, with the
+    same tokens, as fast as it takes them for as long as our API phase."""
+    async with write_baseline_server(db_url) as (process, port):
+        poster = OurPoster(port)
+        try:
+            # Its connections opened and its code warmed, as ours are by the earlier phases.
+            await asyncio.gather(
+                *(poster.post(t, -1 - k, family=True) for k, t in enumerate(teams))
+            )
+            server_cpu = process.cpu_seconds()
+            posted = await post_flat_out(poster, teams, Counter(), args)
+            return posted | {"server_cpu": process.cpu_seconds() - server_cpu}
+        finally:
+            await poster.close()
 
 
 async def burst(
@@ -694,10 +733,21 @@ def report(
     )
     rate = [o.saturation["per_second"] for o in sides]
     print(f"{'through the API (deliveries/s)':<34}" + "".join(f"{r:>18,.0f}" for r in rate))
-    posts = [o.saturation["posts"] / o.saturation["seconds"] for o in sides]
+    posts = [o.saturation["posts"] / o.saturation["posting_seconds"] for o in sides]
     print(f"{'  posts taken per s':<34}" + "".join(f"{p:>18,.0f}" for p in posts))
     cpu = [o.saturation["server_cpu"] / max(o.saturation["posts"], 1) * 1e3 for o in sides]
     print(f"{'  server CPU per post (ms)':<34}" + "".join(f"{c:>18,.2f}" for c in cpu))
+    if ours is not None and ours.bare:
+        bare = ours.bare
+        rate = [posts[0], bare["posts"] / bare["posting_seconds"]]
+        met = rate[0] / rate[1] >= GOAL_WRITES
+        print(
+            f"{'  posts/s, ours / bare write':<34}"
+            + "".join(f"{r:>18,.0f}" for r in rate)
+            + f"{_ratio(rate[0], rate[1]):>10}   >= {GOAL_WRITES:g}: {'met' if met else 'MISSED'}"
+        )
+        cpu = bare["server_cpu"] / max(bare["posts"], 1) * 1e3
+        print(f"{'  bare write CPU per post (ms)':<34}{'':>18}{cpu:>18,.2f}")
     busy = [o.saturation["client_cpu"] / o.saturation["seconds"] for o in sides]
     print(f"{'  subscriber processes busy (cores)':<34}" + "".join(f"{b:>18.2f}" for b in busy))
     print(
@@ -850,6 +900,8 @@ async def main() -> None:
                     workdir,
                     url,
                 )
+                print(f"  bare write: createPost for {args.saturation_seconds:g} s", flush=True)
+                ours.bare = await bare_writes(teams, args, url)
             frames = made_up_frames(teams, selection=args.selection)
             if ours is not None:
                 # Ours as captured; made-up frames only where a team has none of a kind.

@@ -318,6 +318,19 @@ async def our_server(url: str, broker: str | None) -> AsyncIterator[tuple[Proces
 
 
 @contextlib.asynccontextmanager
+async def write_baseline_server(url: str) -> AsyncIterator[tuple[Process, int]]:
+    """bench/write_baseline.py on a free port, writing to the database at `url`."""
+    port = free_port()
+    args = [sys.executable, str(BENCH / "write_baseline.py"), str(port), url]
+    process = Process("write baseline", args, dict(os.environ), RESULTS / "write-baseline.log")
+    try:
+        await wait_until_up(process, f"http://127.0.0.1:{port}/healthz")
+        yield process, port
+    finally:
+        process.stop()
+
+
+@contextlib.asynccontextmanager
 async def baseline_server() -> AsyncIterator[tuple[Process, int]]:
     port = free_port()
     args = [sys.executable, str(BENCH / "feed_baseline.py"), str(port)]
