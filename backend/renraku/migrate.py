@@ -8,14 +8,11 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from renraku.package_data import MIGRATIONS, package_folder
+
 
 def migrations_dir() -> Path:
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "backend" / "migrations"
-        if (candidate / "env.py").exists():
-            return candidate
-    raise FileNotFoundError("backend/migrations not found")
+    return package_folder(MIGRATIONS)
 
 
 def alembic_config(database_url: str) -> Config:

@@ -15,6 +15,7 @@ from pathlib import Path
 import casbin
 
 from renraku.access.vocabulary import PolicyError, check_words
+from renraku.package_data import POLICIES, package_folder
 
 # cache_key_order indexes the (obj, act) columns, so each decision scans only the rows for them.
 _CACHE_KEY_ORDER = (1, 2)
@@ -29,12 +30,7 @@ def policies_dir() -> Path:
     configured = os.environ.get("RENRAKU_POLICIES")
     if configured:
         return Path(configured)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "policies" / "model.conf"
-        if candidate.exists():
-            return candidate.parent
-    raise FileNotFoundError("policies/model.conf not found; set RENRAKU_POLICIES")
+    return package_folder(POLICIES)
 
 
 @cache

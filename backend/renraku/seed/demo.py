@@ -21,17 +21,13 @@ from renraku.kinds import ConsentKind, TeamRole
 from renraku.overlay.areas import parse_area
 from renraku.overlay.emergencies import active_emergency, do_declare_emergency
 from renraku.overlay.models import Emergency
+from renraku.package_data import DEMO_WORLD, package_folder
 from renraku.teams.models import Consent, Patient, PatientContact, RiskProfile, TeamMembership
 from renraku.timeutil import utcnow
 
 
 def demo_file() -> Path:
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "seed" / "demo.toml"
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError("seed/demo.toml not found")
+    return package_folder(DEMO_WORLD) / "demo.toml"
 
 
 def load_demo(path: Path | None = None) -> dict[str, Any]:
