@@ -2,13 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+# The development pins hold the runtime pins too (see `lock`).
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements-dev.lock pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: demo test lint typecheck pytest services venv web bench lock clean test-clients
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
@@ -58,10 +59,15 @@ bench: $(STAMP) services
 	$(BIN)/python bench/access.py
 	$(BIN)/python bench/feed.py --quick
 
-# Regenerates requirements.lock from pyproject.toml (needs network access to PyPI).
+# Regenerates the pins from pyproject.toml (needs network access to PyPI), keeping the versions
+# already pinned where they still fit: requirements.lock the runtime dependencies, which is all
+# `pip install .` needs; requirements-dev.lock those and the dev extra, constrained to the
+# runtime pins so that both files agree.
 lock:
 	$(PYTHON) -m venv /tmp/renraku-lock && /tmp/renraku-lock/bin/pip install --quiet uv
-	/tmp/renraku-lock/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	/tmp/renraku-lock/bin/uv pip compile pyproject.toml --python-version 3.11 -o requirements.lock
+	/tmp/renraku-lock/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--constraint requirements.lock -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) var mobile-web/dist
