@@ -18,6 +18,11 @@ def test_demo_from_an_empty_folder_serves_and_prints_accounts(tmp_path: Path) ->
         printed = server.log_text()
         for account in DEMO["accounts"]:
             assert account["username"] in printed
+        # Municipalities by name, and no library's set-up chatter (Alembic's, Casbin's).
+        for municipality in DEMO["municipalities"]:
+            assert f"In {municipality['name']} " in printed
+            assert municipality["code"] not in printed
+        assert '"logger": "alembic' not in printed and '"logger": "casbin' not in printed
         token = server.login("nurse.sato")
         response = httpx.post(
             f"http://127.0.0.1:{port}/graphql",

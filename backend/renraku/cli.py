@@ -87,6 +87,7 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_seed_demo(_args: argparse.Namespace) -> int:
     from renraku.db import Database
+    from renraku.seed.accounts_table import loaded_sentence
     from renraku.seed.demo import seed_demo
 
     settings = load_settings()
@@ -101,11 +102,7 @@ def _cmd_seed_demo(_args: argparse.Namespace) -> int:
         finally:
             await db.dispose()
 
-    created = asyncio.run(run())
-    print(
-        f"Demo world loaded: {created['patients']} patients, {created['accounts']} accounts, "
-        f"{created['emergencies']} emergencies new."
-    )
+    print(loaded_sentence(asyncio.run(run())))
     return 0
 
 

@@ -19,6 +19,7 @@ from renraku import metrics
 
 # Record attributes that are not ours to print (uvicorn adds a coloured copy of its message).
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+QUIET_LIBRARIES = ("alembic", "casbin")
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,13 +38,17 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stderr at `level`; the loggers named in RENRAKU_DEBUG_LOGGERS
-    (comma-separated, e.g. renraku.feed.commits) at debug level."""
+    """JSON lines on stderr at `level` (QUIET_LIBRARIES' at warning level); the loggers named in
+    RENRAKU_DEBUG_LOGGERS (comma-separated, e.g. renraku.feed.commits or alembic) at debug level."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Libraries that narrate their set-up at info level: Alembic each plugin it registers and each
+    # migration step, Casbin the whole model it loaded. Their warnings still show.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
     for name in os.environ.get("RENRAKU_DEBUG_LOGGERS", "").split(","):
         if name.strip():
             logging.getLogger(name.strip()).setLevel(logging.DEBUG)
