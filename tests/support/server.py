@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,12 +102,20 @@ async def patient_ids(client: GraphQLClient) -> dict[str, str]:
 
 
 @contextmanager
-def running(args: list[str], *, cwd: Path, env: dict[str, str], port: int) -> Iterator[Server]:
-    """`renraku <args> --port <port>` until the block ends; its output goes to cwd/server.log."""
+def running(
+    args: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    port: int,
+    command: Sequence[str] = RENRAKU,
+) -> Iterator[Server]:
+    """`renraku <args> --port <port>` until the block ends; its output goes to cwd/server.log.
+    `command` runs another `renraku` (an installed one)."""
     log = cwd / "server.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [*RENRAKU, *args, "--port", str(port)], cwd=cwd, env=env, stdout=out, stderr=out
+            [*command, *args, "--port", str(port)], cwd=cwd, env=env, stdout=out, stderr=out
         )
         server = Server(process, port, log)
         try:
