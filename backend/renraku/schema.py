@@ -20,7 +20,6 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.base import StrawberryObjectDefinition
 
-from renraku.access import glass_graphql
 from renraku.accounts import graphql as accounts_graphql
 from renraku.accounts import import_graphql
 from renraku.accounts import mutations as accounts_mutations
@@ -30,6 +29,7 @@ from renraku.feed import events_graphql
 from renraku.feed import graphql as feed_graphql
 from renraku.feed import mutations as feed_mutations
 from renraku.feed import queries as feed_queries
+from renraku.glass import graphql as glass_graphql
 from renraku.graphql_errors import ErrorCodes
 from renraku.notices import graphql as notices_graphql
 from renraku.overlay import graphql as overlay_graphql

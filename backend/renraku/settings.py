@@ -38,7 +38,7 @@ class Settings:
     reset_link_hours: int = 24
     invitation_days: int = 14
     retention_days: int = 365 * 5
-    # How long a break-the-glass grant lasts (access/glass.py).
+    # How long a break-the-glass grant lasts (glass/actions.py).
     glass_hours: int = 4
     # An urgent post no professional read in this time goes to the coordinator (feed/urgent.py).
     urgent_escalation_minutes: int = 30

@@ -14,13 +14,13 @@ import httpx
 from sqlalchemy import update
 from sqlmodel import col, func, select
 
-from renraku.access.models import GlassAccess
 from renraku.accounts.actions import do_create_session
 from renraku.accounts.models import User
 from renraku.audit.models import AuditRecord
 from renraku.db import Database
 from renraku.errors import NOT_FOUND_MESSAGE
 from renraku.feed.models import Post, PostAcknowledgement, PostRead
+from renraku.glass.models import GlassAccess
 from renraku.ids import decode_id, encode_id
 from renraku.kinds import UserKind
 from renraku.runtime import Runtime

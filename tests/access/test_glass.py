@@ -18,9 +18,9 @@ from sqlalchemy import Table
 from sqlalchemy import select as core_select
 from sqlmodel import col, select, update
 
-from renraku.access.glass import MAX_OPENINGS
-from renraku.access.models import GlassAccess
 from renraku.audit.models import AuditRecord
+from renraku.glass.actions import MAX_OPENINGS
+from renraku.glass.models import GlassAccess
 from renraku.ids import encode_id
 from renraku.notices.models import Notice
 from renraku.runtime import Runtime

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from renraku.access.models import GlassAccess
 from renraku.access.scopes import roles_on
 from renraku.accounts.models import Municipality, Organisation, OrganisationMember, User
 from renraku.accounts.service import actor_for
 from renraku.db import Database
+from renraku.glass.models import GlassAccess
 from renraku.kinds import ConsentKind, TeamRole, UserKind
 from renraku.overlay.models import Emergency, EmergencyPatient
 from renraku.teams.models import Consent, Patient, TeamMembership

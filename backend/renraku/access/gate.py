@@ -21,11 +21,11 @@ from strawberry.dataloader import DataLoader
 
 from renraku.access.actor import Actor
 from renraku.access.enforcer import allowed
-from renraku.access.models import GlassAccess
 from renraku.access.scopes import GLASS, MANAGER, PLANNER, PLANNER_CONSENT, roles_on
 from renraku.audit.reads import ReadAuditor, ReadRecord
 from renraku.db import Database
 from renraku.errors import Forbidden, NotFound
+from renraku.glass.models import GlassAccess
 from renraku.teams.models import Patient
 
 NO_ROLES: frozenset[str] = frozenset()

@@ -28,7 +28,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.actor import Actor
-from renraku.access.models import GlassAccess, live_glass
+from renraku.glass.models import GlassAccess, live_glass
 from renraku.kinds import ConsentKind, UserKind
 from renraku.overlay.emergencies import active_emergency
 from renraku.overlay.models import Emergency, EmergencyPatient
@@ -41,7 +41,7 @@ MANAGER = "manager"
 # but are audited with different reasons.
 PLANNER = "planner"
 PLANNER_CONSENT = "planner_consent"
-# A clinician not on the team who broke the glass (access/glass.py): read-only, for a while.
+# A clinician not on the team who broke the glass (glass/actions.py): read-only, for a while.
 GLASS = "glass"
 
 
@@ -174,7 +174,7 @@ async def _team_and_glass(
     user_id: int | None = None,
     patient_ids: Sequence[int] | None = None,
 ) -> dict[tuple[int, int], set[str]]:
-    """Active care-team roles, plus `glass` for a live break-the-glass grant (access/glass.py),
+    """Active care-team roles, plus `glass` for a live break-the-glass grant (glass/actions.py),
     on patients not archived; keyed by (patient, user)."""
     params: dict[str, Any] = {"now": utcnow()}
     if user_id is not None:

@@ -15,18 +15,18 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.gate import Gate
-from renraku.access.models import GlassAccess
 from renraku.access.municipal import require_manager_of
 from renraku.access.scopes import GLASS
 from renraku.accounts.models import User
 from renraku.accounts.service import users_by_id
 from renraku.audit.models import AuditRecord, AuditSubject
 from renraku.errors import BadInput
+from renraku.glass.models import GlassAccess
 from renraku.paging import Page, decode_cursor, encode_cursor, page_size
 from renraku.teams.models import Patient
 from renraku.timeutil import utcnow
 
-# The audit action of a break-the-glass opening (access/glass.py).
+# The audit action of a break-the-glass opening (glass/actions.py).
 GLASS_OPENED = "access.glass_opened"
 READ = "read"
 REPORT_BATCH = 1000

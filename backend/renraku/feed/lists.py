@@ -12,11 +12,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.actor import Actor
 from renraku.access.gate import Gate
-from renraku.access.models import GlassAccess, live_glass
 from renraku.access.notebook import Scope, shown_filter, team_roles_reading, timeline_scope
 from renraku.access.scopes import active_membership
 from renraku.errors import BadInput
 from renraku.feed.models import Post
+from renraku.glass.models import GlassAccess, live_glass
 from renraku.paging import Page, decode_cursor, encode_cursor, page_size
 from renraku.teams.models import Patient, TeamMembership
 

@@ -6,12 +6,12 @@ from datetime import datetime
 
 import strawberry
 
-from renraku.access import glass
-from renraku.access.models import GlassAccess as GlassAccessRow
 from renraku.accounts import service as accounts_service
 from renraku.accounts.graphql import User
 from renraku.context import Info
 from renraku.errors import NotFound
+from renraku.glass import actions, service
+from renraku.glass.models import GlassAccess as GlassAccessRow
 from renraku.ids import decode_id, encode_id
 from renraku.teams import service as teams_service
 from renraku.teams.graphql import Patient
@@ -77,25 +77,23 @@ class GlassAccess:
 
 @strawberry.type
 class Query:
-    @strawberry.field(  # type: ignore[untyped-decorator]  # typed loosely upstream; resolver typed
-        description="Your break-the-glass accesses, newest first."
-    )
+    @strawberry.field(description="Your break-the-glass accesses, newest first.")
     async def my_glass_accesses(self, info: Info, active: bool | None = None) -> list[GlassAccess]:
         actor = info.context.require_actor()
         async with info.context.runtime.db.session() as session:
-            rows = await glass.list_my_glass_accesses(session, actor=actor, active=active)
+            rows = await service.list_my_glass_accesses(session, actor=actor, active=active)
         return [GlassAccess(row=r) for r in rows]
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(  # type: ignore[untyped-decorator]  # typed loosely upstream, as above
+    @strawberry.mutation(
         description="Open a patient whose team you are not on, read-only and for a few hours, "
         "with a stated reason (clinicians only). The team's coordinators are told."
     )
     async def break_glass(self, info: Info, patient_id: strawberry.ID, reason: str) -> GlassAccess:
         actor = info.context.require_actor()
-        row = await glass.check_break_glass(
+        row = await actions.check_break_glass(
             info.context.runtime,
             actor=actor,
             patient_id=decode_id("Patient", patient_id),

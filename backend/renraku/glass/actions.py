@@ -3,7 +3,8 @@
 Who may is policy (policies/roles.csv, `break_glass` on `patient` for the role
 `profession.<profession>`). Opening stores the grant, its audit record (with the stated reason) and
 a notice to each coordinator of the team in one transaction. While the grant is live the clinician's
-role on the patient is `glass` (access/scopes.py); the patient never joins their `patients` list.
+role on the patient is `glass` (access/scopes.py decides it from glass/models.py); the patient never
+joins their `patients` list.
 
 Order of checks, so that nothing leaks: a malformed id or a reason that does not pass answers before
 any patient is looked at; a patient the actor cannot see answers NOT_FOUND unless the actor is a
@@ -20,11 +21,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.actor import Actor
 from renraku.access.enforcer import allowed
-from renraku.access.models import GlassAccess, live_glass
 from renraku.access.scopes import GLASS, roles_on
 from renraku.accounts.models import User
 from renraku.audit import chain
 from renraku.errors import BadInput, Forbidden, NotFound, RateLimited
+from renraku.glass.models import GlassAccess
 from renraku.kinds import TeamRole
 from renraku.notices.actions import do_notify
 from renraku.runtime import Runtime
@@ -37,7 +38,6 @@ from renraku.timeutil import utcnow
 MIN_REASON, MAX_REASON = 5, 400
 # Enough for a clinician covering a night of emergencies; more in a day asks for a look.
 MAX_OPENINGS, OPENINGS_WINDOW = 10, timedelta(hours=24)
-MAX_LISTED = 100
 NOTICE_KIND = "glass_opened"
 _TEAM_ROLES = frozenset(r.value for r in TeamRole)
 
@@ -136,16 +136,3 @@ async def do_break_glass(
         data={"glass_access_id": access.id, "user_id": actor.user_id},
     )
     return access
-
-
-async def list_my_glass_accesses(
-    session: AsyncSession, *, actor: Actor, active: bool | None
-) -> list[GlassAccess]:
-    """The actor's own grants, newest first; `active` keeps only live (True) or past (False)."""
-    query = select(GlassAccess).where(col(GlassAccess.user_id) == actor.user_id)
-    if active is True:
-        query = query.where(live_glass())
-    elif active is False:
-        query = query.where(~live_glass())
-    query = query.order_by(col(GlassAccess.starts_at).desc(), col(GlassAccess.id).desc())
-    return list((await session.exec(query.limit(MAX_LISTED))).all())

@@ -1,0 +1,1 @@
+"""Break-the-glass: a clinician's time-limited, audited, read-only opening of one patient."""
