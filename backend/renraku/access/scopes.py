@@ -30,8 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.access.actor import Actor
 from renraku.glass.models import GlassAccess, live_glass
 from renraku.kinds import ConsentKind, UserKind
-from renraku.overlay.emergencies import active_emergency
-from renraku.overlay.models import Emergency, EmergencyPatient
+from renraku.overlay.models import Emergency, EmergencyPatient, active_emergency
 from renraku.teams.models import Consent, Patient, TeamMembership
 from renraku.timeutil import utcnow
 

@@ -24,8 +24,7 @@ from renraku.access.suppression import TOTAL, Key, suppress
 from renraku.errors import BadInput, Forbidden, NotFound
 from renraku.kinds import CareLevel, Living, Mobility
 from renraku.overlay.declarations import access_emergency
-from renraku.overlay.emergencies import active_emergency
-from renraku.overlay.models import Emergency, EmergencyPatient
+from renraku.overlay.models import Emergency, EmergencyPatient, active_emergency
 from renraku.teams.models import Patient, RiskProfile
 
 # Ages are counted on the calendar of Japan, which has no daylight saving time.

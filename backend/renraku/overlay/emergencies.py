@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import or_
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,23 +16,13 @@ from renraku.audit import chain
 from renraku.errors import BadInput, NotFound
 from renraku.geo import boundaries
 from renraku.overlay.areas import parse_area, to_geojson
-from renraku.overlay.models import Emergency, EmergencyPatient
+from renraku.overlay.models import Emergency, EmergencyPatient, active_emergency
 from renraku.teams.models import Patient
 from renraku.text import clean_text, visible_length
 from renraku.timeutil import utcnow
 
 MAX_EMERGENCY_HOURS = 24 * 14
 MAX_REASON_LENGTH = 400
-
-
-def active_emergency(now: datetime | None = None) -> ColumnElement[bool]:
-    """A WHERE clause on Emergency: declared, started, not ended and not past its end time."""
-    now = now or utcnow()
-    return and_(
-        col(Emergency.starts_at) <= now,
-        col(Emergency.ends_at) > now,
-        col(Emergency.ended_at).is_(None),
-    )
 
 
 def validate_declaration(*, reason: str, ends_at: datetime, now: datetime | None = None) -> str:

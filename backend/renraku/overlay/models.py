@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON, Column, ColumnElement, and_
+from sqlmodel import Field, SQLModel, col
 
 from renraku.tables import when_column
 from renraku.timeutil import utcnow
@@ -33,3 +33,13 @@ class Emergency(SQLModel, table=True):
 class EmergencyPatient(SQLModel, table=True):
     emergency_id: int = Field(foreign_key="emergency.id", primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", primary_key=True, index=True)
+
+
+def active_emergency(now: datetime | None = None) -> ColumnElement[bool]:
+    """A WHERE clause on Emergency: declared, started, not ended and not past its end time."""
+    now = now or utcnow()
+    return and_(
+        col(Emergency.starts_at) <= now,
+        col(Emergency.ends_at) > now,
+        col(Emergency.ended_at).is_(None),
+    )
