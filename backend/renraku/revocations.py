@@ -14,20 +14,26 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.broker import Broker, Message
 from renraku.db import publish_on_commit
-from renraku.runtime import Runtime
 
 log = logging.getLogger("renraku.access")
 
 CHANNEL = "access"
 EVENT = "access.revoked"
 SESSION_ENDED = "session.ended"
+
+
+class HoldsBroker(Protocol):
+    """A runtime: what a command has at hand (the broker is all this module needs of it)."""
+
+    @property
+    def broker(self) -> Broker: ...
 
 
 class RevocationReason(StrEnum):
@@ -67,7 +73,7 @@ class Revocation:
 
 def revoke_on_commit(
     session: AsyncSession,
-    runtime_or_broker: Runtime | Broker,
+    runtime_or_broker: HoldsBroker | Broker,
     *,
     user_id: int | None = None,
     user_ids: Iterable[int] = (),
@@ -76,7 +82,7 @@ def revoke_on_commit(
 ) -> None:
     """Publish that `user_id` (and/or `user_ids`) lost `patient_ids`, once `session` commits."""
     broker = (
-        runtime_or_broker.broker if isinstance(runtime_or_broker, Runtime) else runtime_or_broker
+        runtime_or_broker if isinstance(runtime_or_broker, Broker) else runtime_or_broker.broker
     )
     users = sorted({*user_ids, *([user_id] if user_id is not None else [])})
     patients = sorted(set(patient_ids))

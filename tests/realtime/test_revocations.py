@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from renraku.access.revocations import (
+from renraku.broker import MemoryBroker, RedisBroker
+from renraku.db import Database
+from renraku.ids import decode_id
+from renraku.revocations import (
     CHANNEL,
     Revocation,
     RevocationReason,
     revoke_on_commit,
 )
-from renraku.broker import MemoryBroker, RedisBroker
-from renraku.db import Database
-from renraku.ids import decode_id
 from renraku.runtime import Runtime, build_runtime
 from renraku.settings import Settings
 from renraku.teams.models import TeamMembership

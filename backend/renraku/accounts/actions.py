@@ -11,13 +11,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.accounts import access_user_for_reset
 from renraku.access.actor import Actor
-from renraku.access.revocations import end_sessions_on_commit
 from renraku.accounts import secrets
 from renraku.accounts.models import AuthSession, OneTimeLink, RecoveryCode, User
 from renraku.accounts.service import TOUCH_INTERVAL, get_user_by_username
 from renraku.audit import chain
 from renraku.broker import Broker
 from renraku.errors import BadInput, NotFound, Unauthenticated
+from renraku.revocations import end_sessions_on_commit
 from renraku.runtime import Runtime
 from renraku.settings import Settings
 from renraku.timeutil import utcnow

@@ -3,7 +3,7 @@
 Who may is the actor's relation to the municipality (access/municipal.py: its manager or its
 planner) and policies/roles.csv, object `emergency`. Declaring answers FORBIDDEN to anyone else
 (municipalities are public); an emergency the actor may not read answers NOT_FOUND, like any id.
-Ending one tells its municipality's planners' live subscriptions at once (access/revocations.py).
+Ending one tells its municipality's planners' live subscriptions at once (revocations.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.access.actor import Actor
 from renraku.access.enforcer import allowed
 from renraku.access.municipal import relations_to_municipality
-from renraku.access.revocations import RevocationReason, revoke_on_commit
 from renraku.accounts.models import User
 from renraku.errors import Forbidden, NotFound
 from renraku.kinds import UserKind
@@ -30,6 +29,7 @@ from renraku.overlay.emergencies import (
     list_emergencies,
 )
 from renraku.overlay.models import Emergency, EmergencyPatient
+from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
 from renraku.teams.fields import validate_text
 

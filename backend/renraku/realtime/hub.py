@@ -32,7 +32,7 @@ from graphql.execution import Executor, execute_subscription_event
 from graphql.execution.collect_fields import CollectedFields, FieldDetailsList
 from sqlmodel import col, select
 
-from renraku.access import revocations
+from renraku import revocations
 from renraku.access.actor import Actor
 from renraku.access.fields import answers
 from renraku.access.notebook import Scope, may_receive, scope_of

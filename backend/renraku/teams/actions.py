@@ -17,11 +17,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.access.municipal import require_manager_of
-from renraku.access.revocations import RevocationReason, revoke_on_commit
 from renraku.audit import chain
 from renraku.errors import BadInput
 from renraku.kinds import ArchiveReason, ConsentKind
 from renraku.overlay.emergencies import do_place_patient
+from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
 from renraku.teams import service
 from renraku.teams.fields import (

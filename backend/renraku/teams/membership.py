@@ -15,13 +15,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.actor import Actor
 from renraku.access.gate import Gate
-from renraku.access.revocations import RevocationReason, revoke_on_commit
 from renraku.accounts.models import User
 from renraku.broker import Broker
 from renraku.errors import BadInput, NotFound
 from renraku.feed import events
 from renraku.feed.events import NewEvent
 from renraku.kinds import FeedAudience, FeedEventKind, TeamRole, UserKind
+from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
 from renraku.teams import service
 from renraku.teams.actions import audit

@@ -17,13 +17,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.access.accounts import relations_to_user
 from renraku.access.actor import Actor
 from renraku.access.enforcer import allowed
-from renraku.access.revocations import RevocationReason, revoke_on_commit
 from renraku.access.scopes import active_membership
 from renraku.accounts.models import User
 from renraku.broker import Broker
 from renraku.errors import NotFound
 from renraku.kinds import TeamRole
 from renraku.notices.actions import do_notify
+from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
 from renraku.teams.actions import audit
 from renraku.teams.fields import MAX_NOTE, validate_text
