@@ -10,31 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
+from renraku.audit import schedule
+from renraku.feed import uploads, urgent
+from renraku.job import Job
 from renraku.runtime import Runtime
 
 log = logging.getLogger("renraku.jobs")
 
 
-@dataclass(frozen=True)
-class Job:
-    name: str
-    every_seconds: float
-    run: Callable[[Runtime], Awaitable[int]]
-
-
 def all_jobs() -> list[Job]:
-    """Every job, from the domains that define them (imported here, not at module load)."""
-    from renraku.audit import schedule
-    from renraku.feed import uploads, urgent
-
-    jobs: list[Job] = []
-    jobs.append(schedule.job())
-    jobs.append(urgent.job())
-    jobs.append(uploads.job())
-    return jobs
+    """Every job, from the domains that define them (job.py)."""
+    return [schedule.job(), urgent.job(), uploads.job()]
 
 
 async def run_once(runtime: Runtime, jobs: list[Job] | None = None) -> dict[str, int]:

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.audit import chain
 from renraku.audit.checkpoints import last_checkpoint, load_signing_key, write_checkpoint
 from renraku.audit.outside import append_on_commit
-from renraku.jobs import Job
+from renraku.job import Job
 from renraku.runtime import Runtime
 from renraku.settings import Settings
 from renraku.timeutil import utcnow

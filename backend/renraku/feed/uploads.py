@@ -29,7 +29,7 @@ from renraku.errors import BadInput, Forbidden, NotFound, RateLimited, RenrakuEr
 from renraku.feed import service
 from renraku.feed.models import Upload
 from renraku.feed.posts import UPLOAD_TTL_SECONDS
-from renraku.jobs import Job
+from renraku.job import Job
 from renraku.runtime import Runtime
 from renraku.timeutil import utcnow
 
@@ -153,6 +153,7 @@ def process_image(data: bytes, *, max_pixels: int) -> Photo:
 def _decode(kind: ImageKind, data: bytes, *, max_pixels: int) -> Image.Image:
     if kind is ImageKind.HEIC:
         try:
+            # Imported on the first HEIC photo: an optional native library a server may lack.
             import pillow_heif
         except ImportError:
             raise UnsupportedImage(

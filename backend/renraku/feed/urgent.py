@@ -26,7 +26,7 @@ from renraku.feed.events import NewEvent
 from renraku.feed.lists import care_team_patients
 from renraku.feed.models import Post, PostRead
 from renraku.feed.receipts import ACKNOWLEDGING_ROLES, awaiting_condition
-from renraku.jobs import Job
+from renraku.job import Job
 from renraku.kinds import FeedAudience, FeedEventKind, PostCategory, TeamRole, UserKind
 from renraku.notices.actions import do_notify
 from renraku.runtime import Runtime
