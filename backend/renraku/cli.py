@@ -14,12 +14,24 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 
+import uvicorn
+
 from renraku.accounts import cli as accounts_cli
 from renraku.accounts import import_cli
 from renraku.accounts import oidc_cli as accounts_oidc_cli
+from renraku.audit.chain import lock_chain, verify
+from renraku.audit.checkpoints import configured_public_key, load_signing_key, write_checkpoint
+from renraku.audit.outside import append_line, line_of, read_log
+from renraku.audit.schedule import overdue_after
+from renraku.db import Database
+from renraku.jobs import run_once
 from renraku.logs import configure_logging
 from renraku.metrics import MULTIPROCESS_DIR
+from renraku.migrate import upgrade
+from renraku.runtime import build_runtime
 from renraku.seed import cli as seed_cli
+from renraku.seed.accounts_table import loaded_sentence, print_demo_accounts
+from renraku.seed.demo import seed_demo
 from renraku.settings import ConfigurationError, load_settings
 from renraku.teams import cli as teams_cli
 
@@ -27,8 +39,6 @@ EXIT_USAGE = 2
 
 
 def _cmd_migrate(_args: argparse.Namespace) -> int:
-    from renraku.migrate import upgrade
-
     settings = load_settings()
     upgrade(settings.database_url)
     print("Database is up to date.")
@@ -36,8 +46,6 @@ def _cmd_migrate(_args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     settings = load_settings()
     if args.workers > 1 and settings.broker_url is None:
         print(
@@ -86,10 +94,6 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_seed_demo(_args: argparse.Namespace) -> int:
-    from renraku.db import Database
-    from renraku.seed.accounts_table import loaded_sentence
-    from renraku.seed.demo import seed_demo
-
     settings = load_settings()
     if settings.is_production:
         print("Refusing to load the demo world in production mode.", file=sys.stderr)
@@ -107,8 +111,6 @@ def _cmd_seed_demo(_args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from renraku.seed.accounts_table import print_demo_accounts
-
     settings = load_settings()
     if settings.is_production:
         print("`renraku demo` runs in demo mode only.", file=sys.stderr)
@@ -122,12 +124,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_verify(_args: argparse.Namespace) -> int:
-    from renraku.audit.chain import verify
-    from renraku.audit.checkpoints import configured_public_key
-    from renraku.audit.outside import read_log
-    from renraku.audit.schedule import overdue_after
-    from renraku.db import Database
-
     settings = load_settings()
     public_key = configured_public_key(settings)
     path = settings.audit_log_file
@@ -167,11 +163,6 @@ def _cmd_audit_verify(_args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_checkpoint(_args: argparse.Namespace) -> int:
-    from renraku.audit.chain import lock_chain
-    from renraku.audit.checkpoints import load_signing_key, write_checkpoint
-    from renraku.audit.outside import append_line, line_of
-    from renraku.db import Database
-
     settings = load_settings()
     key = load_signing_key(settings)
 
@@ -207,9 +198,6 @@ def _cmd_audit_checkpoint(_args: argparse.Namespace) -> int:
 
 
 def _cmd_jobs_run(_args: argparse.Namespace) -> int:
-    from renraku.jobs import run_once
-    from renraku.runtime import build_runtime
-
     async def run() -> dict[str, int]:
         runtime = build_runtime(load_settings())
         try:

@@ -10,12 +10,11 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
+from renraku.accounts import admin
 from renraku.errors import BadInput
-
-if TYPE_CHECKING:
-    from renraku.runtime import Runtime
+from renraku.runtime import Runtime, build_runtime
+from renraku.settings import load_settings
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -23,8 +22,6 @@ EXIT_USAGE = 2
 
 def _run(work: Callable[[Runtime], Awaitable[str]]) -> int:
     """Run `work(runtime)` against DATABASE_URL and print what it returns."""
-    from renraku.runtime import build_runtime
-    from renraku.settings import load_settings
 
     async def run() -> str:
         runtime = build_runtime(load_settings())
@@ -47,8 +44,6 @@ def _usage_error(error: BadInput) -> int:
 
 
 def _cmd_create_operator(args: argparse.Namespace) -> int:
-    from renraku.accounts import admin
-
     try:
         username = admin.validate_username(args.username)
         name = admin.validate_display_name(args.display_name)
@@ -66,8 +61,6 @@ def _cmd_create_operator(args: argparse.Namespace) -> int:
 
 
 def _cmd_add_municipality(args: argparse.Namespace) -> int:
-    from renraku.accounts import admin
-
     try:
         info = admin.validate_municipality_code(args.code)
         username = admin.validate_username(args.manager_username)

@@ -12,20 +12,19 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from renraku.accounts.staff_csv import MAX_BYTES
+from renraku.accounts.staff_import import StaffImportReport, check_import_staff
 from renraku.errors import BadInput, NotFound
-
-if TYPE_CHECKING:
-    from renraku.accounts.staff_import import StaffImportReport
+from renraku.runtime import build_runtime
+from renraku.settings import load_settings
 
 EXIT_USAGE = 2
 MUNICIPALITY_CODE = re.compile(r"[0-9]{6}")
 
 
 def _read(path: Path) -> bytes:
-    from renraku.accounts.staff_csv import MAX_BYTES
-
     with path.open("rb") as handle:
         # One byte past the limit is enough for the import to refuse the file as too large.
         return handle.read(MAX_BYTES + 1)
@@ -62,10 +61,6 @@ def _print_table(report: StaffImportReport) -> None:
 
 
 def _cmd_import_staff(args: argparse.Namespace) -> int:
-    from renraku.accounts.staff_import import check_import_staff
-    from renraku.runtime import build_runtime
-    from renraku.settings import load_settings
-
     code: str = args.municipality
     if not MUNICIPALITY_CODE.fullmatch(code):
         print("--municipality takes a 6-digit municipality code.", file=sys.stderr)

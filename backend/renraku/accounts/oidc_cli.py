@@ -7,7 +7,9 @@ import asyncio
 import os
 import sys
 
+from renraku.accounts.oidc import callback_path, check_add_identity_provider
 from renraku.errors import BadInput
+from renraku.runtime import build_runtime
 from renraku.settings import load_settings
 
 EXIT_REFUSED = 1
@@ -15,9 +17,6 @@ SECRET_ENV = "RENRAKU_IDP_CLIENT_SECRET"  # noqa: S105 - the variable's name, no
 
 
 def _cmd_add_idp(args: argparse.Namespace) -> int:
-    from renraku.accounts.oidc import callback_path, check_add_identity_provider
-    from renraku.runtime import build_runtime
-
     settings = load_settings()
     secret = (
         args.client_secret if args.client_secret is not None else os.environ.get(SECRET_ENV, "")

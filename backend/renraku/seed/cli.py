@@ -7,6 +7,15 @@ import argparse
 import asyncio
 import sys
 
+from renraku.accounts.models import Organisation, User
+from renraku.db import Database
+from renraku.errors import BadInput
+from renraku.feed.models import Post, PostRead
+from renraku.seed.batches import table_of
+from renraku.seed.synthetic import SyntheticSpec, seed_synthetic, validate_spec
+from renraku.settings import load_settings
+from renraku.teams.models import Patient, TeamMembership
+
 EXIT_USAGE = 2
 
 
@@ -33,15 +42,6 @@ def register_synthetic(seed_sub: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _cmd_seed_synthetic(args: argparse.Namespace) -> int:
-    from renraku.accounts.models import Organisation, User
-    from renraku.db import Database
-    from renraku.errors import BadInput
-    from renraku.feed.models import Post, PostRead
-    from renraku.seed.batches import table_of
-    from renraku.seed.synthetic import SyntheticSpec, seed_synthetic, validate_spec
-    from renraku.settings import load_settings
-    from renraku.teams.models import Patient, TeamMembership
-
     settings = load_settings()
     if settings.is_production:
         print("Refusing to load synthetic data in production mode.", file=sys.stderr)
