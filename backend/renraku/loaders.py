@@ -18,6 +18,7 @@ from renraku.accounts.service import users_by_id
 from renraku.db import Database
 from renraku.feed.models import Post
 from renraku.feed.receipts import Unread, unread_by_key
+from renraku.feed.uploads import PhotoInfo, list_photo_info
 from renraku.teams.models import Patient
 from renraku.teams.service import live_patients
 
@@ -55,6 +56,8 @@ class Loaders:
         self.unread: DataLoader[tuple[int, int, Scope], Unread] = DataLoader(
             load_fn=self._load_unread
         )
+        # Photos by post id: a timeline page lists the photos of all its posts in one query.
+        self.photos: DataLoader[int, list[PhotoInfo]] = DataLoader(load_fn=self._load_photos)
 
     def prime_posts(self, posts: dict[int, Post]) -> None:
         """Hand the loader posts already read (a feed batch's); for family readers, those not
@@ -77,6 +80,11 @@ class Loaders:
         async with self._db.session() as session:
             counts = await unread_by_key(session, keys)
         return [counts[key] for key in keys]
+
+    async def _load_photos(self, post_ids: Sequence[int]) -> list[list[PhotoInfo]]:
+        async with self._db.session() as session:
+            found = await list_photo_info(session, post_ids=list(post_ids))
+        return [found.get(post_id, []) for post_id in post_ids]
 
     async def _load_users(self, ids: Sequence[int]) -> list[User | None]:
         async with self._db.session() as session:

@@ -6,20 +6,13 @@ here, and GET /uploads/{id} checks again when the image is fetched.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from weakref import WeakKeyDictionary
-
 import strawberry
-from strawberry.dataloader import DataLoader
 
 from renraku.access.fields import with_object
 from renraku.context import Info
-from renraku.db import Database
-from renraku.feed import uploads
 from renraku.feed.models import Post as PostRow
 from renraku.feed.uploads import PhotoInfo
 from renraku.ids import encode_id
-from renraku.loaders import Loaders
 
 
 @with_object
@@ -52,31 +45,8 @@ class Photo:
         return self.row.content_type
 
 
-# One batch loader per request, living as long as the request's other loaders: a timeline page
-# lists the photos of all its posts in one query.
-_loaders: WeakKeyDictionary[Loaders, DataLoader[int, list[PhotoInfo]]] = WeakKeyDictionary()
-
-
-def _photo_loader(info: Info) -> DataLoader[int, list[PhotoInfo]]:
-    owner = info.context.loaders
-    loader = _loaders.get(owner)
-    if loader is None:
-        loader = DataLoader(load_fn=_batch(info.context.runtime.db))
-        _loaders[owner] = loader
-    return loader
-
-
-def _batch(db: Database) -> Callable[[Sequence[int]], Awaitable[list[list[PhotoInfo]]]]:
-    async def load(post_ids: Sequence[int]) -> list[list[PhotoInfo]]:
-        async with db.session() as session:
-            found = await uploads.list_photo_info(session, post_ids=list(post_ids))
-        return [found.get(post_id, []) for post_id in post_ids]
-
-    return load
-
-
 async def photos_of(info: Info, post: PostRow) -> list[Photo]:
     """The post's photos in the order they were added; none once it is retracted."""
     if post.retracted_at is not None or post.id is None:
         return []
-    return [Photo(row=p) for p in await _photo_loader(info).load(post.id)]
+    return [Photo(row=p) for p in await info.context.loaders.photos.load(post.id)]
