@@ -19,7 +19,7 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -94,11 +94,23 @@ def _encode(message: Message) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
+class CommitListener(Protocol):
+    """A receiver in this process of the rows its transactions commit, handed them directly
+    rather than through a message (the live feed's hub: feed/events.py says what the rows are)."""
+
+    async def prepare(self, session: Any, rows: list[Any]) -> object: ...
+
+    async def committed(self, rows: list[Any], prepared: object) -> bool: ...
+
+
 class Broker(ABC):
     """Local fan-out shared by both brokers; subclasses say how a message travels."""
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = {}
+        # Per broker, so per runtime: the process that owns this broker hands its own hub what
+        # it commits (feed/events.py, `listen_here`); other processes hear of it by message.
+        self.commit_listener: CommitListener | None = None
 
     @abstractmethod
     async def publish(self, channel: str, message: Message) -> None:

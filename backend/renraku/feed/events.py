@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -114,16 +113,10 @@ class CommitListener(Protocol):
         """`rows` are committed: deliver them (True), or leave them to the broker's hint."""
 
 
-# One listener per broker (per runtime): the hub of the process that owns that broker.
-_listeners: weakref.WeakKeyDictionary[Broker, CommitListener] = weakref.WeakKeyDictionary()
-
-
 def listen_here(broker: Broker, listener: CommitListener | None) -> None:
-    """Hand `listener` the events committed through `broker` (None stops it)."""
-    if listener is None:
-        _listeners.pop(broker, None)
-    else:
-        _listeners[broker] = listener
+    """Hand `listener` the events committed through `broker` (None stops it); one per broker,
+    so per runtime: the hub of the process that owns that broker."""
+    broker.commit_listener = listener
 
 
 def append(session: AsyncSession, broker: Broker, events: Sequence[NewEvent]) -> None:
@@ -179,7 +172,7 @@ async def _store(session: AsyncSession, broker: Broker, pending: list[NewEvent])
         )
         for offset, new in enumerate(pending)
     ]
-    listener = _listeners.get(broker)
+    listener = broker.commit_listener
     prepared = None if listener is None else await _prepare(listener, session, rows)
     connection = await session.connection()
     now = utcnow()
