@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -20,6 +21,9 @@ from renraku.broker import Broker, MemoryBroker, RedisBroker
 from renraku.db import Database
 from renraku.settings import Settings
 
+# Decoding a photo holds its whole bitmap (up to 4 bytes a pixel): a few at a time bound the memory.
+MAX_CONCURRENT_DECODES = 2
+
 
 @dataclass
 class Runtime:
@@ -33,6 +37,10 @@ class Runtime:
     broker: Broker = field(default_factory=MemoryBroker)
     # One batched writer of read audit records per process (audit/reads.py).
     read_auditor: ReadAuditor = field(init=False)
+    # The photo decodes running at once in this process (feed/uploads.py).
+    decodes: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_DECODES)
+    )
 
     def __post_init__(self) -> None:
         self.read_auditor = ReadAuditor(self.db, SigningKey(self.settings))

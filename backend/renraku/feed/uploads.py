@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from PIL import Image, ImageOps
 from sqlalchemy import delete, func
@@ -37,8 +36,6 @@ JPEG_QUALITY = 85
 THUMBNAIL_EDGE = 320
 THUMBNAIL_QUALITY = 80
 VOLUME_WINDOW = timedelta(hours=1)
-# Decoding holds the whole bitmap (up to 4 bytes a pixel): a few at a time bound the memory.
-MAX_CONCURRENT_DECODES = 2
 # Removed a while after createPost stops accepting them, so a post never loses one it is taking.
 CLEANUP_AFTER = timedelta(seconds=UPLOAD_TTL_SECONDS) + timedelta(hours=1)
 CLEANUP_BATCH = 500
@@ -210,16 +207,12 @@ def _png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-# Per event loop: an asyncio.Semaphore belongs to the loop it first waited on.
-_decode_slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = WeakKeyDictionary()
-
-
-async def _process(data: bytes, *, max_pixels: int) -> Photo:
-    """process_image off the event loop, a few at a time."""
-    loop = asyncio.get_running_loop()
-    slots = _decode_slots.setdefault(loop, asyncio.Semaphore(MAX_CONCURRENT_DECODES))
-    async with slots:
-        return await asyncio.to_thread(process_image, data, max_pixels=max_pixels)
+async def _process(runtime: Runtime, data: bytes) -> Photo:
+    """process_image off the event loop, a few at a time in the process (Runtime.decodes)."""
+    async with runtime.decodes:
+        return await asyncio.to_thread(
+            process_image, data, max_pixels=runtime.settings.upload_max_pixels
+        )
 
 
 def may_upload(actor: Actor) -> bool:
@@ -248,7 +241,7 @@ async def check_create_upload(runtime: Runtime, *, actor: Actor, data: bytes) ->
     if not may_upload(actor):
         raise Forbidden
     await check_volume(runtime, actor=actor)
-    photo = await _process(data, max_pixels=runtime.settings.upload_max_pixels)
+    photo = await _process(runtime, data)
     async with runtime.db.transaction() as session:
         return await do_create_upload(session, actor=actor, photo=photo)
 
