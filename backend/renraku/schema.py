@@ -76,7 +76,7 @@ DEPTH_RULE = create_validator(MAX_DEPTH, None, None)
 
 # Parsed documents kept, by query text and parse options (the token limit); as many as validations.
 PARSED_DOCUMENTS = 512
-_parsed: OrderedDict[tuple[str, tuple[tuple[str, Any], ...]], DocumentNode] = OrderedDict()
+ParseKey = tuple[str, tuple[tuple[str, Any], ...]]
 
 
 class ParsedDocuments(SchemaExtension):
@@ -87,22 +87,33 @@ class ParsedDocuments(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        if context.query is None or context.graphql_document is not None:
+        schema = context.schema
+        if (
+            context.query is None
+            or context.graphql_document is not None
+            or not isinstance(schema, RenrakuSchema)
+        ):
             yield
             return
+        parsed = schema.parsed
         key = (context.query, tuple(sorted(context.parse_options.items())))
-        document = _parsed.get(key)
+        document = parsed.get(key)
         if document is not None:
-            _parsed.move_to_end(key)
+            parsed.move_to_end(key)
             context.graphql_document = document
         yield
         if document is None and context.graphql_document is not None:
-            _parsed[key] = context.graphql_document
-            if len(_parsed) > PARSED_DOCUMENTS:
-                _parsed.popitem(last=False)
+            parsed[key] = context.graphql_document
+            if len(parsed) > PARSED_DOCUMENTS:
+                parsed.popitem(last=False)
 
 
 class RenrakuSchema(strawberry.Schema):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The documents ParsedDocuments keeps, most recently used last: one cache per schema.
+        self.parsed: OrderedDict[ParseKey, DocumentNode] = OrderedDict()
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
