@@ -26,7 +26,6 @@ from renraku.accounts import mutations as accounts_mutations
 from renraku.audit import graphql as audit_graphql
 from renraku.audit.extension import ReadAudit
 from renraku.feed import events_graphql
-from renraku.feed import graphql as feed_graphql
 from renraku.feed import mutations as feed_mutations
 from renraku.feed import queries as feed_queries
 from renraku.glass import graphql as glass_graphql
@@ -47,7 +46,6 @@ Query = merge_types(
         audit_graphql.Query,
         glass_graphql.Query,
         notices_graphql.Query,
-        feed_graphql.Query,
         feed_queries.Query,
         overlay_graphql.Query,
     ),
@@ -61,7 +59,6 @@ Mutation = merge_types(
         teams_mutations.Mutation,
         glass_graphql.Mutation,
         notices_graphql.Mutation,
-        feed_graphql.Mutation,
         feed_mutations.Mutation,
         overlay_graphql.Mutation,
         offboarding_graphql.Mutation,

@@ -1,4 +1,4 @@
-"""GraphQL for the notebook: Post, `createPost`, and the timeline behind `Patient.timeline`.
+"""GraphQL for the notebook: Post and its versions, and the timeline behind `Patient.timeline`.
 
 A Post object is only ever built after its reader was allowed to see it (feed/service.py), so its
 plain fields need no further check; receipts are checked per field (`post.receipts`).
@@ -7,94 +7,38 @@ plain fields need no further check; receipts are checked per field (`post.receip
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
+from strawberry import LazyType
 
 from renraku.access.fields import CheckedBy, Requires, with_object
+from renraku.access.notebook import timeline_scope
 from renraku.access.vocabulary import Act, Obj
 from renraku.accounts.graphql import User, user_or_none
 from renraku.context import Info
 from renraku.errors import NotFound
-from renraku.feed import changes, posts, receipts, service, urgent
+from renraku.feed import changes, receipts, service, urgent
 from renraku.feed.changes import Version
 from renraku.feed.models import Post as PostRow
 from renraku.feed.photos_graphql import Photo, photos_of
-from renraku.feed.posts import PostDraft
-from renraku.ids import decode_id, encode_id
+from renraku.feed.vitals_graphql import Vitals, vitals_of
+from renraku.ids import encode_id
 from renraku.kinds import PostCategory
 from renraku.loaders import load_now_or_later
 from renraku.page_info import PageInfo
+from renraku.teams.models import Patient as PatientRow
 
 if TYPE_CHECKING:
     from renraku.teams.graphql import Patient
-    from renraku.teams.models import Patient as PatientRow
+
+# Patient (teams/graphql.py) lists the notebook (`Patient.timeline`, from this module) and a post
+# names its patient, so the two types name each other. teams/graphql.py imports this module; this
+# one names Patient lazily, as strawberry resolves the annotations, instead of importing it back.
+_PATIENT: LazyType[str, str] = LazyType("Patient", "renraku.teams.graphql")
 
 strawberry.enum(PostCategory)
-
-
-@with_object
-@strawberry.type
-class Vitals:
-    temperature: float | None = None
-    systolic: int | None = None
-    diastolic: int | None = None
-    pulse: int | None = None
-    spo2: int | None = None
-    respiration: int | None = None
-    weight: float | None = None
-    blood_glucose: int | None = None
-    pain: int | None = None
-    flagged: list[str] = strawberry.field(
-        default_factory=list,
-        description="Vitals outside their usual range (input names, e.g. bloodGlucose).",
-    )
-
-
-@strawberry.input
-class VitalsInput:
-    temperature: float | None = None
-    systolic: float | None = None
-    diastolic: float | None = None
-    pulse: float | None = None
-    spo2: float | None = None
-    respiration: float | None = None
-    weight: float | None = None
-    blood_glucose: float | None = None
-    pain: float | None = None
-
-    def values(self) -> dict[str, float | None]:
-        return {
-            "temperature": self.temperature,
-            "systolic": self.systolic,
-            "diastolic": self.diastolic,
-            "pulse": self.pulse,
-            "spo2": self.spo2,
-            "respiration": self.respiration,
-            "weight": self.weight,
-            "blood_glucose": self.blood_glucose,
-            "pain": self.pain,
-        }
-
-
-def vitals_of(row: PostRow | Version) -> Vitals | None:
-    if not row.vitals:
-        return None
-    from renraku.feed.vitals import FIELD_NAMES
-
-    v = row.vitals
-    return Vitals(
-        temperature=v.get("temperature"),
-        systolic=v.get("systolic"),
-        diastolic=v.get("diastolic"),
-        pulse=v.get("pulse"),
-        spo2=v.get("spo2"),
-        respiration=v.get("respiration"),
-        weight=v.get("weight"),
-        blood_glucose=v.get("blood_glucose"),
-        pain=v.get("pain"),
-        flagged=[FIELD_NAMES[f] for f in row.vitals_flags if f in FIELD_NAMES],
-    )
 
 
 @with_object
@@ -143,13 +87,16 @@ class PostVersion:
         return self.version.written_at
 
 
+@cache
+def _patient_type() -> type[Patient]:
+    return cast("type[Patient]", _PATIENT.resolve_type())
+
+
 def live_patient(row: PatientRow | None) -> Patient:
     """The Patient object of a loaded row; NOT_FOUND once it is archived (or gone)."""
-    from renraku.teams.graphql import Patient
-
     if row is None:
         raise NotFound
-    return Patient(row=row)
+    return _patient_type()(row=row)
 
 
 async def _receipts(info: Info, rows: list[tuple[int, datetime]]) -> list[Receipt]:
@@ -345,75 +292,9 @@ async def timeline(
     info: Info, *, patient_id: int, first: int | None, after: str | None
 ) -> PostConnection:
     """Patient.timeline: FORBIDDEN for those who see the patient but not its notebook."""
-    from renraku.access.notebook import timeline_scope
-
     scope = await timeline_scope(info.context.gate, patient_id)
     async with info.context.runtime.db.session() as session:
         page = await service.timeline_page(
             session, patient_id=patient_id, scope=scope, first=first, after=after
         )
     return connection(page.items, page.has_next_page)
-
-
-@strawberry.input
-class CreatePostInput:
-    patient_id: strawberry.ID
-    client_id: str = strawberry.field(
-        description="Made by the client once per post; a retry with it returns the stored post."
-    )
-    category: PostCategory
-    body: str = ""
-    vitals: VitalsInput | None = None
-    urgent: bool = False
-    visible_to_family: bool = False
-    reply_to: strawberry.ID | None = None
-    upload_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
-    mention_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
-
-    def to_draft(self) -> PostDraft:
-        return PostDraft(
-            patient_id=decode_id("Patient", self.patient_id),
-            client_id=self.client_id,
-            category=self.category,
-            body=self.body,
-            vitals=self.vitals.values() if self.vitals else {},
-            urgent=self.urgent,
-            visible_to_family=self.visible_to_family,
-            reply_to=decode_id("Post", self.reply_to) if self.reply_to else None,
-            upload_ids=tuple(_ids("Upload", self.upload_ids, "uploadIds")),
-            mention_ids=tuple(_ids("User", self.mention_ids, "mentionIds")),
-        )
-
-
-def _ids(type_name: str, ids: list[strawberry.ID], field: str) -> list[int]:
-    from renraku.errors import BadInput, NotFound
-
-    if len(ids) > 100:
-        raise BadInput("Too many ids.", field=field)
-    try:
-        return [decode_id(type_name, i) for i in ids]
-    except NotFound:
-        raise BadInput("An id is not valid.", field=field) from None
-
-
-@strawberry.type
-class Query:
-    @strawberry.field(description="One post, if the signed-in user may read it.")
-    async def post(self, info: Info, id: strawberry.ID) -> Post | None:
-        info.context.require_actor()
-        async with info.context.runtime.db.session() as session:
-            row, _ = await service.access_post(
-                session, gate=info.context.gate, post_id=decode_id("Post", id)
-            )
-        return Post(row=row)
-
-
-@strawberry.type
-class Mutation:
-    @strawberry.mutation(description="Post to a patient's notebook (idempotent by clientId).")
-    async def create_post(self, info: Info, input: CreatePostInput) -> Post:
-        info.context.require_actor()
-        row = await posts.check_create_post(
-            info.context.runtime, gate=info.context.gate, draft=input.to_draft()
-        )
-        return Post(row=row)

@@ -1,5 +1,5 @@
-"""GraphQL reads of the notebook across patients: my feed, search, unread counts, overdue
-instructions; and the per-request batch behind `Patient.unreadCount`."""
+"""GraphQL reads of the notebook: one post, my feed, search, unread counts, overdue instructions;
+and the per-request batch behind `Patient.unreadCount`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import strawberry
 
 from renraku.access.notebook import timeline_scope, timeline_scope_now
 from renraku.context import Info
-from renraku.feed import lists, receipts, urgent
+from renraku.feed import lists, receipts, service, urgent
 from renraku.feed.graphql import Post, PostConnection, connection, live_patient
 from renraku.feed.receipts import Unread
 from renraku.ids import decode_id
@@ -70,6 +70,15 @@ class UnreadSummary:
 
 @strawberry.type
 class Query:
+    @strawberry.field(description="One post, if the signed-in user may read it.")
+    async def post(self, info: Info, id: strawberry.ID) -> Post | None:
+        info.context.require_actor()
+        async with info.context.runtime.db.session() as session:
+            row, _ = await service.access_post(
+                session, gate=info.context.gate, post_id=decode_id("Post", id)
+            )
+        return Post(row=row)
+
     @strawberry.field(description="Posts of all your care-team patients, newest first.")
     async def my_feed(
         self,
