@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from renraku.errors import BadInput
+
 ZWJ = "\u200d"
 OBJECT_REPLACEMENT = "\ufffc"
 # Line breaks as Unicode lists them (UAX #14 BK/CR/LF/NL); CR LF first, so it makes one break.
@@ -95,3 +97,18 @@ def _joins_pictographs(before: list[str], after: str) -> bool:
 
 def _pictograph(char: str) -> bool:
     return len(char) == 1 and unicodedata.category(char) == "So"
+
+
+def validate_text(
+    value: str | None, *, name: str, max_length: int, required: bool = False, note: bool = False
+) -> str:
+    """`value` cleaned (renraku.text: only a `note` keeps line breaks); BadInput if it shows
+    nothing when required, or is too long. Text that shows nothing is stored as ""."""
+    text = clean_text(value or "", multiline=note)
+    if not visible_length(text):
+        if required:
+            raise BadInput(f"{name} is required.", field=name)
+        text = ""
+    if len(text) > max_length:
+        raise BadInput(f"{name} must have at most {max_length} characters.", field=name)
+    return text

@@ -30,9 +30,8 @@ from renraku.kinds import TeamRole
 from renraku.notices.actions import do_notify
 from renraku.runtime import Runtime
 from renraku.teams import service as teams_service
-from renraku.teams.fields import validate_text
 from renraku.teams.models import Patient
-from renraku.text import visible_length
+from renraku.text import validate_text, visible_length
 from renraku.timeutil import utcnow
 
 MIN_REASON, MAX_REASON = 5, 400

@@ -31,7 +31,7 @@ from renraku.overlay.emergencies import (
 from renraku.overlay.models import Emergency, EmergencyPatient
 from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
-from renraku.teams.fields import validate_text
+from renraku.text import validate_text
 
 OBJECT = "emergency"
 # Emergencies are rare (a few a year); the list shows the latest ones.

@@ -15,7 +15,7 @@ from renraku import geo
 from renraku.errors import BadInput
 from renraku.kinds import CareLevel, DeviceKind, LandslideZone, Living, Mobility, Sex
 from renraku.teams.models import Patient, PatientContact, RiskProfile
-from renraku.text import clean_text, visible_length
+from renraku.text import validate_text
 from renraku.timeutil import utcnow
 
 MAX_NAME = 200
@@ -86,21 +86,6 @@ class PatientFields:
 
 # Fields whose change needs the right to edit contact details, not just the record.
 CONTACT_FIELDS = frozenset({"phone", "key_person", "contacts"})
-
-
-def validate_text(
-    value: str | None, *, name: str, max_length: int, required: bool = False, note: bool = False
-) -> str:
-    """`value` cleaned (renraku.text: only a `note` keeps line breaks); BadInput if it shows
-    nothing when required, or is too long. Text that shows nothing is stored as ""."""
-    text = clean_text(value or "", multiline=note)
-    if not visible_length(text):
-        if required:
-            raise BadInput(f"{name} is required.", field=name)
-        text = ""
-    if len(text) > max_length:
-        raise BadInput(f"{name} must have at most {max_length} characters.", field=name)
-    return text
 
 
 def validate_phone(value: str | None, *, name: str) -> str:
