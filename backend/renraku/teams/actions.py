@@ -34,9 +34,9 @@ from renraku.teams.fields import (
     fields_of,
     validate_patient_fields,
     validate_risk_fields,
-    validate_text,
 )
 from renraku.teams.models import Consent, Patient, PatientContact, RiskProfile
+from renraku.text import validate_text
 from renraku.timeutil import utcnow
 
 # Fields an update may not set to null, with the name the client used.

@@ -25,8 +25,9 @@ from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
 from renraku.teams import service
 from renraku.teams.actions import audit
-from renraku.teams.fields import MAX_NOTE, validate_text
+from renraku.teams.fields import MAX_NOTE
 from renraku.teams.models import Invitation, Patient, TeamMembership
+from renraku.text import validate_text
 from renraku.timeutil import utcnow
 
 # Which kinds of account may hold which team role.

@@ -26,9 +26,10 @@ from renraku.notices.actions import do_notify
 from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
 from renraku.teams.actions import audit
-from renraku.teams.fields import MAX_NOTE, validate_text
+from renraku.teams.fields import MAX_NOTE
 from renraku.teams.membership import membership_changed
 from renraku.teams.models import Invitation, Patient, TeamMembership
+from renraku.text import validate_text
 from renraku.timeutil import utcnow
 
 NOTICE_KIND = "member_offboarded"
