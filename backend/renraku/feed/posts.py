@@ -21,6 +21,7 @@ from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.access.notebook import Scope, require_post_create
 from renraku.access.scopes import active_membership
+from renraku.audit.changes import audit
 from renraku.broker import Broker
 from renraku.errors import BadInput, NotFound
 from renraku.feed import events, service
@@ -31,7 +32,6 @@ from renraku.kinds import FeedAudience, FeedEventKind, PostCategory, TeamRole
 from renraku.notices.actions import do_notify
 from renraku.runtime import Runtime
 from renraku.tables import table_of
-from renraku.teams.actions import audit
 from renraku.teams.models import TeamMembership
 from renraku.text import clean_text, visible_length
 from renraku.timeutil import utcnow

@@ -24,6 +24,7 @@ from renraku.access.gate import Gate
 from renraku.access.notebook import Scope, require_post_read, shown_filter, timeline_scope
 from renraku.access.scopes import active_membership
 from renraku.accounts.models import User
+from renraku.audit.changes import audit
 from renraku.broker import Broker
 from renraku.errors import BadInput, NotFound
 from renraku.feed import events, service
@@ -32,7 +33,6 @@ from renraku.feed.models import Post, PostAcknowledgement, PostRead
 from renraku.feed.posts import audience_of
 from renraku.kinds import FeedEventKind, PostCategory, TeamRole, UserKind
 from renraku.runtime import Runtime
-from renraku.teams.actions import audit
 from renraku.teams.models import TeamMembership
 from renraku.timeutil import utcnow
 

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.access.municipal import require_manager_of
-from renraku.audit import chain
+from renraku.audit.changes import audit
 from renraku.errors import BadInput
 from renraku.kinds import ArchiveReason, ConsentKind
 from renraku.overlay.emergencies import do_place_patient
@@ -50,27 +50,6 @@ _NOT_NULL = {
     "phone": "phone",
     "contacts": "contacts",
 }
-
-
-async def audit(
-    session: AsyncSession,
-    *,
-    actor: Actor,
-    action: str,
-    patient_ids: list[int],
-    reason: str = "",
-    detail: dict[str, Any] | None = None,
-) -> None:
-    await chain.append(
-        session,
-        actor_id=actor.user_id,
-        actor_kind=actor.kind.value,
-        action=action,
-        object_type="patient",
-        object_ids=patient_ids,
-        reason=reason,
-        detail=detail,
-    )
 
 
 def _pk(patient: Patient) -> int:

@@ -14,12 +14,12 @@ from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.accounts import secrets
 from renraku.accounts.models import User
+from renraku.audit.changes import audit
 from renraku.broker import Broker
 from renraku.errors import BadInput
 from renraku.kinds import TeamRole
 from renraku.runtime import Runtime
 from renraku.teams import membership, service
-from renraku.teams.actions import audit
 from renraku.teams.membership import Joined, pk
 from renraku.teams.models import Invitation, Patient
 from renraku.timeutil import utcnow

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.accounts.models import User
+from renraku.audit.changes import audit
 from renraku.broker import Broker
 from renraku.errors import BadInput, NotFound
 from renraku.feed import events
@@ -24,7 +25,6 @@ from renraku.kinds import FeedAudience, FeedEventKind, TeamRole, UserKind
 from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
 from renraku.teams import service
-from renraku.teams.actions import audit
 from renraku.teams.fields import MAX_NOTE
 from renraku.teams.models import Invitation, Patient, TeamMembership
 from renraku.text import validate_text

@@ -19,13 +19,13 @@ from renraku.access.actor import Actor
 from renraku.access.enforcer import allowed
 from renraku.access.scopes import active_membership
 from renraku.accounts.models import User
+from renraku.audit.changes import audit
 from renraku.broker import Broker
 from renraku.errors import NotFound
 from renraku.kinds import TeamRole
 from renraku.notices.actions import do_notify
 from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
-from renraku.teams.actions import audit
 from renraku.teams.fields import MAX_NOTE
 from renraku.teams.membership import membership_changed
 from renraku.teams.models import Invitation, Patient, TeamMembership
