@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from renraku.accounts.throttle import (
+from renraku.audit.checkpoints import SigningKey
+from renraku.audit.reads import ReadAuditor
+from renraku.broker import Broker, MemoryBroker, RedisBroker
+from renraku.db import Database
+from renraku.settings import Settings
+from renraku.throttle import (
     FailureStore,
     Limits,
     LoginThrottle,
@@ -15,11 +20,6 @@ from renraku.accounts.throttle import (
     RedisFailureStore,
     WriteLimit,
 )
-from renraku.audit.checkpoints import SigningKey
-from renraku.audit.reads import ReadAuditor
-from renraku.broker import Broker, MemoryBroker, RedisBroker
-from renraku.db import Database
-from renraku.settings import Settings
 
 # Decoding a photo holds its whole bitmap (up to 4 bytes a pixel): a few at a time bound the memory.
 MAX_CONCURRENT_DECODES = 2

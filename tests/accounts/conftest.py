@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from renraku.accounts.throttle import FailureStore, MemoryFailureStore, RedisFailureStore
+from renraku.throttle import FailureStore, MemoryFailureStore, RedisFailureStore
 
 REDIS_URL = os.environ.get("RENRAKU_TEST_REDIS", "redis://127.0.0.1:6379/0")
 

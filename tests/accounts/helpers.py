@@ -14,12 +14,12 @@ from starlette.applications import Starlette
 
 from renraku.accounts.models import AuthSession, OneTimeLink, User
 from renraku.accounts.secrets import token_hash
-from renraku.accounts.throttle import MemoryFailureStore
 from renraku.app import build_app
 from renraku.audit.models import AuditRecord
 from renraku.db import Database
 from renraku.ids import encode_id
 from renraku.runtime import Runtime, build_runtime
+from renraku.throttle import MemoryFailureStore
 from tests.conftest import ORIGIN, make_settings
 from tests.support.graphql import DEMO_PASSWORD
 

@@ -6,12 +6,12 @@ import uuid
 
 import pytest
 
-from renraku.accounts.throttle import (
+from renraku.errors import RateLimited
+from renraku.throttle import (
     FailureStore,
     Limits,
     LoginThrottle,
 )
-from renraku.errors import RateLimited
 
 LIMITS = Limits(
     free_per_account_address=3,

@@ -11,18 +11,18 @@ import pytest
 from redis.asyncio import Redis
 from sqlmodel import col, func, select
 
-from renraku.accounts import throttle as throttle_module
-from renraku.accounts.throttle import (
-    FailureStore,
-    RedisFailureStore,
-    WriteLimit,
-)
+from renraku import throttle as throttle_module
 from renraku.app import build_app
 from renraku.db import Database
 from renraku.errors import RateLimited
 from renraku.feed.models import Post
 from renraku.ids import encode_id
 from renraku.runtime import Runtime, build_runtime
+from renraku.throttle import (
+    FailureStore,
+    RedisFailureStore,
+    WriteLimit,
+)
 from tests.accounts.conftest import REDIS_URL
 from tests.conftest import ORIGIN, make_settings
 from tests.support.graphql import GraphQLClient

@@ -1,5 +1,5 @@
 """The write-volume limit on GraphQL: each mutation field is a write, counted per account per
-minute (accounts/throttle.py WriteLimit) before the operation runs.
+minute (throttle.py WriteLimit) before the operation runs.
 
 A phone's outbox that floods the server, or a script gone wrong, is answered RATE_LIMITED (with
 when to retry) before anything is written; queries and subscriptions are not counted.
