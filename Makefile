@@ -26,9 +26,11 @@ demo: $(STAMP) web
 	mkdir -p var
 	$(BIN)/renraku demo
 
+# lint-imports checks the layers and independent domains declared in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check backend tests bench seed
 	$(BIN)/ruff format --check backend tests bench seed
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
