@@ -6,14 +6,11 @@ from datetime import datetime
 
 import strawberry
 
-from renraku.accounts import service as accounts_service
 from renraku.accounts.graphql import User
 from renraku.context import Info
-from renraku.errors import NotFound
 from renraku.glass import actions, service
 from renraku.glass.models import GlassAccess as GlassAccessRow
 from renraku.ids import decode_id, encode_id
-from renraku.teams import service as teams_service
 from renraku.teams.graphql import Patient
 from renraku.timeutil import utcnow
 
@@ -60,17 +57,12 @@ class GlassAccess:
         if not await info.context.gate.may(self.row.patient_id, "patient", "read"):
             # An expired access leaves its record, not the patient.
             return None
-        try:
-            async with info.context.runtime.db.session() as session:
-                row = await teams_service.get_live_patient(session, self.row.patient_id)
-        except NotFound:
-            return None
-        return Patient(row=row)
+        row = await info.context.loaders.patients.load(self.row.patient_id)
+        return Patient(row=row) if row is not None else None
 
     @strawberry.field
     async def user(self, info: Info) -> User:
-        async with info.context.runtime.db.session() as session:
-            row = await accounts_service.get_user(session, self.row.user_id)
+        row = await info.context.loaders.users.load(self.row.user_id)
         assert row is not None  # users are deactivated, never deleted
         return User(row=row)
 
