@@ -21,20 +21,16 @@ from strawberry.types import ExecutionContext
 from strawberry.types.base import StrawberryObjectDefinition
 
 from renraku.accounts import graphql as accounts_graphql
-from renraku.accounts import import_graphql
-from renraku.accounts import mutations as accounts_mutations
+from renraku.accounts import import_graphql, security_graphql
 from renraku.audit import graphql as audit_graphql
 from renraku.audit.extension import ReadAudit
-from renraku.feed import events_graphql
-from renraku.feed import mutations as feed_mutations
-from renraku.feed import queries as feed_queries
+from renraku.feed import events_graphql, lists_graphql, posts_graphql
 from renraku.glass import graphql as glass_graphql
 from renraku.graphql_errors import ErrorCodes
 from renraku.notices import graphql as notices_graphql
 from renraku.overlay import graphql as overlay_graphql
 from renraku.teams import graphql as teams_graphql
-from renraku.teams import mutations as teams_mutations
-from renraku.teams import offboarding_graphql
+from renraku.teams import membership_graphql, offboarding_graphql, patients_graphql
 from renraku.web.write_limit import WriteVolume
 
 Query = merge_types(
@@ -42,11 +38,11 @@ Query = merge_types(
     (
         accounts_graphql.Query,
         teams_graphql.Query,
-        teams_mutations.Query,
+        membership_graphql.Query,
         audit_graphql.Query,
         glass_graphql.Query,
         notices_graphql.Query,
-        feed_queries.Query,
+        lists_graphql.Query,
         overlay_graphql.Query,
     ),
 )
@@ -54,12 +50,13 @@ Mutation = merge_types(
     "Mutation",
     (
         accounts_graphql.Mutation,
-        accounts_mutations.Mutation,
+        security_graphql.Mutation,
         import_graphql.Mutation,
-        teams_mutations.Mutation,
+        patients_graphql.Mutation,
+        membership_graphql.Mutation,
         glass_graphql.Mutation,
         notices_graphql.Mutation,
-        feed_mutations.Mutation,
+        posts_graphql.Mutation,
         overlay_graphql.Mutation,
         offboarding_graphql.Mutation,
     ),

@@ -95,6 +95,13 @@ def user_or_none(row: UserRow | None) -> User | None:
     return User(row=row) if row else None
 
 
+async def load_user(info: Info, user_id: int | None) -> User | None:
+    """The user with `user_id` through the request's loader (None for none)."""
+    if user_id is None:
+        return None
+    return user_or_none(await info.context.loaders.users.load(user_id))
+
+
 @strawberry.type
 class Session:
     token: str

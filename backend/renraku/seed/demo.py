@@ -15,13 +15,13 @@ from renraku.accounts.secrets import hash_password
 from renraku.audit import chain
 from renraku.broker import Broker, MemoryBroker
 from renraku.db import Database
-from renraku.feed.demo_posts import load_demo_posts
 from renraku.geo import municipalities
 from renraku.kinds import ConsentKind, TeamRole
 from renraku.overlay.areas import parse_area
 from renraku.overlay.emergencies import do_declare_emergency
 from renraku.overlay.models import Emergency, active_emergency
 from renraku.package_data import DEMO_WORLD, package_folder
+from renraku.seed.demo_posts import load_demo_posts
 from renraku.teams.models import Consent, Patient, PatientContact, RiskProfile, TeamMembership
 from renraku.timeutil import utcnow
 

@@ -14,7 +14,7 @@ from renraku.audit import graphql as audit_graphql
 from renraku.audit.graphql import AccessConnection
 from renraku.context import Info
 from renraku.feed import graphql as feed_graphql
-from renraku.feed import queries as feed_queries
+from renraku.feed import lists_graphql
 from renraku.feed.graphql import PostConnection
 from renraku.feed.receipts import Unread
 from renraku.ids import decode_id, encode_id
@@ -304,14 +304,14 @@ class Patient:
     )
     def unread_count(self, info: Info) -> int | None:
         # Possibly a coroutine, which graphql-core awaits (see load_now_or_later).
-        return cast("int | None", feed_queries.unread_now_or_later(info, self.pk, _unread))
+        return cast("int | None", lists_graphql.unread_now_or_later(info, self.pk, _unread))
 
     @strawberry.field(
         description="Urgent (至急) posts you have not read yet.",
         extensions=[PerViewer(), CheckedBy("access.notebook.timeline_scope", asks=())],
     )
     def urgent_unread_count(self, info: Info) -> int | None:
-        return cast("int | None", feed_queries.unread_now_or_later(info, self.pk, _urgent))
+        return cast("int | None", lists_graphql.unread_now_or_later(info, self.pk, _urgent))
 
     @strawberry.field(
         description="Who read or changed this record, newest first (coordinators).",

@@ -14,9 +14,9 @@ from sqlmodel import col, select
 from renraku.audit.models import AuditRecord
 from renraku.broker import MemoryBroker
 from renraku.db import Database
-from renraku.feed.demo_posts import DemoFileError, load_demo_posts, validate_specs
 from renraku.feed.models import FeedEvent, Post, PostAcknowledgement, PostRead
 from renraku.runtime import Runtime
+from renraku.seed.demo_posts import DemoFileError, load_demo_posts, validate_specs
 from tests.feed.post_support import Clients, clients, feed_snapshot, patient_gid
 
 __all__ = ["clients"]

@@ -1,6 +1,6 @@
-"""GraphQL for changing patients and care teams, and the invitee's view of invitations.
+"""GraphQL for joining and leaving care teams: memberships, and invitations as invitees see them.
 
-Resolvers decode ids and hand over to teams/actions.py and teams/membership.py, which decide
+Resolvers decode ids and hand over to teams/membership.py and teams/invitations.py, which decide
 through renraku.access and validate; any id the actor may not see answers NOT_FOUND.
 """
 
@@ -10,14 +10,12 @@ from datetime import datetime
 
 import strawberry
 
-from renraku.accounts import service as accounts_service
-from renraku.accounts.graphql import User
+from renraku.accounts.graphql import User, load_user
 from renraku.context import Info
 from renraku.ids import decode_id, encode_id
-from renraku.kinds import ArchiveReason, ConsentKind, TeamRole
-from renraku.teams import actions, invitations, membership, service
-from renraku.teams.graphql import ConsentRecord, Patient, TeamMember
-from renraku.teams.inputs import CreatePatientInput, RiskProfileInput, UpdatePatientInput
+from renraku.kinds import TeamRole
+from renraku.teams import invitations, membership, service
+from renraku.teams.graphql import TeamMember
 from renraku.teams.membership import Joined
 from renraku.teams.models import Invitation as InvitationRow
 
@@ -46,19 +44,11 @@ class Invitation:
 
     @strawberry.field
     async def invitee(self, info: Info) -> User | None:
-        return await _user(info, self.row.user_id)
+        return await load_user(info, self.row.user_id)
 
     @strawberry.field
     async def invited_by(self, info: Info) -> User | None:
-        return await _user(info, self.row.invited_by)
-
-
-async def _user(info: Info, user_id: int | None) -> User | None:
-    if user_id is None:
-        return None
-    async with info.context.runtime.db.session() as session:
-        row = await accounts_service.get_user(session, user_id)
-    return User(row=row) if row else None
+        return await load_user(info, self.row.invited_by)
 
 
 def _member(joined: Joined) -> TeamMember:
@@ -80,43 +70,6 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Create a patient in your municipality (team managers).")
-    async def create_patient(self, info: Info, input: CreatePatientInput) -> Patient:
-        row = await actions.check_create_patient(
-            info.context.runtime,
-            actor=info.context.require_actor(),
-            fields=input.to_fields(),
-            risk=input.risk_fields(),
-        )
-        return Patient(row=row)
-
-    @strawberry.mutation(description="Change a patient's record.")
-    async def update_patient(
-        self, info: Info, id: strawberry.ID, input: UpdatePatientInput
-    ) -> Patient:
-        row = await actions.check_update_patient(
-            info.context.runtime,
-            gate=info.context.gate,
-            patient_id=decode_id("Patient", id),
-            changes=input.changes(),
-        )
-        return Patient(row=row)
-
-    @strawberry.mutation(
-        description="Change attributes of a patient's risk profile; returns the patient, whose "
-        "`risk` the caller reads only if allowed to (a manager may update it without reading it)."
-    )
-    async def update_risk_profile(
-        self, info: Info, patient_id: strawberry.ID, input: RiskProfileInput
-    ) -> Patient:
-        pk = decode_id("Patient", patient_id)
-        await actions.check_update_risk(
-            info.context.runtime, gate=info.context.gate, patient_id=pk, risk=input.to_fields()
-        )
-        async with info.context.runtime.db.session() as session:
-            row = await service.get_live_patient(session, pk)
-        return Patient(row=row)
-
     @strawberry.mutation(description="Put a user on a care team (or change their role).")
     async def add_team_member(
         self,
@@ -179,41 +132,3 @@ class Mutation:
             invitation_id=decode_id("Invitation", id),
         )
         return Invitation(row=row)
-
-    @strawberry.mutation(description="Record a consent decision for a patient.")
-    async def record_consent(
-        self,
-        info: Info,
-        patient_id: strawberry.ID,
-        kind: ConsentKind,
-        granted: bool,
-        note: str | None = None,
-    ) -> ConsentRecord:
-        row = await actions.check_record_consent(
-            info.context.runtime,
-            gate=info.context.gate,
-            patient_id=decode_id("Patient", patient_id),
-            kind=kind,
-            granted=granted,
-            note=note,
-        )
-        return ConsentRecord(
-            kind=row.kind,
-            granted=row.granted,
-            note=row.note,
-            recorded_at=row.recorded_at,
-            recorded_by=await _user(info, row.recorded_by),
-        )
-
-    @strawberry.mutation(description="Archive a patient: out of every list, kept until purged.")
-    async def archive_patient(
-        self, info: Info, id: strawberry.ID, reason: ArchiveReason, note: str | None = None
-    ) -> Patient:
-        row = await actions.check_archive_patient(
-            info.context.runtime,
-            gate=info.context.gate,
-            patient_id=decode_id("Patient", id),
-            reason=reason,
-            note=note,
-        )
-        return Patient(row=row)
