@@ -14,11 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from renraku.access.actor import SYSTEM_ACTOR_KIND
 from renraku.accounts.actions import do_issue_link, link_url
 from renraku.accounts.models import Municipality, Organisation, OrganisationMember, User
 from renraku.accounts.service import get_user_by_username
-from renraku.audit import chain
+from renraku.audit import changes
 from renraku.errors import BadInput
 from renraku.geo import MunicipalityInfo, check_digit_ok, municipalities
 from renraku.kinds import OrganisationKind, UserKind
@@ -96,10 +95,9 @@ async def check_create_operator(
                 User(username=username, display_name=display_name, kind=UserKind.OPERATOR.value),
             )
             assert account.user.id is not None
-            await chain.append(
+            await changes.record(
                 session,
-                actor_id=None,
-                actor_kind=SYSTEM_ACTOR_KIND,
+                actor=None,
                 action="admin.operator_created",
                 object_type="user",
                 object_ids=[account.user.id],
@@ -174,10 +172,9 @@ async def check_add_municipality(
             session.add(
                 OrganisationMember(organisation_id=organisation.id, user_id=manager.user.id)
             )
-            await chain.append(
+            await changes.record(
                 session,
-                actor_id=None,
-                actor_kind=SYSTEM_ACTOR_KIND,
+                actor=None,
                 action="admin.municipality_added",
                 object_type="user",
                 object_ids=[manager.user.id],

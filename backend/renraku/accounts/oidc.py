@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from renraku.access.actor import SYSTEM_ACTOR_KIND
 from renraku.accounts.actions import IssuedSession, access_link, do_create_session
 from renraku.accounts.models import (
     IdentityProvider,
@@ -32,7 +31,7 @@ from renraku.accounts.models import (
     OneTimeLink,
     User,
 )
-from renraku.audit import chain
+from renraku.audit import chain, changes
 from renraku.errors import BadInput, Forbidden, NotFound
 from renraku.runtime import Runtime
 from renraku.text import clean_text, visible_length
@@ -306,10 +305,9 @@ async def do_add_identity_provider(session: AsyncSession, provider: IdentityProv
     session.add(provider)
     await session.flush()
     assert provider.id is not None
-    await chain.append(
+    await changes.record(
         session,
-        actor_id=None,
-        actor_kind=SYSTEM_ACTOR_KIND,
+        actor=None,
         action="accounts.idp_added",
         object_type="identity_provider",
         object_ids=[provider.id],

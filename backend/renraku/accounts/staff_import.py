@@ -12,13 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from renraku.access.actor import SYSTEM_ACTOR_KIND, Actor
+from renraku.access.actor import Actor
 from renraku.access.municipal import require_manager_of
 from renraku.accounts.actions import do_issue_link, link_url
 from renraku.accounts.models import Municipality, Organisation, OrganisationMember, User
 from renraku.accounts.service import get_user_by_username
 from renraku.accounts.staff_csv import RowRejected, RowResult, RowStatus, StaffRow, parse_staff_csv
-from renraku.audit import chain
+from renraku.audit import changes
 from renraku.errors import NotFound
 from renraku.kinds import UserKind
 from renraku.runtime import Runtime
@@ -154,10 +154,9 @@ async def check_import_staff(
             results.append(await _apply_row(session, runtime, actor, municipality_code, row))
         report = StaffImportReport(municipality_code=municipality_code, rows=tuple(results))
         touched = [r.user_id for r in results if r.user_id is not None and r.status in CHANGED]
-        await chain.append(
+        await changes.record(
             session,
-            actor_id=actor.user_id if actor else None,
-            actor_kind=actor.kind.value if actor else SYSTEM_ACTOR_KIND,
+            actor=actor,
             action="accounts.staff_imported",
             object_type="user",
             object_ids=touched,

@@ -1,17 +1,40 @@
-"""The audit record of an actor's change to patients, written in the changing transaction.
-
-Shared by every domain that changes patients (teams, feed): one record per command, carrying the
-patients' ids and the action's name, never patient data.
+"""The audit record of a change, written in the changing transaction: one per command, with the
+actor (or the system), the action's name and the ids of what it changed, never patient data.
+Every domain's do_* functions write theirs through `record` (or `audit`, for patients).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from renraku.access.actor import Actor
+from renraku.access.actor import SYSTEM_ACTOR_KIND, Actor
 from renraku.audit import chain
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    action: str,
+    object_type: str = "",
+    object_ids: Sequence[int] = (),
+    reason: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The record of `actor`'s change (None: the system's, a job or a command-line task)."""
+    await chain.append(
+        session,
+        actor_id=actor.user_id if actor else None,
+        actor_kind=actor.kind.value if actor else SYSTEM_ACTOR_KIND,
+        action=action,
+        object_type=object_type,
+        object_ids=object_ids,
+        reason=reason,
+        detail=detail,
+    )
 
 
 async def audit(
@@ -23,10 +46,10 @@ async def audit(
     reason: str = "",
     detail: dict[str, Any] | None = None,
 ) -> None:
-    await chain.append(
+    """The record of `actor`'s change to patients."""
+    await record(
         session,
-        actor_id=actor.user_id,
-        actor_kind=actor.kind.value,
+        actor=actor,
         action=action,
         object_type="patient",
         object_ids=patient_ids,

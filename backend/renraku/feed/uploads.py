@@ -20,10 +20,10 @@ from sqlalchemy.orm import load_only
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from renraku.access.actor import SYSTEM_ACTOR_KIND, Actor
+from renraku.access.actor import Actor
 from renraku.access.enforcer import allowed
 from renraku.access.gate import Gate
-from renraku.audit import chain
+from renraku.audit import changes
 from renraku.errors import BadInput, Forbidden, NotFound, RateLimited, RenrakuError
 from renraku.feed import service
 from renraku.feed.models import Upload
@@ -259,10 +259,9 @@ async def do_create_upload(session: AsyncSession, *, actor: Actor, photo: Photo)
     session.add(upload)
     await session.flush()
     assert upload.id is not None
-    await chain.append(
+    await changes.record(
         session,
-        actor_id=actor.user_id,
-        actor_kind=actor.kind.value,
+        actor=actor,
         action="feed.upload_created",
         object_type="upload",
         object_ids=[upload.id],
@@ -345,10 +344,9 @@ async def remove_stale_uploads(runtime: Runtime) -> int:
             )
             ids = sorted(result.scalars().all())
             if ids:
-                await chain.append(
+                await changes.record(
                     session,
-                    actor_id=None,
-                    actor_kind=SYSTEM_ACTOR_KIND,
+                    actor=None,
                     action="feed.uploads_removed",
                     object_type="upload",
                     object_ids=ids,

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.access.actor import Actor
 from renraku.access.scopes import active_membership
 from renraku.accounts.models import User
-from renraku.audit import chain
+from renraku.audit import changes
 from renraku.feed import events
 from renraku.feed.events import NewEvent
 from renraku.feed.lists import care_team_patients
@@ -121,10 +121,9 @@ async def do_escalate(session: AsyncSession, runtime: Runtime, *, post_ids: list
             for post_id, patient_id in posts
         ],
     )
-    await chain.append(
+    await changes.record(
         session,
-        actor_id=None,
-        actor_kind="system",
+        actor=None,
         action="feed.posts_escalated",
         object_type="patient",
         object_ids=sorted({patient for _, patient in posts}),

@@ -23,7 +23,7 @@ from renraku.access.actor import Actor
 from renraku.access.enforcer import allowed
 from renraku.access.scopes import GLASS, roles_on
 from renraku.accounts.models import User
-from renraku.audit import chain
+from renraku.audit import changes
 from renraku.errors import BadInput, Forbidden, NotFound, RateLimited
 from renraku.glass.models import GlassAccess
 from renraku.kinds import TeamRole
@@ -116,10 +116,9 @@ async def do_break_glass(
     session.add(access)
     await session.flush()
     assert access.id is not None
-    await chain.append(
+    await changes.record(
         session,
-        actor_id=actor.user_id,
-        actor_kind=actor.kind.value,
+        actor=actor,
         action="access.glass_opened",
         object_type="patient",
         object_ids=[patient.id],

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.actor import Actor
-from renraku.audit import chain
+from renraku.audit import changes
 from renraku.errors import BadInput, NotFound
 from renraku.notices.models import Notice
 from renraku.runtime import Runtime
@@ -113,10 +113,9 @@ async def do_mark_read(session: AsyncSession, *, actor: Actor, notice_ids: list[
         )
         .values(read_at=utcnow())
     )
-    await chain.append(
+    await changes.record(
         session,
-        actor_id=actor.user_id,
-        actor_kind=actor.kind.value,
+        actor=actor,
         action="notices.marked_read",
         object_type="notice",
         object_ids=notice_ids,

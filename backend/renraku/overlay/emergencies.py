@@ -12,7 +12,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.actor import Actor
-from renraku.audit import chain
+from renraku.audit import changes
 from renraku.errors import BadInput, NotFound
 from renraku.geo import boundaries
 from renraku.overlay.areas import parse_area, to_geojson
@@ -88,10 +88,9 @@ async def do_declare_emergency(
     inside = _inside(area, patients)
     for patient_id in inside:
         session.add(EmergencyPatient(emergency_id=emergency.id, patient_id=patient_id))
-    await chain.append(
+    await changes.record(
         session,
-        actor_id=actor.user_id if actor else None,
-        actor_kind=actor.kind.value if actor else "system",
+        actor=actor,
         action="overlay.emergency_declared",
         object_type="emergency",
         object_ids=[emergency.id],
@@ -109,10 +108,9 @@ async def do_end_emergency(
     emergency.ended_by = actor.user_id
     session.add(emergency)
     assert emergency.id is not None
-    await chain.append(
+    await changes.record(
         session,
-        actor_id=actor.user_id,
-        actor_kind=actor.kind.value,
+        actor=actor,
         action="overlay.emergency_ended",
         object_type="emergency",
         object_ids=[emergency.id],

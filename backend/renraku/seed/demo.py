@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.accounts.models import Municipality, Organisation, OrganisationMember, User
 from renraku.accounts.secrets import hash_password
-from renraku.audit import chain
+from renraku.audit import changes
 from renraku.broker import Broker, MemoryBroker
 from renraku.db import Database
 from renraku.geo import municipalities
@@ -237,10 +237,9 @@ async def seed_demo(
         ]
         new_users = len(users) - before_users
         if created or new_users > 0:
-            await chain.append(
+            await changes.record(
                 session,
-                actor_id=None,
-                actor_kind="system",
+                actor=None,
                 action="seed.demo",
                 object_type="patient",
                 object_ids=created,

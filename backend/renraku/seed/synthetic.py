@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from renraku.access.actor import SYSTEM_ACTOR_KIND
 from renraku.accounts.models import Municipality, Organisation, OrganisationMember, User
-from renraku.audit import chain
+from renraku.audit import chain, changes
 from renraku.db import Database
 from renraku.errors import BadInput
 from renraku.feed.events import lock_event_log
@@ -134,10 +133,9 @@ async def seed_synthetic(
         await reset_sequences(conn)
         counts = {name: written[name] for name in table_totals(world, new_codes)}
         async with AsyncSession(bind=conn) as session:
-            await chain.append(
+            await changes.record(
                 session,
-                actor_id=None,
-                actor_kind=SYSTEM_ACTOR_KIND,
+                actor=None,
                 action="seed.synthetic",
                 detail={
                     "seed": spec.seed,

@@ -15,7 +15,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
 import renraku.models
-from renraku.audit import chain
+from renraku.audit import changes
 from renraku.db import Database
 from renraku.teams.models import Patient
 from renraku.timeutil import utcnow
@@ -60,10 +60,9 @@ async def check_purge(db: Database, *, retention_days: int, dry_run: bool) -> Pu
             return PurgeResult(patient_ids=ids, dry_run=dry_run)
         for table, where in _doomed_rows(ids):
             await session.exec(delete(table).where(where))
-        await chain.append(
+        await changes.record(
             session,
-            actor_id=None,
-            actor_kind="system",
+            actor=None,
             action="teams.patients_purged",
             object_type="patient",
             object_ids=ids,
