@@ -35,7 +35,7 @@ class StaffImportReport:
 @strawberry.type
 class Mutation:
     # strawberry types the decorator with arguments loosely; the resolver itself is typed.
-    @strawberry.mutation(  # type: ignore[untyped-decorator]
+    @strawberry.mutation(
         description="Create or update the professionals of the manager's municipality from CSV."
     )
     async def import_staff(self, info: Info, csv: str) -> StaffImportReport:

@@ -29,7 +29,7 @@ class OffboardResult:
 @strawberry.type
 class Mutation:
     # strawberry types the decorator with arguments loosely; the resolver itself is typed.
-    @strawberry.mutation(  # type: ignore[untyped-decorator]
+    @strawberry.mutation(
         description="Take a professional off every care team of your municipality at once."
     )
     async def offboard_professional(
