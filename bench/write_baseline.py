@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -101,6 +101,81 @@ def audit_row(
     return fields
 
 
+# The rows createPost writes, the same for both databases ("?" becomes "$1", "$2", ... for
+# asyncpg: numbered()); times go in as each driver takes them.
+POST = (
+    "INSERT INTO post (patient_id, author_id, client_id, category, body, vitals, vitals_flags, "
+    "urgent, visible_to_family, created_at, revision, retract_reason) "
+    "VALUES (?, ?, ?, ?, ?, 'null', '[]', ?, ?, ?, 1, '')"
+)
+CHAIN_END = "SELECT id, hash FROM auditrecord ORDER BY id DESC LIMIT 1"
+AUDIT = (
+    "INSERT INTO auditrecord (id, at, actor_id, actor_kind, action, object_type, object_ids, "
+    "decision, reason, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+SUBJECT = "INSERT INTO auditsubject (audit_id, patient_id) VALUES (?, ?)"
+EVENT = (
+    "INSERT INTO feedevent (id, patient_id, kind, audience, post_id, actor_id, created_at) "
+    "SELECT coalesce(max(id), 0) + 1, ?, ?, ?, ?, ?, ? FROM feedevent"
+)
+
+
+def numbered(sql: str) -> str:
+    """`sql` with asyncpg's placeholders."""
+    head, *rest = sql.split("?")
+    return head + "".join(f"${n}{part}" for n, part in enumerate(rest, start=1))
+
+
+Stamp = Callable[[datetime], Any]
+
+
+def same(at: datetime) -> datetime:
+    return at
+
+
+def post_params(actor: tuple[int, str], draft: dict[str, Any], stamp: Stamp) -> tuple[Any, ...]:
+    return (
+        draft["patient_id"],
+        actor[0],
+        draft["client_id"],
+        draft["category"],
+        draft["body"],
+        draft["urgent"],
+        draft["visible_to_family"],
+        stamp(datetime.now(UTC)),
+    )
+
+
+def audit_params(record: dict[str, Any], stamp: Stamp) -> tuple[Any, ...]:
+    return (
+        record["id"],
+        stamp(record["at"]),
+        record["actor_id"],
+        record["actor_kind"],
+        record["action"],
+        record["object_type"],
+        json.dumps(record["object_ids"]),
+        record["decision"],
+        record["reason"],
+        json.dumps(record["detail"]),
+        record["prev_hash"],
+        record["hash"],
+    )
+
+
+def event_params(
+    actor: tuple[int, str], draft: dict[str, Any], post_id: int, stamp: Stamp
+) -> tuple[Any, ...]:
+    return (
+        draft["patient_id"],
+        ACTION,
+        "team" if draft["visible_to_family"] else "professionals",
+        post_id,
+        actor[0],
+        stamp(datetime.now(UTC)),
+    )
+
+
 def naive(at: datetime) -> str:
     """A time as SQLAlchemy stores it on SQLite (UTC, no offset)."""
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -145,65 +220,16 @@ class SQLite:
         async with self.writers:
             await db.execute("BEGIN IMMEDIATE")
             try:
-                now = naive(datetime.now(UTC))
-                (post_id,) = (
-                    await db.execute_insert(
-                        "INSERT INTO post (patient_id, author_id, client_id, category, body, "
-                        "vitals, vitals_flags, urgent, visible_to_family, created_at, revision, "
-                        "retract_reason) VALUES (?, ?, ?, ?, ?, 'null', '[]', ?, ?, ?, 1, '')",
-                        (
-                            draft["patient_id"],
-                            actor[0],
-                            draft["client_id"],
-                            draft["category"],
-                            draft["body"],
-                            draft["urgent"],
-                            draft["visible_to_family"],
-                            now,
-                        ),
-                    )
-                ) or (None,)
-                assert post_id is not None
-                last = await db.execute_fetchall(
-                    "SELECT id, hash FROM auditrecord ORDER BY id DESC LIMIT 1"
+                (post_id,) = await db.execute_insert(POST, post_params(actor, draft, naive)) or (
+                    None,
                 )
+                assert post_id is not None
+                last = await db.execute_fetchall(CHAIN_END)
                 end = next(iter(last), None)
                 record = audit_row(actor, post_id, draft, None if end is None else (end[0], end[1]))
-                await db.execute(
-                    "INSERT INTO auditrecord (id, at, actor_id, actor_kind, action, object_type, "
-                    "object_ids, decision, reason, detail, prev_hash, hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record["id"],
-                        naive(record["at"]),
-                        record["actor_id"],
-                        record["actor_kind"],
-                        record["action"],
-                        record["object_type"],
-                        json.dumps(record["object_ids"]),
-                        record["decision"],
-                        record["reason"],
-                        json.dumps(record["detail"]),
-                        record["prev_hash"],
-                        record["hash"],
-                    ),
-                )
-                await db.execute(
-                    "INSERT INTO auditsubject (audit_id, patient_id) VALUES (?, ?)",
-                    (record["id"], draft["patient_id"]),
-                )
-                await db.execute(
-                    "INSERT INTO feedevent (id, patient_id, kind, audience, post_id, actor_id, "
-                    "created_at) SELECT coalesce(max(id), 0) + 1, ?, ?, ?, ?, ?, ? FROM feedevent",
-                    (
-                        draft["patient_id"],
-                        ACTION,
-                        "team" if draft["visible_to_family"] else "professionals",
-                        post_id,
-                        actor[0],
-                        naive(datetime.now(UTC)),
-                    ),
-                )
+                await db.execute(AUDIT, audit_params(record, naive))
+                await db.execute(SUBJECT, (record["id"], draft["patient_id"]))
+                await db.execute(EVENT, event_params(actor, draft, post_id, naive))
                 await db.execute("COMMIT")
             except BaseException:
                 await db.execute("ROLLBACK")
@@ -229,54 +255,14 @@ class PostgreSQL:
     async def write(self, actor: tuple[int, str], draft: dict[str, Any]) -> int:
         async with self.pool.acquire() as db, db.transaction():
             post_id: int = await db.fetchval(
-                "INSERT INTO post (patient_id, author_id, client_id, category, body, vitals, "
-                "vitals_flags, urgent, visible_to_family, created_at, revision, retract_reason) "
-                "VALUES ($1, $2, $3, $4, $5, 'null', '[]', $6, $7, $8, 1, '') RETURNING id",
-                draft["patient_id"],
-                actor[0],
-                draft["client_id"],
-                draft["category"],
-                draft["body"],
-                draft["urgent"],
-                draft["visible_to_family"],
-                datetime.now(UTC),
+                numbered(POST) + " RETURNING id", *post_params(actor, draft, same)
             )
             await db.execute("SELECT pg_advisory_xact_lock($1)", LOCK)
-            last = await db.fetchrow("SELECT id, hash FROM auditrecord ORDER BY id DESC LIMIT 1")
+            last = await db.fetchrow(CHAIN_END)
             record = audit_row(actor, post_id, draft, None if last is None else (last[0], last[1]))
-            await db.execute(
-                "INSERT INTO auditrecord (id, at, actor_id, actor_kind, action, object_type, "
-                "object_ids, decision, reason, detail, prev_hash, hash) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                record["id"],
-                record["at"],
-                record["actor_id"],
-                record["actor_kind"],
-                record["action"],
-                record["object_type"],
-                json.dumps(record["object_ids"]),
-                record["decision"],
-                record["reason"],
-                json.dumps(record["detail"]),
-                record["prev_hash"],
-                record["hash"],
-            )
-            await db.execute(
-                "INSERT INTO auditsubject (audit_id, patient_id) VALUES ($1, $2)",
-                record["id"],
-                draft["patient_id"],
-            )
-            await db.execute(
-                "INSERT INTO feedevent (id, patient_id, kind, audience, post_id, actor_id, "
-                "created_at) SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6 "
-                "FROM feedevent",
-                draft["patient_id"],
-                ACTION,
-                "team" if draft["visible_to_family"] else "professionals",
-                post_id,
-                actor[0],
-                datetime.now(UTC),
-            )
+            await db.execute(numbered(AUDIT), *audit_params(record, same))
+            await db.execute(numbered(SUBJECT), record["id"], draft["patient_id"])
+            await db.execute(numbered(EVENT), *event_params(actor, draft, post_id, same))
         return post_id
 
     async def close(self) -> None:
