@@ -65,11 +65,18 @@ ROLES = (TeamRole.COORDINATOR, TeamRole.MEMBER, TeamRole.MEMBER, TeamRole.MEMBER
 
 
 @cache
+def _asks(selection: str) -> frozenset[tuple[str, str]] | None:
+    """The policy questions the server's classification finds in `selection` (a schema built
+    once per selection, not once per role)."""
+    return classify(build_schema()._schema, parse(SELECTIONS[selection]), None).asks
+
+
+@cache
 def audience_of(role: TeamRole, selection: str) -> str:
     """The audience the server puts a subscriber holding `role` in for `selection`, named by
     its first role in ROLES: those to whom the selection's rules answer alike (for the usual
     selection, the coordinator and the members are one)."""
-    asks = classify(build_schema()._schema, parse(SELECTIONS[selection]), None).asks
+    asks = _asks(selection)
     mine = answers(asks, frozenset({role.value}))
     return next(r.value for r in ROLES if answers(asks, frozenset({r.value})) == mine)
 
