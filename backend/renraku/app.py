@@ -10,7 +10,6 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 
 from renraku import jobs, metrics
 from renraku.access.enforcer import check_policy
@@ -24,7 +23,7 @@ from renraku.realtime.ws import build_endpoint
 from renraku.runtime import Runtime, build_runtime
 from renraku.schema import build_schema
 from renraku.settings import Settings, load_settings
-from renraku.web import pages
+from renraku.web import pages, spa
 from renraku.web.graphql_app import build_graphql
 from renraku.web.limits import BodySizeLimit
 
@@ -70,9 +69,8 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         # Subscriptions: our own graphql-transport-ws path with shared fan-out (realtime/ws.py).
         WebSocketRoute("/graphql", build_endpoint(hub, schema)),
     ]
-    index = settings.web_dist / "index.html"
-    if index.exists():
-        routes.append(Mount("/", StaticFiles(directory=settings.web_dist, html=True)))
+    if spa.available(settings.web_dist):
+        routes.extend(spa.routes(settings.web_dist))
     else:
         routes.append(Route("/", pages.home))
 

@@ -1,0 +1,224 @@
+import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
+import { SessionContext, type Session } from "./context";
+import { LOCALES, locale, setLocale, t, type Locale } from "./i18n";
+import { OfflineError, sendPost, signOut, whoAmI } from "./lib/api";
+import { closeLive } from "./lib/live";
+import { listOutbox, sync } from "./lib/outbox";
+import { homeFor, writesPosts } from "./lib/roles";
+import { navigate, onLinkClick, useRoute, type Route } from "./lib/router";
+import { openStore, wipeStore, type Store } from "./lib/store";
+import type { Me } from "./lib/types";
+import { Compose } from "./screens/Compose";
+import { Outbox } from "./screens/Outbox";
+import { PatientList } from "./screens/PatientList";
+import { RoleHome } from "./screens/RoleHome";
+import { SignIn } from "./screens/SignIn";
+import { Timeline } from "./screens/Timeline";
+
+const SYNC_EVERY_MS = 15_000;
+
+type Phase = { name: "loading" } | { name: "signedOut"; expired: boolean } | { name: "signedIn"; me: Me };
+
+export function App() {
+  const [lang, setLang] = useState<Locale>(locale());
+  const [db, setDb] = useState<Store | null>(null);
+  const [phase, setPhase] = useState<Phase>({ name: "loading" });
+
+  const changeLocale = (next: Locale) => {
+    setLocale(next);
+    setLang(next);
+  };
+
+  useEffect(() => {
+    void (async () => {
+      const store = await openStore();
+      setDb(store);
+      try {
+        const me = await whoAmI();
+        if (me) {
+          await rememberUser(store, me);
+          setPhase({ name: "signedIn", me });
+        } else setPhase({ name: "signedOut", expired: false });
+      } catch (error) {
+        // Offline at start-up: the user who signed in last on this phone goes on with what is stored.
+        const me = error instanceof OfflineError ? ((await store.get("meta", "me")) as Me | undefined) : undefined;
+        setPhase(me ? { name: "signedIn", me } : { name: "signedOut", expired: false });
+      }
+    })();
+  }, []);
+
+  const languageSwitch = <LanguageSwitch lang={lang} onChange={changeLocale} />;
+  if (phase.name === "loading" || db === null) return <p class="loading">{t("app.loading")}</p>;
+  if (phase.name === "signedOut") {
+    return (
+      <SignIn
+        expired={phase.expired}
+        languageSwitch={languageSwitch}
+        onSignedIn={async (me) => {
+          await rememberUser(db, me);
+          setPhase({ name: "signedIn", me });
+          navigate({ name: homeFor(me) === "patients" ? "patients" : "home" }, true);
+        }}
+      />
+    );
+  }
+  return (
+    <SignedIn
+      key={phase.me.username}
+      me={phase.me}
+      db={db}
+      languageSwitch={languageSwitch}
+      onSignedOut={(expired) => setPhase({ name: "signedOut", expired })}
+    />
+  );
+}
+
+/** A different user on this phone starts from an empty store: nothing of the last one shows. */
+async function rememberUser(db: Store, me: Me): Promise<void> {
+  const last = (await db.get("meta", "me")) as Me | undefined;
+  if (last && last.username !== me.username) await wipeStore(db);
+  await db.put("meta", me, "me");
+}
+
+function LanguageSwitch({ lang, onChange }: { lang: Locale; onChange(next: Locale): void }) {
+  return (
+    <label class="lang">
+      <span class="visually-hidden">{t("lang.label")}</span>
+      <select value={lang} onChange={(e) => onChange((e.target as HTMLSelectElement).value as Locale)}>
+        {LOCALES.map((l) => (
+          <option value={l} key={l}>
+            {t(l === "ja" ? "lang.ja" : "lang.en")}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element; onSignedOut(expired: boolean): void }) {
+  const { me, db } = props;
+  const route = useRoute();
+  const [online, setOnline] = useState(navigator.onLine);
+  const [outboxCount, setOutboxCount] = useState(0);
+  const [message, setMessage] = useState("");
+
+  const runSync = useCallback(async () => {
+    if (navigator.onLine) await sync(db, sendPost);
+    setOutboxCount((await listOutbox(db)).length);
+    dispatchEvent(new Event("renraku:outbox"));
+  }, [db]);
+
+  useEffect(() => {
+    const up = () => {
+      setOnline(true);
+      void runSync();
+    };
+    const down = () => setOnline(false);
+    addEventListener("online", up);
+    addEventListener("offline", down);
+    const timer = setInterval(() => void runSync(), SYNC_EVERY_MS);
+    void runSync();
+    return () => {
+      removeEventListener("online", up);
+      removeEventListener("offline", down);
+      clearInterval(timer);
+    };
+  }, [runSync]);
+
+  const endSession = useCallback(
+    async (expired: boolean) => {
+      closeLive();
+      // Signing out wipes this phone's copy; an expired session keeps it (and the unsent posts)
+      // for the same user's next sign-in, which rememberUser wipes if someone else signs in.
+      if (!expired) await wipeStore(db);
+      props.onSignedOut(expired);
+    },
+    [db],
+  );
+
+  const session: Session = useMemo(
+    () => ({
+      me,
+      db,
+      online,
+      outboxCount,
+      outboxChanged: () => void runSync(),
+      notify: setMessage,
+      sessionEnded: () => void endSession(true),
+    }),
+    [me, db, online, outboxCount, runSync, endSession],
+  );
+
+  const home: Route = homeFor(me) === "patients" ? { name: "patients" } : { name: "home" };
+  const current = route.name === "home" && homeFor(me) === "patients" ? { name: "patients" as const } : route;
+
+  return (
+    <SessionContext.Provider value={session}>
+      <header class="bar">
+        <a class="brand" href="/" onClick={(e) => onLinkClick(e, home)}>
+          {t("app.name")}
+        </a>
+        {props.languageSwitch}
+      </header>
+      <nav class="nav" aria-label={t("nav.main")}>
+        <NavLink route={home} current={current} label={t(home.name === "patients" ? "nav.patients" : "nav.home")} />
+        {writesPosts(me) && (
+          <NavLink
+            route={{ name: "outbox" }}
+            current={current}
+            label={outboxCount ? `${t("nav.outbox")} (${outboxCount})` : t("nav.outbox")}
+          />
+        )}
+        <button
+          type="button"
+          class="link"
+          onClick={async () => {
+            try {
+              await signOut();
+            } catch {
+              // Offline: the server session ends by itself; this phone forgets everything now.
+            }
+            await endSession(false);
+          }}
+        >
+          {t("nav.signOut")}
+        </button>
+      </nav>
+      {!online && (
+        <p class="banner offline" role="status">
+          {t("app.offline")}
+        </p>
+      )}
+      <p class="banner notice" role="status" aria-live="polite" hidden={!message}>
+        {message}
+      </p>
+      <main id="main">
+        <Screen route={current} />
+      </main>
+    </SessionContext.Provider>
+  );
+}
+
+function NavLink({ route, current, label }: { route: Route; current: Route; label: string }) {
+  const active = route.name === current.name;
+  return (
+    <a href={route.name === "outbox" ? "/outbox" : route.name === "patients" ? "/patients" : "/"} aria-current={active ? "page" : undefined} onClick={(e) => onLinkClick(e, route)}>
+      {label}
+    </a>
+  );
+}
+
+function Screen({ route }: { route: Route }) {
+  switch (route.name) {
+    case "patients":
+      return <PatientList />;
+    case "timeline":
+      return <Timeline key={route.patientId} patientId={route.patientId} />;
+    case "compose":
+      return <Compose key={route.patientId} patientId={route.patientId} />;
+    case "outbox":
+      return <Outbox />;
+    case "home":
+      return <RoleHome />;
+  }
+}

@@ -1,0 +1,93 @@
+// Live updates over graphql-transport-ws on /graphql. The session cookie rides the same-origin
+// WebSocket handshake, so connection_init carries nothing. graphql-ws's own retry would
+// resubscribe with the variables of the first subscribe (missing what came in between), so it is
+// off: each subscription here resubscribes itself from the last cursor it saw.
+import { createClient, type Client } from "graphql-ws";
+import type { PostRow } from "./types";
+
+export interface FeedEvent {
+  cursor: string;
+  kind: string;
+  patientId: string;
+  post: PostRow | null;
+}
+
+let client: Client | null = null;
+
+function socketUrl(): string {
+  const { protocol, host } = window.location;
+  return `${protocol === "https:" ? "wss:" : "ws:"}//${host}/graphql`;
+}
+
+function liveClient(): Client {
+  client ??= createClient({ url: socketUrl(), lazy: true, retryAttempts: 0 });
+  return client;
+}
+
+/** Close the socket (signing out: the server also closes it with 4401). */
+export function closeLive(): void {
+  void client?.dispose();
+  client = null;
+}
+
+const SESSION_ENDED = 4401;
+
+export interface LiveHandlers {
+  onEvent(event: FeedEvent): void;
+  onState(live: boolean): void;
+  onSessionEnded(): void;
+  onLostAccess(): void;
+}
+
+/** Subscribe to `query` (with `$after` for the cursor) until the returned function is called. */
+export function subscribeFrom(query: string, variables: Record<string, unknown>, handlers: LiveHandlers): () => void {
+  let cursor: string | null = (variables.after as string | null) ?? null;
+  let stop: (() => void) | null = null;
+  let stopped = false;
+  let delay = 1_000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const start = () => {
+    if (stopped) return;
+    stop = liveClient().subscribe<{ event: FeedEvent }>(
+      { query, variables: { ...variables, after: cursor } },
+      {
+        next(result) {
+          const event = result.data?.event;
+          if (!event) return;
+          delay = 1_000;
+          handlers.onState(true);
+          cursor = event.cursor;
+          handlers.onEvent(event);
+        },
+        error(error) {
+          handlers.onState(false);
+          if (isClose(error) && error.code === SESSION_ENDED) return handlers.onSessionEnded();
+          if (Array.isArray(error)) {
+            // A GraphQL error on the subscription: access to this patient is gone.
+            const codes = error.map((e: { extensions?: { code?: string } }) => e.extensions?.code);
+            if (codes.includes("NOT_FOUND") || codes.includes("FORBIDDEN")) return handlers.onLostAccess();
+            if (codes.includes("UNAUTHENTICATED")) return handlers.onSessionEnded();
+          }
+          client = null; // the socket is gone: the next subscribe opens another
+          timer = setTimeout(start, delay);
+          delay = Math.min(delay * 2, 30_000);
+        },
+        complete() {
+          handlers.onState(false);
+        },
+      },
+    );
+    handlers.onState(true);
+  };
+  start();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    stop?.();
+  };
+}
+
+function isClose(error: unknown): error is CloseEvent {
+  return typeof error === "object" && error !== null && "code" in error && typeof (error as CloseEvent).code === "number";
+}

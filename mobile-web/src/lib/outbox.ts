@@ -1,0 +1,132 @@
+// The outbox: posts written on the phone wait here, in IndexedDB, until the server accepts them.
+// Each carries the clientId it was made with, so a retry after a lost answer returns the post
+// already stored instead of a second copy. Its states tell the user why a post is still here:
+//   waiting  - not tried yet, or the network is down (it goes as soon as it is back);
+//   sending  - on its way;
+//   failed   - the server or network broke mid-way: retried by itself, with growing pauses;
+//   refused  - the server said no (a 4xx or a GraphQL error): kept, shown with the reason, not retried.
+import type { Store } from "./store";
+import type { CreatePostInput } from "./types";
+
+export type OutboxStatus = "waiting" | "sending" | "failed" | "refused";
+
+export interface OutboxEntry {
+  clientId: string;
+  patientId: string;
+  input: CreatePostInput;
+  createdAt: string;
+  status: OutboxStatus;
+  attempts: number;
+  nextAttemptAt: number; // epoch ms; 0 = now
+  reason: string | null;
+}
+
+/** What one try to send an entry came to. */
+export type SendResult =
+  | { outcome: "sent"; postId: string }
+  | { outcome: "offline" }
+  | { outcome: "failed"; reason: string }
+  | { outcome: "refused"; reason: string };
+
+export type Sender = (input: CreatePostInput) => Promise<SendResult>;
+
+const BASE_DELAY_MS = 2_000;
+const MAX_DELAY_MS = 5 * 60_000;
+
+/** The pause before the next try after `attempts` failures: 2 s, 4 s, 8 s ... at most 5 min. */
+export function backoff(attempts: number): number {
+  return Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** Math.max(0, attempts - 1));
+}
+
+export function newClientId(): string {
+  return crypto.randomUUID();
+}
+
+export async function enqueue(db: Store, input: Omit<CreatePostInput, "clientId">, now = new Date()): Promise<OutboxEntry> {
+  const entry: OutboxEntry = {
+    clientId: newClientId(),
+    patientId: input.patientId,
+    input: { ...input, clientId: "" },
+    createdAt: now.toISOString(),
+    status: "waiting",
+    attempts: 0,
+    nextAttemptAt: 0,
+    reason: null,
+  };
+  entry.input.clientId = entry.clientId;
+  await db.put("outbox", entry);
+  return entry;
+}
+
+/** The entries, oldest first (the order they are sent in). */
+export async function listOutbox(db: Store): Promise<OutboxEntry[]> {
+  return db.getAllFromIndex("outbox", "byCreated");
+}
+
+export async function discard(db: Store, clientId: string): Promise<void> {
+  await db.delete("outbox", clientId);
+}
+
+/** Make a refused or failed entry due again now (the user pressed "retry"). */
+export async function retryNow(db: Store, clientId: string): Promise<void> {
+  const entry = await db.get("outbox", clientId);
+  if (!entry) return;
+  await db.put("outbox", { ...entry, status: "waiting", nextAttemptAt: 0, reason: null });
+}
+
+export interface SyncReport {
+  sent: string[]; // clientIds accepted by the server
+  stoppedOffline: boolean;
+}
+
+let running: Promise<SyncReport> | null = null;
+
+/** Send every due entry, oldest first; one sync at a time per page (a second call joins it).
+ *  Stops at the first "offline" answer: the rest would fail the same way. */
+export function sync(db: Store, send: Sender, now: () => number = Date.now): Promise<SyncReport> {
+  running ??= syncOnce(db, send, now).finally(() => {
+    running = null;
+  });
+  return running;
+}
+
+async function syncOnce(db: Store, send: Sender, now: () => number): Promise<SyncReport> {
+  const report: SyncReport = { sent: [], stoppedOffline: false };
+  for (const entry of await listOutbox(db)) {
+    // A "sending" entry left by a page that closed mid-way is due again: its clientId makes it safe.
+    if (entry.status === "refused" || entry.nextAttemptAt > now()) continue;
+    await db.put("outbox", { ...entry, status: "sending" });
+    let result: SendResult;
+    try {
+      result = await send(entry.input);
+    } catch (error) {
+      result = { outcome: "failed", reason: String(error) };
+    }
+    // The user may have discarded it meanwhile: do not bring it back.
+    const current = await db.get("outbox", entry.clientId);
+    if (result.outcome === "sent") {
+      if (current) await db.delete("outbox", entry.clientId);
+      report.sent.push(entry.clientId);
+      continue;
+    }
+    if (!current) continue;
+    if (result.outcome === "offline") {
+      await db.put("outbox", { ...current, status: "waiting", nextAttemptAt: 0 });
+      report.stoppedOffline = true;
+      break;
+    }
+    if (result.outcome === "refused") {
+      await db.put("outbox", { ...current, status: "refused", reason: result.reason });
+      continue;
+    }
+    const attempts = current.attempts + 1;
+    await db.put("outbox", {
+      ...current,
+      status: "failed",
+      attempts,
+      reason: result.reason,
+      nextAttemptAt: now() + backoff(attempts),
+    });
+  }
+  return report;
+}

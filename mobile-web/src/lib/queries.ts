@@ -1,0 +1,35 @@
+// The GraphQL documents the app sends, in one place.
+
+export const PATIENT_FIELDS = `id displayName kana lastVisitAt unreadCount urgentUnreadCount
+  risk { careLevel mobility living dementia sensoryImpairment devices }`;
+
+export const PATIENTS = `query($search: String, $after: String) {
+  patients(first: 100, after: $after, search: $search) {
+    edges { node { ${PATIENT_FIELDS} } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+export const POST_FIELDS = `id clientId patientId category body urgent visibleToFamily createdAt editedAt
+  retractedAt retractReason author { displayName }
+  vitals { temperature systolic diastolic pulse spo2 respiration weight bloodGlucose pain flagged }
+  readBy { user { displayName } }`;
+
+export const TIMELINE = `query($id: ID!, $after: String) {
+  patient(id: $id) {
+    id displayName
+    careTeam { members { role user { displayName } } }
+    timeline(first: 30, after: $after) {
+      edges { node { ${POST_FIELDS} } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}`;
+
+export const PATIENT_EVENTS = `subscription($patientId: ID!, $after: String) {
+  event: patientEvents(patientId: $patientId, after: $after) {
+    cursor kind patientId post { ${POST_FIELDS} }
+  }
+}`;
+
+export const MARK_PATIENT_READ = `mutation($id: ID!) { markPatientRead(patientId: $id) }`;

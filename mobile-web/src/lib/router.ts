@@ -1,0 +1,57 @@
+// Path routing with the History API: the server answers every client path with index.html.
+import { useEffect, useState } from "preact/hooks";
+
+export type Route =
+  | { name: "home" }
+  | { name: "patients" }
+  | { name: "timeline"; patientId: string }
+  | { name: "compose"; patientId: string }
+  | { name: "outbox" };
+
+export function parse(path: string): Route {
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === "patients" && parts.length === 1) return { name: "patients" };
+  if (parts[0] === "patients" && parts.length === 2) return { name: "timeline", patientId: parts[1] };
+  if (parts[0] === "patients" && parts[2] === "new") return { name: "compose", patientId: parts[1] };
+  if (parts[0] === "outbox") return { name: "outbox" };
+  return { name: "home" };
+}
+
+export function href(route: Route): string {
+  switch (route.name) {
+    case "home":
+      return "/";
+    case "patients":
+      return "/patients";
+    case "timeline":
+      return `/patients/${encodeURIComponent(route.patientId)}`;
+    case "compose":
+      return `/patients/${encodeURIComponent(route.patientId)}/new`;
+    case "outbox":
+      return "/outbox";
+  }
+}
+
+export function navigate(route: Route, replace = false): void {
+  const url = href(route);
+  if (replace) history.replaceState(null, "", url);
+  else history.pushState(null, "", url);
+  dispatchEvent(new PopStateEvent("popstate"));
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parse(location.pathname));
+  useEffect(() => {
+    const onPop = () => setRoute(parse(location.pathname));
+    addEventListener("popstate", onPop);
+    return () => removeEventListener("popstate", onPop);
+  }, []);
+  return route;
+}
+
+/** A same-page link: plain <a href> for the browser, history navigation on click. */
+export function onLinkClick(event: MouseEvent, route: Route): void {
+  if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  navigate(route);
+}

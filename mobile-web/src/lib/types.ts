@@ -1,0 +1,84 @@
+// The shapes the app reads from the GraphQL API (the fields it asks for, nothing more).
+
+export type UserKind = "PROFESSIONAL" | "FAMILY" | "PATIENT" | "MUNICIPALITY" | "PLANNER" | "OPERATOR";
+
+export interface Me {
+  username: string;
+  displayName: string;
+  kind: string; // lower case from /auth/me (seed kinds), upper case from GraphQL; compare lower-cased
+  profession: string | null;
+}
+
+export interface Risk {
+  careLevel: string;
+  mobility: string;
+  living: string;
+  dementia: boolean;
+  sensoryImpairment: boolean;
+  devices: string[];
+}
+
+export interface PatientRow {
+  id: string;
+  displayName: string;
+  kana: string;
+  lastVisitAt: string | null;
+  unreadCount: number | null;
+  urgentUnreadCount: number | null;
+  risk: Risk | null;
+}
+
+export type VitalName =
+  | "temperature"
+  | "systolic"
+  | "diastolic"
+  | "pulse"
+  | "spo2"
+  | "respiration"
+  | "weight"
+  | "bloodGlucose"
+  | "pain";
+
+export type Vitals = Partial<Record<VitalName, number | null>> & { flagged?: string[] };
+
+export const CATEGORIES = [
+  "VISIT_REPORT",
+  "VITALS",
+  "MEDICATION",
+  "MEALS",
+  "EXCRETION",
+  "SLEEP",
+  "MOOD",
+  "SKIN",
+  "INCIDENT",
+  "INSTRUCTION",
+  "OTHER",
+] as const;
+export type Category = (typeof CATEGORIES)[number];
+
+export interface PostRow {
+  id: string;
+  clientId: string;
+  patientId: string;
+  author: { displayName: string } | null;
+  category: Category;
+  body: string;
+  vitals: Vitals | null;
+  urgent: boolean;
+  visibleToFamily: boolean;
+  createdAt: string;
+  editedAt: string | null;
+  retractedAt: string | null;
+  retractReason: string | null;
+  readBy: { user: { displayName: string } }[] | null;
+}
+
+export interface CreatePostInput {
+  patientId: string;
+  clientId: string;
+  category: Category;
+  body: string;
+  vitals: Partial<Record<VitalName, number>> | null;
+  urgent: boolean;
+  visibleToFamily: boolean;
+}

@@ -1,0 +1,112 @@
+import { useState } from "preact/hooks";
+import { useSession } from "../context";
+import { t, type MessageKey } from "../i18n";
+import { enqueue } from "../lib/outbox";
+import { navigate } from "../lib/router";
+import { CATEGORIES, type Category, type VitalName } from "../lib/types";
+
+const VITALS: { name: VitalName; step: string; inputMode: "decimal" | "numeric" }[] = [
+  { name: "temperature", step: "0.1", inputMode: "decimal" },
+  { name: "systolic", step: "1", inputMode: "numeric" },
+  { name: "diastolic", step: "1", inputMode: "numeric" },
+  { name: "pulse", step: "1", inputMode: "numeric" },
+  { name: "spo2", step: "1", inputMode: "numeric" },
+  { name: "respiration", step: "1", inputMode: "numeric" },
+  { name: "weight", step: "0.1", inputMode: "decimal" },
+  { name: "bloodGlucose", step: "1", inputMode: "numeric" },
+  { name: "pain", step: "1", inputMode: "numeric" },
+];
+
+// Every post goes through the outbox, online or not: one path, and a post written in a dead spot
+// is never lost. The outbox sends it at once when the network is there.
+export function Compose({ patientId }: { patientId: string }) {
+  const { db, outboxChanged, notify } = useSession();
+  const [category, setCategory] = useState<Category>("VISIT_REPORT");
+  const [body, setBody] = useState("");
+  const [vitals, setVitals] = useState<Partial<Record<VitalName, string>>>({});
+  const [urgent, setUrgent] = useState(false);
+  const [family, setFamily] = useState(false);
+  const [error, setError] = useState("");
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const values: Partial<Record<VitalName, number>> = {};
+    for (const { name } of VITALS) {
+      const raw = (vitals[name] ?? "").trim().replace(",", ".");
+      if (!raw) continue;
+      const value = Number(raw);
+      if (!Number.isFinite(value)) return setError(t("compose.invalid", { field: t(`vitals.${name}` as MessageKey) }));
+      values[name] = value;
+    }
+    const hasVitals = Object.keys(values).length > 0;
+    if (!body.trim() && !hasVitals) return setError(t("compose.empty"));
+    await enqueue(db, {
+      patientId,
+      category,
+      body: body.trim(),
+      vitals: hasVitals ? values : null,
+      urgent,
+      visibleToFamily: family,
+    });
+    notify(t("compose.queued"));
+    outboxChanged();
+    navigate({ name: "timeline", patientId }, true);
+  };
+
+  return (
+    <form class="stack" onSubmit={submit}>
+      <h1>{t("compose.title")}</h1>
+      <label class="field">
+        <span>{t("category.label")}</span>
+        <select name="category" value={category} onChange={(e) => setCategory(e.currentTarget.value as Category)}>
+          {CATEGORIES.map((c) => (
+            <option key={c} value={c}>
+              {t(`category.${c}` as MessageKey)}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label class="field">
+        <span>{t("compose.body")}</span>
+        <textarea name="body" rows={5} value={body} onInput={(e) => setBody(e.currentTarget.value)} />
+      </label>
+      <fieldset class="vitals-form">
+        <legend>{t("vitals.title")}</legend>
+        {VITALS.map(({ name, step, inputMode }) => (
+          <label class="field" key={name}>
+            <span>{t(`vitals.${name}` as MessageKey)}</span>
+            <input
+              name={name}
+              type="number"
+              step={step}
+              inputMode={inputMode}
+              value={vitals[name] ?? ""}
+              onInput={(e) => setVitals({ ...vitals, [name]: e.currentTarget.value })}
+            />
+          </label>
+        ))}
+      </fieldset>
+      <label class="check">
+        <input type="checkbox" name="urgent" checked={urgent} onChange={(e) => setUrgent(e.currentTarget.checked)} />
+        <span>{t("compose.urgent")}</span>
+      </label>
+      <label class="check">
+        <input type="checkbox" name="visibleToFamily" checked={family} onChange={(e) => setFamily(e.currentTarget.checked)} />
+        <span>{t("compose.family")}</span>
+      </label>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div class="actions">
+        <button type="submit" class="primary">
+          {t("compose.send")}
+        </button>
+        <button type="button" onClick={() => navigate({ name: "timeline", patientId }, true)}>
+          {t("compose.cancel")}
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,63 @@
+import { useEffect, useState } from "preact/hooks";
+import { useSession } from "../context";
+import { formatDateTime, t, type MessageKey } from "../i18n";
+import { discard, listOutbox, retryNow, type OutboxEntry } from "../lib/outbox";
+
+export function Outbox() {
+  const { db, outboxChanged, online } = useSession();
+  const [entries, setEntries] = useState<OutboxEntry[] | null>(null);
+
+  useEffect(() => {
+    const reload = () => void listOutbox(db).then(setEntries);
+    reload();
+    // The shell announces each sync; the list follows it.
+    addEventListener("renraku:outbox", reload);
+    return () => removeEventListener("renraku:outbox", reload);
+  }, [db]);
+
+  const status = (entry: OutboxEntry): string => {
+    switch (entry.status) {
+      case "refused":
+        return t("outbox.refused", { reason: entry.reason ?? "" });
+      case "failed":
+        return t("outbox.failed", { attempts: entry.attempts });
+      case "sending":
+        return online ? t("outbox.sending") : t("outbox.waiting");
+      case "waiting":
+        return t("outbox.waiting");
+    }
+  };
+
+  return (
+    <section class="stack">
+      <h1>{t("outbox.title")}</h1>
+      {entries === null ? (
+        <p>{t("app.loading")}</p>
+      ) : entries.length === 0 ? (
+        <p class="empty">{t("outbox.empty")}</p>
+      ) : (
+        <ul class="outbox" aria-label={t("outbox.title")}>
+          {entries.map((entry) => (
+            <li key={entry.clientId} class={`outbox-entry ${entry.status}`} data-status={entry.status}>
+              <p class="meta">
+                {t(`category.${entry.input.category}` as MessageKey)} · {formatDateTime(entry.createdAt)}
+              </p>
+              {entry.input.body && <p class="body">{entry.input.body}</p>}
+              <p class="state">{status(entry)}</p>
+              <div class="actions">
+                {(entry.status === "refused" || entry.status === "failed") && (
+                  <button type="button" onClick={async () => { await retryNow(db, entry.clientId); outboxChanged(); }}>
+                    {t("outbox.retry")}
+                  </button>
+                )}
+                <button type="button" onClick={async () => { await discard(db, entry.clientId); outboxChanged(); }}>
+                  {t("outbox.discard")}
+                </button>
+              </div>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,26 @@
+import { useSession } from "../context";
+import { t, type MessageKey } from "../i18n";
+import { kindOf } from "../lib/roles";
+import { PatientList } from "./PatientList";
+
+// Until the planners' and the municipality's consoles exist, each role lands here on a page that
+// says what there is for it today, and lists the patients `patients` gives that role.
+const NOTE: Record<string, MessageKey> = {
+  planner: "home.planner",
+  municipality: "home.municipality",
+  operator: "home.operator",
+  family: "home.family",
+  patient: "home.patient",
+};
+
+export function RoleHome() {
+  const { me } = useSession();
+  const kind = kindOf(me);
+  return (
+    <section class="stack">
+      <h1>{t("home.title", { name: me.displayName })}</h1>
+      {NOTE[kind] && <p class="note">{t(NOTE[kind])}</p>}
+      {kind !== "operator" && <PatientList heading={false} />}
+    </section>
+  );
+}

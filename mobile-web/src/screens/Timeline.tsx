@@ -1,0 +1,180 @@
+import { useEffect, useState } from "preact/hooks";
+import { useSession } from "../context";
+import { formatDateTime, formatNumber, t, type MessageKey } from "../i18n";
+import { gql, gqlPartial, OfflineError } from "../lib/api";
+import { subscribeFrom, type FeedEvent } from "../lib/live";
+import { MARK_PATIENT_READ, PATIENT_EVENTS, TIMELINE } from "../lib/queries";
+import { writesPosts } from "../lib/roles";
+import { navigate, onLinkClick } from "../lib/router";
+import { dropPatient, loadPosts, savePosts } from "../lib/store";
+import type { PostRow, VitalName } from "../lib/types";
+
+interface TimelineData {
+  patient: {
+    id: string;
+    displayName: string;
+    careTeam: { members: { role: string; user: { displayName: string } }[] } | null;
+    timeline: { edges: { node: PostRow }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } | null;
+  } | null;
+}
+
+/** Newest first, one row per post id (a live event and the query may bring the same post). */
+function merge(current: PostRow[], incoming: PostRow[]): PostRow[] {
+  const byId = new Map(current.map((p) => [p.id, p]));
+  for (const post of incoming) byId.set(post.id, post);
+  return [...byId.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+}
+
+export function Timeline({ patientId }: { patientId: string }) {
+  const { db, me, notify, sessionEnded, online } = useSession();
+  const [name, setName] = useState("");
+  const [posts, setPosts] = useState<PostRow[] | null>(null);
+  const [teamSize, setTeamSize] = useState<number | null>(null);
+  const [live, setLive] = useState(false);
+  const [gone, setGone] = useState(false);
+
+  const loseAccess = async () => {
+    const dropped = await dropPatient(db, patientId);
+    setGone(true);
+    setPosts([]);
+    if (dropped) notify(t("outbox.dropped", { count: dropped }));
+  };
+
+  useEffect(() => {
+    let cancelled = false;
+    // Live first, then the query: whatever is posted in between arrives by one or the other.
+    const stop = subscribeFrom(
+      PATIENT_EVENTS,
+      { patientId, after: null },
+      {
+        onEvent(event: FeedEvent) {
+          if (event.kind === "MEMBERSHIP_CHANGED") return; // the patient list re-checks access
+          if (!event.post) return;
+          const post = event.post;
+          setPosts((current) => merge(current ?? [], [post]));
+          void savePosts(db, [post]);
+        },
+        onState: setLive,
+        onSessionEnded: sessionEnded,
+        onLostAccess: () => void loseAccess(),
+      },
+    );
+    void (async () => {
+      const cached = await loadPosts(db, patientId);
+      if (!cancelled && cached.length) setPosts((current) => merge(current ?? [], cached));
+      try {
+        const { data, errors } = await gqlPartial<TimelineData>(TIMELINE, { id: patientId, after: null });
+        if (cancelled) return;
+        if (!data?.patient || errors.some((e) => e.extensions?.code === "NOT_FOUND")) return void loseAccess();
+        setName(data.patient.displayName);
+        setTeamSize(data.patient.careTeam ? data.patient.careTeam.members.filter((m) => m.role !== "FAMILY").length : null);
+        const fresh = data.patient.timeline?.edges.map((e) => e.node) ?? [];
+        await savePosts(db, fresh);
+        setPosts((current) => merge(current ?? [], fresh));
+        // Opening the notebook reads it: the unread counts on the list go down.
+        await gql(MARK_PATIENT_READ, { id: patientId }).catch(() => undefined);
+      } catch (caught) {
+        if (!(caught instanceof OfflineError)) notify(t("app.error", { message: String(caught) }));
+        if (!cancelled) setPosts((current) => current ?? []);
+      }
+    })();
+    return () => {
+      cancelled = true;
+      stop();
+    };
+  }, [patientId]);
+
+  if (gone) {
+    return (
+      <section class="stack">
+        <p class="empty">{t("timeline.gone")}</p>
+        <a href="/patients" onClick={(e) => onLinkClick(e, { name: "patients" })}>
+          {t("timeline.back")}
+        </a>
+      </section>
+    );
+  }
+
+  return (
+    <section class="stack">
+      <a class="back" href="/patients" onClick={(e) => onLinkClick(e, { name: "patients" })}>
+        ← {t("timeline.back")}
+      </a>
+      <h1>
+        {name || t("timeline.title")}
+      </h1>
+      <p class={live && online ? "live on" : "live"}>{live && online ? t("timeline.live") : t("timeline.notLive")}</p>
+      {writesPosts(me) && (
+        <button type="button" class="primary" onClick={() => navigate({ name: "compose", patientId })}>
+          {t("timeline.compose")}
+        </button>
+      )}
+      {posts === null ? (
+        <p>{t("app.loading")}</p>
+      ) : posts.length === 0 ? (
+        <p class="empty">{t("timeline.empty")}</p>
+      ) : (
+        <ol class="posts" aria-label={t("timeline.title")}>
+          {posts.map((post) => (
+            <PostItem key={post.id} post={post} teamSize={teamSize} />
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
+
+const VITAL_ORDER: VitalName[] = ["temperature", "systolic", "diastolic", "pulse", "spo2", "respiration", "weight", "bloodGlucose", "pain"];
+const UNITS: Partial<Record<VitalName, string>> = {
+  temperature: "°C",
+  systolic: "mmHg",
+  diastolic: "mmHg",
+  pulse: "/min",
+  spo2: "%",
+  respiration: "/min",
+  weight: "kg",
+  bloodGlucose: "mg/dL",
+};
+
+function PostItem({ post, teamSize }: { post: PostRow; teamSize: number | null }) {
+  const flagged = new Set(post.vitals?.flagged ?? []);
+  return (
+    <li class={`post${post.urgent ? " urgent" : ""}`} data-post-id={post.id}>
+      <div class="post-head">
+        <span class={`category cat-${post.category.toLowerCase()}`}>{t(`category.${post.category}` as MessageKey)}</span>
+        {post.urgent && <span class="badge urgent">{t("timeline.urgent")}</span>}
+        {post.visibleToFamily && <span class="badge">{t("timeline.family")}</span>}
+      </div>
+      <p class="meta">
+        {post.author?.displayName ?? ""} · <time dateTime={post.createdAt}>{formatDateTime(post.createdAt)}</time>
+        {post.editedAt && <> · {t("timeline.edited")}</>}
+      </p>
+      {post.retractedAt ? (
+        <p class="retracted">{t("timeline.retracted", { reason: post.retractReason ?? "" })}</p>
+      ) : (
+        <>
+          {post.body && <p class="body">{post.body}</p>}
+          {post.vitals && (
+            <dl class="vitals" aria-label={t("vitals.title")}>
+              {VITAL_ORDER.filter((v) => post.vitals?.[v] != null).map((v) => (
+                <div class={flagged.has(v) ? "vital flagged" : "vital"} key={v}>
+                  <dt>{t(`vitals.${v}` as MessageKey)}</dt>
+                  <dd>
+                    {formatNumber(post.vitals![v]!)}
+                    {UNITS[v] ? ` ${UNITS[v]}` : ""}
+                    {flagged.has(v) && <span class="flag"> ⚠ {t("vitals.flagged")}</span>}
+                  </dd>
+                </div>
+              ))}
+            </dl>
+          )}
+        </>
+      )}
+      {post.readBy && teamSize !== null && (
+        <p class="meta readby" title={post.readBy.map((r) => r.user.displayName).join(", ")}>
+          {t("timeline.readBy", { read: post.readBy.length, total: teamSize })}
+        </p>
+      )}
+    </li>
+  );
+}
