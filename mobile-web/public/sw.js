@@ -7,13 +7,18 @@ const SHELL = "renraku-shell-v1";
 const APP_PAGES = /^\/(patients(\/.*)?|outbox|home)?$/;
 const SHELL_FILES = ["/", "/manifest.webmanifest", "/icons/icon-192.png", "/icons/icon-512.png"];
 
+// The shell and the hashed files its index.html names: the page that registered this worker
+// loaded them before the worker could see them, so they are fetched again here.
+async function precache() {
+  const cache = await caches.open(SHELL);
+  await cache.addAll(SHELL_FILES);
+  const index = await (await cache.match("/")).text();
+  const assets = [...index.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]);
+  await cache.addAll(assets);
+}
+
 self.addEventListener("install", (event) => {
-  event.waitUntil(
-    caches
-      .open(SHELL)
-      .then((cache) => cache.addAll(SHELL_FILES))
-      .then(() => self.skipWaiting()),
-  );
+  event.waitUntil(precache().then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {

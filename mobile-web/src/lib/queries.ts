@@ -1,7 +1,7 @@
 // The GraphQL documents the app sends, in one place.
 
 export const PATIENT_FIELDS = `id displayName kana lastVisitAt unreadCount urgentUnreadCount
-  risk { careLevel mobility living dementia sensoryImpairment devices }`;
+  risk { careLevel mobility living dementia sensoryImpairment devices { kind } }`;
 
 export const PATIENTS = `query($search: String, $after: String) {
   patients(first: 100, after: $after, search: $search) {

@@ -15,7 +15,7 @@ export interface Risk {
   living: string;
   dementia: boolean;
   sensoryImpairment: boolean;
-  devices: string[];
+  devices: { kind: string }[];
 }
 
 export interface PatientRow {

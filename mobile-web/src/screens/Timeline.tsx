@@ -60,6 +60,8 @@ export function Timeline({ patientId }: { patientId: string }) {
       },
     );
     void (async () => {
+      const known = await db.get("patients", patientId); // the name, offline too
+      if (!cancelled && known) setName(known.displayName);
       const cached = await loadPosts(db, patientId);
       if (!cancelled && cached.length) setPosts((current) => merge(current ?? [], cached));
       try {

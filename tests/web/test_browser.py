@@ -1,0 +1,160 @@
+"""The phone app end to end: Debian's Chromium (Playwright) against a real `renraku serve`."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import pytest
+from playwright.async_api import BrowserContext, Page, expect
+
+from tests.support.graphql import DEMO, DEMO_PASSWORD
+from tests.support.server import Server
+
+pytestmark = pytest.mark.browser
+
+NURSE = "nurse.sato"
+FAMILY = "family.ito"
+
+
+def patients_of(username: str) -> set[str]:
+    """The demo patients on whose team `username` is (seed/demo.toml)."""
+    return {
+        p["display_name"]
+        for p in DEMO["patients"]
+        if username in p["team"] or p.get("coordinator") == username
+    }
+
+
+async def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
+    await page.goto("/")
+    # DESIGN.md's contract: the form's first input is the username, the only password field
+    # follows, and Enter submits.
+    first = page.locator("form input").first
+    await expect(first).to_have_attribute("name", "username")
+    await expect(page.locator("input[type=password]")).to_have_count(1)
+    await first.fill(username)
+    await page.locator("input[type=password]").fill(password)
+    await page.locator("input[type=password]").press("Enter")
+
+
+async def shown_patients(page: Page) -> set[str]:
+    names = page.locator("ul.patients li .name")
+    await expect(names.first).to_be_visible()
+    return set(await names.all_inner_texts())
+
+
+def posts_with(server: Server, username: str, patient_name: str, body: str) -> list[dict]:
+    """The posts holding `body` in the patient's notebook, as the server has them."""
+    token = server.login(username)
+    query = """query { patients(first: 100) { edges { node { displayName
+      timeline(first: 100) { edges { node {
+        id body category vitals { temperature pulse flagged } } } } } } } }"""
+    response = httpx.post(
+        server.graphql_url, json={"query": query}, headers={"Authorization": f"Bearer {token}"}
+    )
+    data = response.json()["data"]["patients"]["edges"]
+    (patient,) = [e["node"] for e in data if e["node"]["displayName"] == patient_name]
+    return [e["node"] for e in patient["timeline"]["edges"] if e["node"]["body"] == body]
+
+
+async def test_a_nurse_signs_in_and_sees_exactly_her_patients(page: Page) -> None:
+    await sign_in(page, NURSE)
+    await expect(page).to_have_url(re.compile(r"/patients$"))
+    assert await shown_patients(page) == patients_of(NURSE)
+
+
+async def test_a_wrong_password_is_refused_on_the_form(page: Page) -> None:
+    await sign_in(page, NURSE, "not-the-password")
+    await expect(page.get_by_role("alert")).to_contain_text("ユーザー名またはパスワードが違います")
+    await expect(page.locator("input[name=username]")).to_be_visible()
+
+
+async def test_the_nurse_reads_a_timeline_and_posts_vitals(page: Page, web_server: Server) -> None:
+    await sign_in(page, NURSE)
+    patient = sorted(patients_of(NURSE))[0]
+    await page.locator("ul.patients a", has_text=patient).click()
+    await expect(page.locator("h1")).to_have_text(patient)
+    await expect(page.locator("ol.posts li").first).to_be_visible()
+
+    body = f"訪問時バイタル {uuid.uuid4().hex[:6]}"
+    await page.get_by_role("button", name="投稿する").click()
+    await page.get_by_label("分類").select_option("VITALS")
+    await page.get_by_label("本文").fill(body)
+    await page.get_by_label("体温").fill("38.6")
+    await page.get_by_label("脈拍").fill("88")
+    await page.get_by_role("button", name="送信").click()
+
+    post = page.locator("ol.posts li", has_text=body)
+    await expect(post).to_be_visible()
+    await expect(post.locator(".vital.flagged")).to_contain_text("38.6")
+    (stored,) = posts_with(web_server, NURSE, patient, body)
+    assert stored["category"] == "VITALS"
+    assert stored["vitals"]["temperature"] == 38.6 and stored["vitals"]["pulse"] == 88
+    assert "temperature" in stored["vitals"]["flagged"]
+
+
+async def test_posts_written_offline_wait_in_the_outbox_and_arrive_once_each(
+    page: Page, context: BrowserContext, web_server: Server
+) -> None:
+    await sign_in(page, NURSE)
+    patient = sorted(patients_of(NURSE))[-1]
+    await page.locator("ul.patients a", has_text=patient).click()
+    await expect(page.locator("ol.posts li").first).to_be_visible()
+    # Let the service worker take the shell, so the reload below opens without network.
+    await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+
+    # Offline: the context's switch, and the service worker's own requests aborted too.
+    await context.set_offline(True)
+    await context.route("**/*", lambda route: route.abort())
+    bodies = [f"圏外からの投稿 {i} {uuid.uuid4().hex[:6]}" for i in range(2)]
+    for body in bodies:
+        await page.get_by_role("button", name="投稿する").click()
+        await page.get_by_label("本文").fill(body)
+        await page.get_by_role("button", name="送信").click()
+        await expect(page.locator("h1")).to_have_text(patient)
+    await page.get_by_role("link", name=re.compile("送信待ち")).click()
+    entries = page.locator("ul.outbox li")
+    await expect(entries).to_have_count(2)
+    await expect(entries.first).to_contain_text("待機中")
+
+    await page.reload()  # the outbox lives in IndexedDB, not in the page
+    await expect(page.locator("ul.outbox li")).to_have_count(2)
+
+    await context.unroute("**/*")
+    await context.set_offline(False)
+    await expect(page.locator("ul.outbox li")).to_have_count(0, timeout=20_000)
+    for body in bodies:
+        assert len(posts_with(web_server, NURSE, patient, body)) == 1
+
+
+async def test_signing_out_wipes_the_phone_and_shows_the_form(page: Page) -> None:
+    await sign_in(page, NURSE)
+    await expect(page.locator("ul.patients li").first).to_be_visible()
+    await page.get_by_role("button", name="ログアウト").click()
+    await expect(page.locator("input[name=username]")).to_be_visible()
+    stored = await page.evaluate(
+        """async () => {
+            const db = await new Promise((ok, no) => {
+                const r = indexedDB.open("renraku");
+                r.onsuccess = () => ok(r.result);
+                r.onerror = no;
+            });
+            const count = (name) => new Promise((ok) => {
+                const r = db.transaction(name).objectStore(name).count();
+                r.onsuccess = () => ok(r.result);
+            });
+            const counts = [await count("patients"), await count("posts"), await count("outbox")];
+            db.close();
+            return counts;
+        }"""
+    )
+    assert stored == [0, 0, 0]
+
+
+async def test_english_is_one_switch_away(page: Page) -> None:
+    await page.goto("/")
+    await page.get_by_label("言語").select_option("en")
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
