@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from renraku import metrics
 from renraku.app import build_app
 from renraku.db import Database
-from renraku.realtime.hub import PATIENT_EVENTS, LiveSubscription, Socket
+from renraku.realtime.subscriptions import PATIENT_EVENTS, LiveSubscription, Socket
 from renraku.runtime import Runtime, build_runtime
 from tests.conftest import ORIGIN, make_settings
 from tests.realtime.test_fanout import EVENTS, PATIENT, post, tokens

@@ -21,7 +21,7 @@ from renraku.feed.models import FeedEvent
 from renraku.feed.receipts import unread_by_key
 from renraku.kinds import UserKind
 from renraku.loaders import Loaders
-from renraku.realtime import hub as hub_module
+from renraku.realtime import batch, execution
 from renraku.realtime.compiled import compile_selection
 from renraku.runtime import Runtime
 from renraku.schema import build_schema
@@ -93,7 +93,7 @@ async def _events_of_every_kind(gql: GraphQLClient, runtime: Runtime) -> list[Fe
 async def _context(runtime: Runtime, events: list[FeedEvent], *, primed: bool) -> Context:
     async with runtime.db.session() as session:
         user = (await session.exec(select(User).where(col(User.username) == "dr.suzuki"))).one()
-        posts, users = await hub_module._rows_named(session, events)
+        posts, users = await batch.rows_named(session, events)
         patients = sorted({e.patient_id for e in events})
         roles = await roles_by_patient(session, patients)
         rows = await live_patients(session, patients)
@@ -148,7 +148,7 @@ async def test_compiled_payloads_are_graphql_cores(
             executor.build_per_event_executor(FeedEventObject(row=event))
         )
         assert not isinstance(result, Awaitable)
-        assert fast == hub_module._payload(result), event.kind
+        assert fast == execution.payload(result), event.kind
 
 
 @pytest.mark.parametrize("selection", list(NOT_PLAIN))

@@ -13,7 +13,7 @@ from renraku.audit.models import AuditRecord
 from renraku.feed.events import latest_id
 from renraku.feed.events_graphql import event_cursor
 from renraku.feed.models import FeedEvent
-from renraku.realtime import hub as hub_module
+from renraku.realtime import execution, plans
 from renraku.runtime import Runtime
 from tests.support.graphql import GraphQLClient
 from tests.support.live import (
@@ -75,13 +75,13 @@ def executions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, int]]:
     """(audience: selection key and roles, event id) of every execution of a subscription
     document, in order."""
     seen: list[tuple[Any, int]] = []
-    real = hub_module._Plan.run
+    real = execution.Plan.run
 
     async def counted(self: Any, event: Any) -> str:
         seen.append((self.key, event.id))
         return await real(self, event)
 
-    monkeypatch.setattr(hub_module._Plan, "run", counted)
+    monkeypatch.setattr(execution.Plan, "run", counted)
     return seen
 
 
@@ -170,13 +170,13 @@ async def test_an_audience_plan_is_kept_across_batches_and_outlives_its_first_su
     gql: GraphQLClient, runtime: Runtime, app: Starlette, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     built: list[Any] = []
-    real = hub_module.FeedHub._plan
+    real = plans.Selections.plan
 
     def counted(self: Any, sub: Any, held: Any, *args: Any) -> Any:
         built.append((sub.actor.user_id, held))
         return real(self, sub, held, *args)
 
-    monkeypatch.setattr(hub_module.FeedHub, "_plan", counted)
+    monkeypatch.setattr(plans.Selections, "plan", counted)
     pid = await patient_id(runtime, PATIENT)
     doctor = await gql.login("dr.suzuki")
     nurse, pharm = await tokens(gql, "nurse.sato", "pharm.kato")

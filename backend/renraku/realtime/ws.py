@@ -18,20 +18,7 @@ import json
 import logging
 from typing import Any
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    GraphQLError,
-    OperationDefinitionNode,
-    OperationType,
-    VariableNode,
-    get_operation_ast,
-    parse,
-    specified_rules,
-    validate,
-    visit,
-)
-from graphql.language import Visitor
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from renraku.access.actor import Actor
@@ -43,16 +30,16 @@ from renraku.feed.events_graphql import decode_event_cursor
 from renraku.graphql_errors import coded
 from renraku.ids import decode_id
 from renraku.metrics import FEED_SLOW_CLOSED
-from renraku.realtime.hub import (
-    MY_EVENTS,
+from renraku.realtime.documents import checked, root_field, selection_key
+from renraku.realtime.hub import FeedHub
+from renraku.realtime.subscriptions import (
     PATIENT_EVENTS,
     SLOW_CONSUMER,
     TOO_FAR_BEHIND,
-    FeedHub,
     LiveSubscription,
 )
 from renraku.runtime import Runtime
-from renraku.schema import DEPTH_RULE, MAX_TOKENS, RenrakuSchema
+from renraku.schema import RenrakuSchema
 
 log = logging.getLogger("renraku.realtime")
 
@@ -80,32 +67,6 @@ def _errors(error: Exception) -> list[dict[str, Any]]:
 
 def _frame(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-
-
-class _RootArgumentVariables(Visitor):
-    """Variables used only in the root field's arguments do not change an event's result."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.counts: dict[str, int] = {}
-
-    def enter_variable(self, node: VariableNode, *_: Any) -> None:
-        self.counts[node.name.value] = self.counts.get(node.name.value, 0) + 1
-
-
-def selection_key(operation: OperationDefinitionNode, query: str, variables: dict[str, Any]) -> str:
-    """The part of a subscription that decides its results: the document and the variables
-    used below the root field (not `patientId` or `after`)."""
-    everywhere = _RootArgumentVariables()
-    visit(operation.selection_set, everywhere)
-    root = operation.selection_set.selections[0]
-    at_root = _RootArgumentVariables()
-    if isinstance(root, FieldNode):
-        for argument in root.arguments or ():
-            visit(argument, at_root)
-    used = {n for n, c in everywhere.counts.items() if c > at_root.counts.get(n, 0)}
-    relevant = {k: v for k, v in sorted(variables.items()) if k in used}
-    return _frame({"q": query, "v": relevant})
 
 
 class Connection:
@@ -328,7 +289,7 @@ class Connection:
         # Held while it runs, so that a second subscribe with the same id is refused.
         self.subscriptions[sub_id] = None
         try:
-            document, operation = self._checked(payload["query"], operation_name)
+            document, operation = checked(self.schema, payload["query"], operation_name)
         except GraphQLError as error:
             self.subscriptions.pop(sub_id, None)
             self.send_error(sub_id, _errors(error))
@@ -337,19 +298,6 @@ class Connection:
             await self._subscribe(sub_id, document, operation, payload["query"], variables)
         else:
             await self._execute_once(sub_id, payload["query"], variables, operation_name)
-
-    def _checked(
-        self, query: str, operation_name: str | None
-    ) -> tuple[DocumentNode, OperationDefinitionNode]:
-        document = parse(query, max_tokens=MAX_TOKENS)
-        rules = [*specified_rules, DEPTH_RULE]
-        errors = validate(self.schema._schema, document, rules)
-        if errors:
-            raise errors[0]
-        operation = get_operation_ast(document, operation_name)
-        if operation is None:
-            raise GraphQLError("Name the operation to run.")
-        return document, operation
 
     async def _execute_once(
         self, sub_id: str, query: str, variables: dict[str, Any], operation_name: str | None
@@ -378,7 +326,7 @@ class Connection:
         variables: dict[str, Any],
     ) -> None:
         try:
-            field, args = _root_field(self.schema, operation, variables)
+            field, args = root_field(self.schema, operation, variables)
             patient_id = None
             if field == PATIENT_EVENTS:
                 patient_id = decode_id("Patient", str(args.get("patientId", "")))
@@ -408,31 +356,6 @@ class Connection:
             return  # completed by the client meanwhile
         self.subscriptions[sub_id] = sub
         await self.hub.add(sub, after=after)
-
-
-def _root_field(
-    schema: RenrakuSchema,
-    operation: OperationDefinitionNode,
-    variables: dict[str, Any],
-) -> tuple[str, dict[str, Any]]:
-    """The one root field of a subscription and its argument values (variables coerced)."""
-    from graphql.execution.values import get_argument_values, get_variable_values
-
-    selections = operation.selection_set.selections
-    if len(selections) != 1 or not isinstance(selections[0], FieldNode):
-        raise GraphQLError("Subscribe to exactly one field.")
-    node = selections[0]
-    name = node.name.value
-    if name not in (PATIENT_EVENTS, MY_EVENTS):
-        raise GraphQLError("Subscribe to patientEvents or myEvents.")
-    subscription_type = schema._schema.subscription_type
-    assert subscription_type is not None
-    coerced = get_variable_values(
-        schema._schema, operation.variable_definitions or (), variables, max_errors=10
-    )
-    if isinstance(coerced, list):
-        raise coerced[0]
-    return name, get_argument_values(subscription_type.fields[name], node, coerced)
 
 
 def build_endpoint(hub: FeedHub, schema: RenrakuSchema) -> Any:
