@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The development pins hold the runtime pins too (see `lock`).
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements-dev.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test test-fast lint typecheck pytest services venv web bench lock clean test-clients
+.PHONY: demo test test-fast lint typecheck pytest services browser venv web bench lock clean test-clients
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,16 +48,20 @@ $(JS_CLIENTS): tests/js/package.json tests/js/package-lock.json
 
 test-clients: $(JS_CLIENTS)
 
-pytest: $(STAMP) services $(JS_CLIENTS)
+# Debian's Chromium and the Noto CJK fonts for the browser tests (tests/web), and the app they drive.
+browser:
+	scripts/ensure-browser
+
+pytest: $(STAMP) services browser web $(JS_CLIENTS)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
 # The inner loop on any machine with Python 3.11 and Node: the SQLite half, without PostgreSQL,
-# Redis or root. `make test` stays the whole truth.
+# Redis, root or a browser. `make test` stays the whole truth.
 test-fast: $(STAMP) $(JS_CLIENTS)
 	$(BIN)/ruff check backend tests bench seed
-	$(BIN)/pytest -m "not postgres and not redis"
+	$(BIN)/pytest -m "not postgres and not redis and not browser"
 
 # The benchmarks at their default (quick) scale; seed.py and access.py take --full for 410,000
 # patients / 230,000 professionals, feed.py runs without --quick for 1,000 subscribers at 50/s
