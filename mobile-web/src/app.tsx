@@ -5,7 +5,7 @@ import { OfflineError, sendPost, signOut, whoAmI } from "./lib/api";
 import { closeLive } from "./lib/live";
 import { listOutbox, sync } from "./lib/outbox";
 import { homeFor, writesPosts } from "./lib/roles";
-import { navigate, onLinkClick, useRoute, type Route } from "./lib/router";
+import { href, navigate, onLinkClick, useRoute, type Route } from "./lib/router";
 import { openStore, wipeStore, type Store } from "./lib/store";
 import type { Me } from "./lib/types";
 import { Compose } from "./screens/Compose";
@@ -202,7 +202,7 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
 function NavLink({ route, current, label }: { route: Route; current: Route; label: string }) {
   const active = route.name === current.name;
   return (
-    <a href={route.name === "outbox" ? "/outbox" : route.name === "patients" ? "/patients" : "/"} aria-current={active ? "page" : undefined} onClick={(e) => onLinkClick(e, route)}>
+    <a href={href(route)} aria-current={active ? "page" : undefined} onClick={(e) => onLinkClick(e, route)}>
       {label}
     </a>
   );

@@ -158,3 +158,33 @@ async def test_english_is_one_switch_away(page: Page) -> None:
     await page.get_by_label("言語").select_option("en")
     await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     await expect(page.locator("html")).to_have_attribute("lang", "en")
+
+
+@pytest.mark.parametrize(
+    ("username", "says"),
+    [
+        ("planner.gamagori", "災害時の優先リスト"),
+        ("manager.gamagori", "市町村の管理画面"),
+        ("operator", "運用者向けの画面"),
+        (FAMILY, "ご家族"),
+    ],
+)
+async def test_other_roles_land_on_a_home_that_says_what_exists(
+    page: Page, username: str, says: str
+) -> None:
+    await sign_in(page, username)
+    await expect(page.locator("p.note")).to_contain_text(says)
+    await expect(page.get_by_role("alert")).to_have_count(0)
+
+
+async def test_family_sees_only_the_posts_shared_with_family(
+    page: Page, web_server: Server
+) -> None:
+    (patient,) = [p for p in DEMO["patients"] if FAMILY in p["family"]]
+    await sign_in(page, FAMILY)
+    await page.locator("ul.patients a", has_text=patient["display_name"]).click()
+    await expect(page.locator("h1")).to_have_text(patient["display_name"])
+    shown = page.locator("ol.posts li")
+    await expect(shown.first).to_be_visible()
+    # Every post the family member is shown is marked as shared with family; none other is.
+    assert await shown.count() == await page.locator("ol.posts li", has_text="家族にも公開").count()
