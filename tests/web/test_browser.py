@@ -7,10 +7,11 @@ import uuid
 
 import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.support.graphql import DEMO, DEMO_PASSWORD
 from tests.support.server import Server
+from tests.web.conftest import PHONE
 
 pytestmark = pytest.mark.browser
 
@@ -188,3 +189,31 @@ async def test_family_sees_only_the_posts_shared_with_family(
     await expect(shown.first).to_be_visible()
     # Every post the family member is shown is marked as shared with family; none other is.
     assert await shown.count() == await page.locator("ol.posts li", has_text="家族にも公開").count()
+
+
+async def test_a_post_reaches_another_member_live(
+    page: Page, browser: Browser, web_server: Server
+) -> None:
+    doctor = "dr.suzuki"
+    (patient,) = [
+        p["display_name"]
+        for p in DEMO["patients"]
+        if NURSE in p["team"] and doctor in p["team"] and p["key"] == "pt-ito-haru"
+    ]
+    other = await browser.new_context(base_url=web_server.url, viewport=PHONE, locale="ja-JP")
+    try:
+        watching = await other.new_page()
+        await sign_in(watching, doctor)
+        await watching.locator("ul.patients a", has_text=patient).click()
+        await expect(watching.locator(".live.on")).to_be_visible()
+
+        await sign_in(page, NURSE)
+        await page.locator("ul.patients a", has_text=patient).click()
+        body = f"ライブ確認 {uuid.uuid4().hex[:6]}"
+        await page.get_by_role("button", name="投稿する").click()
+        await page.get_by_label("本文").fill(body)
+        await page.get_by_role("button", name="送信").click()
+
+        await expect(watching.locator("ol.posts li", has_text=body)).to_be_visible(timeout=10_000)
+    finally:
+        await other.close()
