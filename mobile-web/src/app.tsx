@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
 import { SessionContext, type Session } from "./context";
 import { LOCALES, locale, setLocale, t, type Locale } from "./i18n";
-import { OfflineError, sendPost, signOut, whoAmI } from "./lib/api";
+import { OfflineError, SESSION_ENDED_EVENT, sendPost, signOut, whoAmI } from "./lib/api";
 import { closeLive } from "./lib/live";
 import { listOutbox, sync } from "./lib/outbox";
 import { homeFor, writesPosts } from "./lib/roles";
@@ -135,6 +135,12 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
     },
     [db],
   );
+
+  useEffect(() => {
+    const ended = () => void endSession(true);
+    addEventListener(SESSION_ENDED_EVENT, ended);
+    return () => removeEventListener(SESSION_ENDED_EVENT, ended);
+  }, [endSession]);
 
   const session: Session = useMemo(
     () => ({

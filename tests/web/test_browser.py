@@ -217,3 +217,35 @@ async def test_a_post_reaches_another_member_live(
         await expect(watching.locator("ol.posts li", has_text=body)).to_be_visible(timeout=10_000)
     finally:
         await other.close()
+
+
+async def test_an_ended_session_brings_back_the_form(
+    page: Page, context: BrowserContext, web_server: Server
+) -> None:
+    await sign_in(page, NURSE)
+    await expect(page.locator("ul.patients li").first).to_be_visible()
+    # The session ends behind the app's back (as on expiry or revocation elsewhere).
+    ended = await context.request.post("/auth/logout", headers={"Origin": web_server.url})
+    assert ended.ok
+    await page.locator("ul.patients a").first.click()
+    await expect(page.get_by_role("alert")).to_contain_text("もう一度ログイン")
+    await expect(page.locator("input[name=username]")).to_be_visible()
+
+
+async def test_a_post_waiting_offline_shows_in_its_timeline(
+    page: Page, context: BrowserContext
+) -> None:
+    await sign_in(page, NURSE)
+    patient = sorted(patients_of(NURSE))[0]
+    await page.locator("ul.patients a", has_text=patient).click()
+    await expect(page.locator("ol.posts li").first).to_be_visible()
+    await context.set_offline(True)
+    body = f"電波待ち {uuid.uuid4().hex[:6]}"
+    await page.get_by_role("button", name="投稿する").click()
+    await page.get_by_label("本文").fill(body)
+    await page.get_by_role("button", name="送信").click()
+    waiting = page.locator("ol.posts.pending li", has_text=body)
+    await expect(waiting).to_contain_text("待機中")
+    await context.set_offline(False)
+    await expect(waiting).to_have_count(0, timeout=20_000)
+    await expect(page.locator("ol.posts:not(.pending) li", has_text=body)).to_be_visible()

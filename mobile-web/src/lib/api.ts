@@ -4,6 +4,8 @@
 import type { SendResult } from "./outbox";
 import type { CreatePostInput, Me } from "./types";
 
+export const SESSION_ENDED_EVENT = "renraku:session-ended";
+
 export class ApiError extends Error {
   constructor(
     message: string,
@@ -88,7 +90,10 @@ export async function gqlPartial<T>(
   if (response.status >= 500) throw new ApiError(response.statusText, "SERVER_ERROR");
   const body = (await response.json().catch(() => null)) as { data?: T; errors?: GraphQLError[] } | null;
   if (body === null) throw new ApiError(response.statusText, response.status >= 400 ? "BAD_REQUEST" : "ERROR");
-  return { data: body.data ?? null, errors: body.errors ?? [] };
+  const errors = body.errors ?? [];
+  // The session ended (expired, revoked, signed out elsewhere): the shell asks to sign in again.
+  if (errors.some((e) => e.extensions?.code === "UNAUTHENTICATED")) dispatchEvent(new Event(SESSION_ENDED_EVENT));
+  return { data: body.data ?? null, errors };
 }
 
 const CREATE_POST = `mutation($input: CreatePostInput!) { createPost(input: $input) { id } }`;

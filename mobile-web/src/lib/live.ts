@@ -26,7 +26,7 @@ function liveClient(): Client {
 
 /** Close the socket (signing out: the server also closes it with 4401). */
 export function closeLive(): void {
-  void client?.dispose();
+  Promise.resolve(client?.dispose()).catch(() => undefined); // already closed: nothing to do
   client = null;
 }
 
@@ -37,6 +37,8 @@ export interface LiveHandlers {
   onState(live: boolean): void;
   onSessionEnded(): void;
   onLostAccess(): void;
+  /** Subscribed again after a break with no cursor to resume from: reload what may be missed. */
+  onResumed(): void;
 }
 
 /** Subscribe to `query` (with `$after` for the cursor) until the returned function is called. */
@@ -47,8 +49,10 @@ export function subscribeFrom(query: string, variables: Record<string, unknown>,
   let delay = 1_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
+  let restarts = 0;
   const start = () => {
     if (stopped) return;
+    if (restarts++ > 0 && cursor === null) handlers.onResumed();
     stop = liveClient().subscribe<{ event: FeedEvent }>(
       { query, variables: { ...variables, after: cursor } },
       {
@@ -70,7 +74,10 @@ export function subscribeFrom(query: string, variables: Record<string, unknown>,
             if (codes.includes("UNAUTHENTICATED")) return handlers.onSessionEnded();
           }
           client = null; // the socket is gone: the next subscribe opens another
-          timer = setTimeout(start, delay);
+          timer = setTimeout(() => {
+            timer = undefined;
+            start();
+          }, delay);
           delay = Math.min(delay * 2, 30_000);
         },
         complete() {
@@ -80,10 +87,20 @@ export function subscribeFrom(query: string, variables: Record<string, unknown>,
     );
     handlers.onState(true);
   };
+  // Back online: try at once rather than at the end of the current pause.
+  const online = () => {
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    timer = undefined;
+    delay = 1_000;
+    start();
+  };
+  addEventListener("online", online);
   start();
   return () => {
     stopped = true;
     clearTimeout(timer);
+    removeEventListener("online", online);
     stop?.();
   };
 }

@@ -15,18 +15,6 @@ export function Outbox() {
     return () => removeEventListener("renraku:outbox", reload);
   }, [db]);
 
-  const status = (entry: OutboxEntry): string => {
-    switch (entry.status) {
-      case "refused":
-        return t("outbox.refused", { reason: entry.reason ?? "" });
-      case "failed":
-        return t("outbox.failed", { attempts: entry.attempts });
-      case "sending":
-        return online ? t("outbox.sending") : t("outbox.waiting");
-      case "waiting":
-        return t("outbox.waiting");
-    }
-  };
 
   return (
     <section class="stack">
@@ -43,7 +31,7 @@ export function Outbox() {
                 {t(`category.${entry.input.category}` as MessageKey)} · {formatDateTime(entry.createdAt)}
               </p>
               {entry.input.body && <p class="body">{entry.input.body}</p>}
-              <p class="state">{status(entry)}</p>
+              <p class="state">{outboxState(entry, online)}</p>
               <div class="actions">
                 {(entry.status === "refused" || entry.status === "failed") && (
                   <button type="button" onClick={async () => { await retryNow(db, entry.clientId); outboxChanged(); }}>
@@ -60,4 +48,18 @@ export function Outbox() {
       )}
     </section>
   );
+}
+
+/** What the user is told about an entry's state. */
+export function outboxState(entry: OutboxEntry, online = navigator.onLine): string {
+  switch (entry.status) {
+    case "refused":
+      return t("outbox.refused", { reason: entry.reason ?? "" });
+    case "failed":
+      return t("outbox.failed", { attempts: entry.attempts });
+    case "sending":
+      return online ? t("outbox.sending") : t("outbox.waiting");
+    case "waiting":
+      return t("outbox.waiting");
+  }
 }

@@ -2,10 +2,12 @@ import { useEffect, useState } from "preact/hooks";
 import { useSession } from "../context";
 import { formatDateTime, formatNumber, t, type MessageKey } from "../i18n";
 import { gql, gqlPartial, OfflineError } from "../lib/api";
+import { outboxState } from "./Outbox";
 import { subscribeFrom, type FeedEvent } from "../lib/live";
 import { MARK_PATIENT_READ, PATIENT_EVENTS, TIMELINE } from "../lib/queries";
 import { writesPosts } from "../lib/roles";
 import { navigate, onLinkClick } from "../lib/router";
+import { listOutbox, type OutboxEntry } from "../lib/outbox";
 import { dropPatient, loadPosts, savePosts } from "../lib/store";
 import type { PostRow, VitalName } from "../lib/types";
 
@@ -32,6 +34,49 @@ export function Timeline({ patientId }: { patientId: string }) {
   const [teamSize, setTeamSize] = useState<number | null>(null);
   const [live, setLive] = useState(false);
   const [gone, setGone] = useState(false);
+  const [pending, setPending] = useState<OutboxEntry[]>([]);
+  const [older, setOlder] = useState<string | null>(null); // the cursor of the next older page
+
+  /** The newest page again: after a break in the live feed, or once a post of ours was sent. */
+  const refresh = async () => {
+    try {
+      const data = await gql<TimelineData>(TIMELINE, { id: patientId, after: null });
+      const rows = data.patient?.timeline?.edges.map((e) => e.node) ?? [];
+      await savePosts(db, rows);
+      setPosts((current) => merge(current ?? [], rows));
+    } catch {
+      // Offline again or refused: the live feed or the next refresh brings it.
+    }
+  };
+
+  useEffect(() => {
+    let waiting = 0;
+    const reload = () =>
+      void listOutbox(db).then((entries) => {
+        const mine = entries.filter((e) => e.patientId === patientId).reverse();
+        if (mine.length < waiting) void refresh(); // some were sent: show them as stored
+        waiting = mine.length;
+        setPending(mine);
+      });
+    reload();
+    addEventListener("renraku:outbox", reload);
+    return () => removeEventListener("renraku:outbox", reload);
+  }, [db, patientId]);
+
+  const loadOlder = async () => {
+    if (!older) return;
+    try {
+      const data = await gql<TimelineData>(TIMELINE, { id: patientId, after: older });
+      const page = data.patient?.timeline;
+      if (!page) return;
+      const rows = page.edges.map((e) => e.node);
+      await savePosts(db, rows);
+      setPosts((current) => merge(current ?? [], rows));
+      setOlder(page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null);
+    } catch (caught) {
+      notify(caught instanceof OfflineError ? t("app.offline") : t("app.error", { message: String(caught) }));
+    }
+  };
 
   const loseAccess = async () => {
     const dropped = await dropPatient(db, patientId);
@@ -57,6 +102,7 @@ export function Timeline({ patientId }: { patientId: string }) {
         onState: setLive,
         onSessionEnded: sessionEnded,
         onLostAccess: () => void loseAccess(),
+        onResumed: () => void refresh(),
       },
     );
     void (async () => {
@@ -71,6 +117,8 @@ export function Timeline({ patientId }: { patientId: string }) {
         setName(data.patient.displayName);
         setTeamSize(data.patient.careTeam ? data.patient.careTeam.members.filter((m) => m.role !== "FAMILY").length : null);
         const fresh = data.patient.timeline?.edges.map((e) => e.node) ?? [];
+        const pageInfo = data.patient.timeline?.pageInfo;
+        setOlder(pageInfo?.hasNextPage ? pageInfo.endCursor : null);
         await savePosts(db, fresh);
         setPosts((current) => merge(current ?? [], fresh));
         // Opening the notebook reads it: the unread counts on the list go down.
@@ -111,6 +159,19 @@ export function Timeline({ patientId }: { patientId: string }) {
           {t("timeline.compose")}
         </button>
       )}
+      {pending.length > 0 && (
+        <ol class="posts pending" aria-label={t("outbox.title")}>
+          {pending.map((entry) => (
+            <li key={entry.clientId} class="post pending" data-status={entry.status}>
+              <div class="post-head">
+                <span class="category">{t(`category.${entry.input.category}` as MessageKey)}</span>
+                <span class="badge">{outboxState(entry)}</span>
+              </div>
+              {entry.input.body && <p class="body">{entry.input.body}</p>}
+            </li>
+          ))}
+        </ol>
+      )}
       {posts === null ? (
         <p>{t("app.loading")}</p>
       ) : posts.length === 0 ? (
@@ -121,6 +182,11 @@ export function Timeline({ patientId }: { patientId: string }) {
             <PostItem key={post.id} post={post} teamSize={teamSize} />
           ))}
         </ol>
+      )}
+      {older && (
+        <button type="button" onClick={() => void loadOlder()}>
+          {t("timeline.more")}
+        </button>
       )}
     </section>
   );
