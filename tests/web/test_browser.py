@@ -6,6 +6,7 @@ import re
 import uuid
 
 import httpx
+import pyotp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
@@ -249,3 +250,40 @@ async def test_a_post_waiting_offline_shows_in_its_timeline(
     await context.set_offline(False)
     await expect(waiting).to_have_count(0, timeout=20_000)
     await expect(page.locator("ol.posts:not(.pending) li", has_text=body)).to_be_visible()
+
+
+def enrol_totp(server: Server, username: str) -> str:
+    """Turn TOTP on for `username` through the API; its secret."""
+    token = server.login(username)
+    headers = {"Authorization": f"Bearer {token}"}
+    begun = httpx.post(
+        server.graphql_url,
+        json={"query": "mutation { beginTotpEnrolment { secret } }"},
+        headers=headers,
+    ).json()["data"]["beginTotpEnrolment"]
+    enabled = httpx.post(
+        server.graphql_url,
+        json={
+            "query": "mutation($s: String!, $c: String!) { enableTotp(secret: $s, code: $c) }",
+            "variables": {"s": begun["secret"], "c": pyotp.TOTP(begun["secret"]).now()},
+        },
+        headers=headers,
+    ).json()
+    assert "errors" not in enabled, enabled
+    secret: str = begun["secret"]
+    return secret
+
+
+async def test_an_account_with_totp_is_asked_for_its_code(page: Page, web_server: Server) -> None:
+    username = "nurse.takahashi"
+    secret = enrol_totp(web_server, username)
+    await sign_in(page, username)
+    code = page.get_by_label("認証アプリの確認コード")
+    await expect(code).to_be_focused()
+    await code.fill("000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
+    await code.press("Enter")
+    await expect(page.get_by_role("alert")).to_contain_text("確認コードが違います")
+    await code.fill(pyotp.TOTP(secret).now())
+    await code.press("Enter")
+    await expect(page).to_have_url(re.compile(r"/patients$"))
+    assert await shown_patients(page) == patients_of(username)
