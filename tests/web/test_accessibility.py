@@ -1,0 +1,73 @@
+"""axe-core on every screen of the phone app: no serious or critical violation.
+
+axe-core comes from mobile-web's own dev dependencies (npm ci); it is injected into the page, which
+the app's Content-Security-Policy would forbid, so only these contexts bypass it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.support.server import Server
+from tests.web.conftest import PHONE, WEB
+from tests.web.test_browser import NURSE, sign_in
+
+pytestmark = pytest.mark.browser
+
+AXE = WEB / "node_modules" / "axe-core" / "axe.min.js"
+SERIOUS = {"serious", "critical"}
+
+
+@pytest.fixture
+async def axe_page(browser: Browser, web_server: Server) -> AsyncIterator[Page]:
+    assert AXE.is_file(), "axe-core is installed with mobile-web's dev dependencies (npm ci)"
+    context = await browser.new_context(
+        base_url=web_server.url, viewport=PHONE, locale="ja-JP", bypass_csp=True
+    )
+    yield await context.new_page()
+    await context.close()
+
+
+async def violations(page: Page) -> list[dict[str, Any]]:
+    await page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = await page.evaluate("axe.run(document)")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+        if v["impact"] in SERIOUS
+    ]
+
+
+async def test_no_serious_violation_on_any_screen(axe_page: Page) -> None:
+    page = axe_page
+    found: dict[str, list[dict[str, Any]]] = {}
+    await page.goto("/")
+    await expect(page.locator("input[name=username]")).to_be_visible()
+    found["sign-in"] = await violations(page)
+
+    await sign_in(page, NURSE)
+    await expect(page.locator("ul.patients li").first).to_be_visible()
+    found["patients"] = await violations(page)
+
+    await page.locator("ul.patients a").first.click()
+    await expect(page.locator("ol.posts li").first).to_be_visible()
+    found["timeline"] = await violations(page)
+
+    await page.get_by_role("button", name="投稿する").click()
+    await expect(page.get_by_label("本文")).to_be_visible()
+    found["compose"] = await violations(page)
+
+    await page.get_by_role("link", name="送信待ち").click()
+    await expect(page.locator("h1")).to_have_text("送信待ち")
+    found["outbox"] = await violations(page)
+
+    await page.get_by_role("button", name="ログアウト").click()
+    await sign_in(page, "planner.gamagori")
+    await expect(page.locator("p.note")).to_be_visible()
+    found["role home"] = await violations(page)
+
+    assert not any(found.values()), found
