@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
 import { SessionContext, type Session } from "./context";
 import { LOCALES, locale, setLocale, t, type Locale } from "./i18n";
 import { OfflineError, SESSION_ENDED_EVENT, sendPost, signOut, whoAmI } from "./lib/api";
+import { clearIdle, markActive, setLocked, shouldLock } from "./lib/idle";
 import { closeLive } from "./lib/live";
 import { listOutbox, sync } from "./lib/outbox";
 import { homeFor, writesPosts } from "./lib/roles";
@@ -55,6 +56,7 @@ export function App() {
         expired={phase.expired}
         languageSwitch={languageSwitch}
         onSignedIn={async (me) => {
+          setLocked(false);
           await rememberUser(db, me);
           setPhase({ name: "signedIn", me });
           navigate({ name: homeFor(me) === "patients" ? "patients" : "home" }, true);
@@ -128,6 +130,7 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
   const endSession = useCallback(
     async (expired: boolean) => {
       closeLive();
+      clearIdle();
       // Signing out wipes this phone's copy; an expired session keeps it (and the unsent posts)
       // for the same user's next sign-in, which rememberUser wipes if someone else signs in.
       if (!expired) await wipeStore(db);
@@ -154,6 +157,52 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
     }),
     [me, db, online, outboxCount, runSync, endSession],
   );
+
+  const [locked, setLockedState] = useState(() => shouldLock());
+  useEffect(() => {
+    if (locked) return;
+    markActive();
+    let last = Date.now();
+    const active = () => {
+      const now = Date.now();
+      if (now - last > 5_000) markActive((last = now)); // a write every few seconds at most
+    };
+    const events = ["pointerdown", "keydown", "scroll", "touchstart"];
+    for (const name of events) addEventListener(name, active, { capture: true, passive: true });
+    const timer = setInterval(() => {
+      if (shouldLock()) {
+        setLocked(true);
+        setLockedState(true);
+      }
+    }, 1_000);
+    return () => {
+      for (const name of events) removeEventListener(name, active, { capture: true });
+      clearInterval(timer);
+    };
+  }, [locked]);
+
+  if (locked) {
+    // Nothing the phone holds is shown; the sync above goes on.
+    return (
+      <SignIn
+        expired={false}
+        lockedAs={me}
+        languageSwitch={props.languageSwitch}
+        onSignedIn={() => {
+          setLocked(false);
+          setLockedState(false);
+        }}
+        onOtherUser={async () => {
+          try {
+            await signOut();
+          } catch {
+            // offline: this phone forgets everything all the same
+          }
+          await endSession(false);
+        }}
+      />
+    );
+  }
 
   const home: Route = homeFor(me) === "patients" ? { name: "patients" } : { name: "home" };
   const current = route.name === "home" && homeFor(me) === "patients" ? { name: "patients" as const } : route;

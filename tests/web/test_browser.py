@@ -287,3 +287,27 @@ async def test_an_account_with_totp_is_asked_for_its_code(page: Page, web_server
     await code.press("Enter")
     await expect(page).to_have_url(re.compile(r"/patients$"))
     assert await shown_patients(page) == patients_of(username)
+
+
+async def test_the_idle_lock_hides_everything_and_needs_the_password(
+    page: Page, context: BrowserContext
+) -> None:
+    # A care office's short idle time for this phone: three seconds.
+    await context.add_init_script("localStorage.setItem('renraku.idleMinutes', '0.05')")
+    await sign_in(page, NURSE)
+    patient = sorted(patients_of(NURSE))[0]
+    await expect(page.locator("ul.patients li", has_text=patient)).to_be_visible()
+
+    await expect(page.get_by_role("heading", name="ロック中")).to_be_visible(timeout=10_000)
+    assert patient not in await page.content()
+    await page.reload()  # the lock outlives a reload
+    await expect(page.get_by_role("heading", name="ロック中")).to_be_visible()
+    assert patient not in await page.content()
+    await expect(page.locator("input[name=username]")).to_have_value(NURSE)
+
+    await page.locator("input[type=password]").fill("not-the-password")
+    await page.locator("input[type=password]").press("Enter")
+    await expect(page.get_by_role("alert")).to_contain_text("パスワードが違います")
+    await page.locator("input[type=password]").fill(DEMO_PASSWORD)
+    await page.locator("input[type=password]").press("Enter")
+    await expect(page.locator("ul.patients li", has_text=patient)).to_be_visible()

@@ -6,8 +6,16 @@ import type { Me } from "../lib/types";
 
 // DESIGN.md's contract: one form, the username its first input, then the password (the only
 // password field); Enter submits. An account with TOTP gets a second step asking for the code.
-export function SignIn(props: { expired: boolean; languageSwitch: JSX.Element; onSignedIn(me: Me): void }) {
-  const [username, setUsername] = useState("");
+// Locked (lib/idle.ts), the same form unlocks: the username fixed to the locked user's.
+export function SignIn(props: {
+  expired: boolean;
+  languageSwitch: JSX.Element;
+  onSignedIn(me: Me): void;
+  lockedAs?: Me;
+  onOtherUser?: () => void;
+}) {
+  const locked = props.lockedAs;
+  const [username, setUsername] = useState(locked?.username ?? "");
   const [password, setPassword] = useState("");
   const [otp, setOtp] = useState<string | null>(null); // null: first step
   const [error, setError] = useState(props.expired ? t("signIn.expired") : "");
@@ -22,7 +30,7 @@ export function SignIn(props: { expired: boolean; languageSwitch: JSX.Element; o
     try {
       props.onSignedIn(await signIn(username.trim(), password, otp));
     } catch (caught) {
-      setError(describe(caught, otp !== null));
+      setError(caught instanceof OfflineError && locked ? t("lock.offline") : describe(caught, otp !== null));
       if (caught instanceof ApiError && caught.field === "otp" && otp === null) {
         setOtp("");
         setError("");
@@ -39,7 +47,8 @@ export function SignIn(props: { expired: boolean; languageSwitch: JSX.Element; o
         <h1>{t("app.name")}</h1>
       </div>
       <form onSubmit={submit} class="card stack" aria-labelledby="signin-title">
-        <h2 id="signin-title">{t("signIn.title")}</h2>
+        <h2 id="signin-title">{locked ? t("lock.title") : t("signIn.title")}</h2>
+        {locked && <p class="note">{t("lock.explain", { name: locked.displayName })}</p>}
         {otp === null ? (
           <>
             <label class="field">
@@ -48,6 +57,7 @@ export function SignIn(props: { expired: boolean; languageSwitch: JSX.Element; o
                 name="username"
                 autocomplete="username"
                 autocapitalize="none"
+                readOnly={!!locked}
                 spellcheck={false}
                 required
                 value={username}
@@ -88,7 +98,7 @@ export function SignIn(props: { expired: boolean; languageSwitch: JSX.Element; o
           </p>
         )}
         <button type="submit" class="primary" disabled={busy}>
-          {otp === null ? t("signIn.submit") : t("signIn.verify")}
+          {otp !== null ? t("signIn.verify") : locked ? t("lock.unlock") : t("signIn.submit")}
         </button>
         {otp !== null && (
           <button
@@ -102,6 +112,11 @@ export function SignIn(props: { expired: boolean; languageSwitch: JSX.Element; o
           </button>
         )}
       </form>
+      {props.onOtherUser && (
+        <button type="button" onClick={props.onOtherUser}>
+          {t("lock.otherUser")}
+        </button>
+      )}
       <div class="signin-lang">{props.languageSwitch}</div>
     </main>
   );
