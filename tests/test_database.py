@@ -10,9 +10,12 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text, update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
+from renraku import db as db_module
 from renraku.accounts.models import User
 from renraku.db import CHECKPOINT_EVERY, Database, before_commit, publish_on_commit
 from renraku.runtime import Runtime
@@ -162,3 +165,58 @@ async def test_sqlite_checkpoints_beside_the_writers_not_inside_a_commit(tmp_pat
         assert rows_in_file() == CHECKPOINT_EVERY - 1
     finally:
         await db.dispose()
+
+
+async def test_sqlite_writer_waits_asleep_while_another_process_holds_the_lock(
+    tmp_path: Path,
+) -> None:
+    """Write transactions run their statements on the event loop's thread; while another
+    process holds SQLite's write lock, the writer waits without blocking the loop (other
+    work goes on) and writes once the lock is released."""
+    path = tmp_path / "locked.db"
+    db = Database.from_url(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        async with db.transaction() as session:
+            await session.exec(text("CREATE TABLE t (n INTEGER)"))
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+        writing = asyncio.create_task(_insert(db, 1))
+        while ticks < 20:  # the loop turns while the writer waits
+            await asyncio.sleep(0.005)
+            ticks += 1
+        assert not writing.done()
+        other.execute("ROLLBACK")
+        await writing
+        async with db.session() as session:
+            assert (await session.exec(text("SELECT n FROM t"))).all() == [(1,)]
+    finally:
+        other.close()
+        await db.dispose()
+
+
+async def test_sqlite_writer_gives_up_when_the_lock_is_never_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "locked.db"
+    db = Database.from_url(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)
+    monkeypatch.setattr(db_module, "BUSY_SECONDS", 0.2)
+    try:
+        async with db.transaction() as session:
+            await session.exec(text("CREATE TABLE t (n INTEGER)"))
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="locked"):
+            await _insert(db, 2)
+        other.execute("ROLLBACK")
+        await _insert(db, 3)  # the connection it gave back still works
+        async with db.session() as session:
+            assert (await session.exec(text("SELECT n FROM t"))).all() == [(3,)]
+    finally:
+        other.close()
+        await db.dispose()
+
+
+async def _insert(db: Database, n: int) -> None:
+    async with db.transaction() as session:
+        await session.exec(text("INSERT INTO t VALUES (:n)").bindparams(n=n))

@@ -1,7 +1,8 @@
 """Database engines and sessions: SQLite (WAL) by default, PostgreSQL by DATABASE_URL.
 
 Writes go through `transaction()`, which on SQLite takes the write lock up front (BEGIN IMMEDIATE)
-so two writers never deadlock upgrading a read lock. Work that must come last in a transaction is
+so two writers never deadlock upgrading a read lock; there its statements run on the event loop's
+thread (renraku/sqlite_inline.py says why), reads on aiosqlite's. Work that must come last in a transaction is
 queued with `before_commit()`; events are published only after commit, through
 `publish_on_commit()`.
 """
@@ -13,16 +14,19 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.metrics import COMMIT_SECONDS
+from renraku.sqlite_inline import inline_creator
 
 log = logging.getLogger("renraku.db")
 
@@ -82,14 +86,18 @@ CHECKPOINT_EVERY = 100
 AUTOCHECKPOINT_PAGES = 20_000
 
 
-def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+# How long SQLite's lock held by another process (a command, another worker) is waited for.
+BUSY_SECONDS = 10.0
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any, *, busy_ms: int) -> None:
     # Let SQLAlchemy, not the driver, decide when transactions begin (so BEGIN IMMEDIATE works).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -112,7 +120,8 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", -1)
         engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        busy_ms = int(BUSY_SECONDS * 1000)
+        event.listen(engine.sync_engine, "connect", partial(_on_sqlite_connect, busy_ms=busy_ms))
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
         return engine
     # Bounded by the server's connection limit (two workers stay under PostgreSQL's default 100),
@@ -123,15 +132,34 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-class Database:
-    """One engine and the way to open sessions and transactions on it."""
+def create_writer_engine(database_url: str) -> AsyncEngine | None:
+    """On SQLite, the engine of write transactions: its statements run on the event loop's
+    thread (renraku/sqlite_inline.py) and never wait on SQLite's busy handler. None elsewhere
+    (asyncpg is asynchronous itself)."""
+    url = async_url(database_url)
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return None
+    _prepare_sqlite_file(url)
+    # Writers take turns (Database.transaction): one connection is in use at a time.
+    engine = create_async_engine(
+        url, async_creator=inline_creator(url.database), pool_size=2, max_overflow=-1
+    )
+    event.listen(engine.sync_engine, "connect", partial(_on_sqlite_connect, busy_ms=0))
+    event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+    return engine
 
-    def __init__(self, engine: AsyncEngine) -> None:
+
+class Database:
+    """One engine and the way to open sessions and transactions on it (on SQLite, a second
+    engine for the transactions)."""
+
+    def __init__(self, engine: AsyncEngine, writer: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self._writer = writer or engine
         self._closed = False
         # SQLite takes one writer at a time: this process's writers queue here, in order, rather
         # than each holding a connection that polls the file lock (a burst of writers then gave
-        # up at the busy timeout). Other processes' writers still meet the busy timeout.
+        # up at the busy timeout). Another process's writer is waited for by _begin_immediate.
         self._writers = asyncio.Lock() if is_sqlite(engine) else None
         self._writing: asyncio.Task[Any] | None = None
         self._commits = 0
@@ -139,7 +167,7 @@ class Database:
 
     @classmethod
     def from_url(cls, database_url: str) -> Database:
-        return cls(create_engine(database_url))
+        return cls(create_engine(database_url), create_writer_engine(database_url))
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -163,14 +191,13 @@ class Database:
         hooks: list[AfterCommit] = []
         async with (
             self._writers or contextlib.nullcontext(),
-            AsyncSession(self.engine, expire_on_commit=False) as session,
+            AsyncSession(self._writer, expire_on_commit=False) as session,
         ):
             if self._writers is not None:
                 self._writing = asyncio.current_task()
             try:
-                if is_sqlite(self.engine):
-                    conn = await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-                    del conn
+                if is_sqlite(self._writer):
+                    await _begin_immediate(session)
                 session.info[_AFTER_COMMIT] = hooks
                 last_steps: list[AfterCommit] = []
                 session.info[_BEFORE_COMMIT] = last_steps
@@ -222,6 +249,26 @@ class Database:
             with contextlib.suppress(Exception):
                 await checkpoint
         await self.engine.dispose()
+        if self._writer is not self.engine:
+            await self._writer.dispose()
+
+
+async def _begin_immediate(session: AsyncSession) -> None:
+    """Take SQLite's write lock, waiting (asleep) while another process holds it, for up to
+    BUSY_SECONDS."""
+    waited = 0.0
+    pause = 0.002
+    while True:
+        try:
+            await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            return
+        except OperationalError as error:
+            if "locked" not in str(error.orig) or waited >= BUSY_SECONDS:
+                raise
+        await session.rollback()  # gives the connection back, with no transaction open
+        await asyncio.sleep(pause)
+        waited += pause
+        pause = min(pause * 2, 0.1)
 
 
 def publish_on_commit(session: AsyncSession, hook: AfterCommit) -> None:
