@@ -1,13 +1,15 @@
 import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
 import { SessionContext, type Session } from "./context";
 import { LOCALES, locale, setLocale, t, type Locale } from "./i18n";
-import { OfflineError, SESSION_ENDED_EVENT, sendPost, signOut, whoAmI } from "./lib/api";
+import { gqlPartial, OfflineError, SESSION_ENDED_EVENT, sendPost, signOut, whoAmI } from "./lib/api";
+import { PATIENT_LOST_EVENT, PATIENTS_CHANGED_EVENT } from "./lib/events";
 import { clearIdle, markActive, setLocked, shouldLock } from "./lib/idle";
-import { closeLive } from "./lib/live";
+import { closeLive, subscribeFrom } from "./lib/live";
+import { MY_EVENTS, PATIENT_VISIBLE } from "./lib/queries";
 import { listOutbox, sync } from "./lib/outbox";
 import { homeFor, writesPosts } from "./lib/roles";
 import { href, navigate, onLinkClick, useRoute, type Route } from "./lib/router";
-import { openStore, wipeStore, type Store } from "./lib/store";
+import { dropPatient, openStore, wipeStore, type Store } from "./lib/store";
 import type { Me } from "./lib/types";
 import { Compose } from "./screens/Compose";
 import { Outbox } from "./screens/Outbox";
@@ -144,6 +146,39 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
     addEventListener(SESSION_ENDED_EVENT, ended);
     return () => removeEventListener(SESSION_ENDED_EVENT, ended);
   }, [endSession]);
+
+  // The user's whole feed: a lost patient is wiped from the phone at once (with its unsent posts,
+  // and the user is told how many); any event refreshes the patient list's counts.
+  useEffect(() => {
+    const stop = subscribeFrom(
+      MY_EVENTS,
+      { after: null },
+      {
+        onEvent(event) {
+          if (event.kind === "MEMBERSHIP_CHANGED") void recheckAccess(event.patientId);
+          else dispatchEvent(new Event(PATIENTS_CHANGED_EVENT));
+        },
+        onState: () => undefined,
+        onSessionEnded: () => void endSession(true),
+        onLostAccess: () => undefined,
+        onResumed: () => dispatchEvent(new Event(PATIENTS_CHANGED_EVENT)),
+      },
+    );
+    const recheckAccess = async (patientId: string) => {
+      try {
+        const { data } = await gqlPartial<{ patient: { id: string } | null }>(PATIENT_VISIBLE, { id: patientId });
+        if (data?.patient) return dispatchEvent(new Event(PATIENTS_CHANGED_EVENT));
+        const dropped = await dropPatient(db, patientId);
+        setMessage(t("access.lost", { count: dropped }));
+        dispatchEvent(new CustomEvent(PATIENT_LOST_EVENT, { detail: patientId }));
+        dispatchEvent(new Event(PATIENTS_CHANGED_EVENT));
+        void runSync();
+      } catch {
+        // offline: the patient list reconciles with the server when it next loads
+      }
+    };
+    return stop;
+  }, [db, endSession, runSync]);
 
   const session: Session = useMemo(
     () => ({

@@ -311,3 +311,84 @@ async def test_the_idle_lock_hides_everything_and_needs_the_password(
     await page.locator("input[type=password]").fill(DEMO_PASSWORD)
     await page.locator("input[type=password]").press("Enter")
     await expect(page.locator("ul.patients li", has_text=patient)).to_be_visible()
+
+
+def api(server: Server, username: str, query: str, **variables: object) -> dict:
+    token = server.login(username)
+    response = httpx.post(
+        server.graphql_url,
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    body = response.json()
+    assert "errors" not in body, body
+    data: dict = body["data"]
+    return data
+
+
+STORED_FOR = """async (patientId) => {
+    const db = await new Promise((ok, no) => {
+        const r = indexedDB.open("renraku");
+        r.onsuccess = () => ok(r.result);
+        r.onerror = no;
+    });
+    const all = (name) => new Promise((ok) => {
+        const r = db.transaction(name).objectStore(name).getAll();
+        r.onsuccess = () => ok(r.result);
+    });
+    const rows = [...(await all("patients")), ...(await all("posts")), ...(await all("outbox"))];
+    db.close();
+    return rows.filter((row) => (row.patientId ?? row.id) === patientId).length;
+}"""
+
+REFUSED_ENTRY = """async (patientId) => {
+    const db = await new Promise((ok, no) => {
+        const r = indexedDB.open("renraku");
+        r.onsuccess = () => ok(r.result);
+        r.onerror = no;
+    });
+    const clientId = crypto.randomUUID();
+    await new Promise((ok) => {
+        const tx = db.transaction("outbox", "readwrite");
+        tx.objectStore("outbox").put({
+            clientId, patientId, createdAt: new Date().toISOString(), status: "refused",
+            attempts: 1, nextAttemptAt: 0, reason: "test",
+            input: { patientId, clientId, category: "OTHER", body: "未送信", vitals: null,
+                     urgent: false, visibleToFamily: false },
+        });
+        tx.oncomplete = ok;
+    });
+    db.close();
+}"""
+
+
+async def test_a_member_removed_from_a_team_loses_the_patient_on_her_open_phone(
+    page: Page, web_server: Server
+) -> None:
+    member, coordinator = "helper.kobayashi", "cm.tanaka"
+    (patient,) = [p for p in DEMO["patients"] if p["key"] == "pt-ito-haru"]
+    assert member in patient["team"] and patient["coordinator"] == coordinator
+    name = patient["display_name"]
+
+    await sign_in(page, member)
+    await page.locator("ul.patients a", has_text=name).click()
+    await expect(page.locator("ol.posts li").first).to_be_visible()
+    patient_id = page.url.rsplit("/", 1)[-1]
+    await page.evaluate(REFUSED_ENTRY, patient_id)
+    await page.get_by_role("link", name="担当患者").click()
+    await expect(page.locator("ul.patients li", has_text=name)).to_be_visible()
+    assert await page.evaluate(STORED_FOR, patient_id) > 2
+
+    member_id = api(web_server, member, "{ me { id } }")["me"]["id"]
+    api(
+        web_server,
+        coordinator,
+        """mutation($p: ID!, $u: ID!) {
+          endTeamMembership(patientId: $p, userId: $u, reason: "担当変更") { role } }""",
+        p=patient_id,
+        u=member_id,
+    )
+
+    await expect(page.locator("ul.patients li", has_text=name)).to_have_count(0, timeout=10_000)
+    await expect(page.locator(".banner.notice")).to_contain_text("1件")
+    assert await page.evaluate(STORED_FOR, patient_id) == 0

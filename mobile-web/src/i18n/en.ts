@@ -108,6 +108,7 @@ export const en: Record<MessageKey, string> = {
   "lock.unlock": "Unlock",
   "lock.offline": "You are offline, so the app cannot be unlocked. It can once the network is back.",
   "lock.otherUser": "Sign in as someone else (erases this phone's data)",
+  "access.lost": "A patient you are no longer on the team of was erased from this phone ({count} unsent posts discarded).",
   "home.title": "{name}",
   "home.planner": "The disaster priority list and map are coming. For now, the consenting patients inside an active emergency of your municipality are listed below.",
   "home.municipality": "The municipality console is coming. For now, your municipality's patients are listed below, without clinical content.",

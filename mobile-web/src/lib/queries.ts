@@ -33,3 +33,11 @@ export const PATIENT_EVENTS = `subscription($patientId: ID!, $after: String) {
 }`;
 
 export const MARK_PATIENT_READ = `mutation($id: ID!) { markPatientRead(patientId: $id) }`;
+
+// Only what the shell needs from the user's whole feed: which patient moved, and whether a
+// membership changed (a removed member is sent that one event, with the patient's id only).
+export const MY_EVENTS = `subscription($after: String) {
+  event: myEvents(after: $after) { cursor kind patientId }
+}`;
+
+export const PATIENT_VISIBLE = `query($id: ID!) { patient(id: $id) { id } }`;

@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { useSession } from "../context";
 import { formatDate, t } from "../i18n";
 import { gqlPartial, OfflineError } from "../lib/api";
+import { PATIENTS_CHANGED_EVENT } from "../lib/events";
 import { PATIENTS } from "../lib/queries";
 import { readsNotebooks } from "../lib/roles";
 import { onLinkClick } from "../lib/router";
@@ -37,8 +38,8 @@ export function PatientList({ heading = true }: { heading?: boolean }) {
 
   useEffect(() => {
     let cancelled = false;
-    void (async () => {
-      setRows(await loadPatients(db)); // what this phone knows first, the server's answer next
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const load = async () => {
       try {
         const fresh = await fetchAll(null);
         if (cancelled) return;
@@ -49,9 +50,21 @@ export function PatientList({ heading = true }: { heading?: boolean }) {
       } catch (caught) {
         if (!(caught instanceof OfflineError) && !cancelled) setError(t("app.error", { message: String(caught) }));
       }
+    };
+    void (async () => {
+      setRows(await loadPatients(db)); // what this phone knows first, the server's answer next
+      await load();
     })();
+    // Live: the shell says when the list changed; a burst of events makes one reload.
+    const changed = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => void loadPatients(db).then((rows) => !cancelled && setRows(rows)).then(load), 300);
+    };
+    addEventListener(PATIENTS_CHANGED_EVENT, changed);
     return () => {
       cancelled = true;
+      clearTimeout(timer);
+      removeEventListener(PATIENTS_CHANGED_EVENT, changed);
     };
   }, [db]);
 

@@ -3,6 +3,7 @@ import { useSession } from "../context";
 import { formatDateTime, formatNumber, t, type MessageKey } from "../i18n";
 import { gql, gqlPartial, OfflineError } from "../lib/api";
 import { outboxState } from "./Outbox";
+import { PATIENT_LOST_EVENT } from "../lib/events";
 import { subscribeFrom, type FeedEvent } from "../lib/live";
 import { MARK_PATIENT_READ, PATIENT_EVENTS, TIMELINE } from "../lib/queries";
 import { writesPosts } from "../lib/roles";
@@ -77,6 +78,17 @@ export function Timeline({ patientId }: { patientId: string }) {
       notify(caught instanceof OfflineError ? t("app.offline") : t("app.error", { message: String(caught) }));
     }
   };
+
+  useEffect(() => {
+    const lost = (event: Event) => {
+      if ((event as CustomEvent<string>).detail === patientId) {
+        setGone(true);
+        setPosts([]);
+      }
+    };
+    addEventListener(PATIENT_LOST_EVENT, lost);
+    return () => removeEventListener(PATIENT_LOST_EVENT, lost);
+  }, [patientId]);
 
   const loseAccess = async () => {
     const dropped = await dropPatient(db, patientId);
