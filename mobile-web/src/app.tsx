@@ -105,6 +105,12 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
   const [online, setOnline] = useState(navigator.onLine);
   const [outboxCount, setOutboxCount] = useState(0);
   const [message, setMessage] = useState("");
+  // A notice stays long enough to be read, then goes (it is in the language it was said in).
+  useEffect(() => {
+    if (!message) return;
+    const timer = setTimeout(() => setMessage(""), 8_000);
+    return () => clearTimeout(timer);
+  }, [message]);
 
   const runSync = useCallback(async () => {
     if (navigator.onLine) await sync(db, sendPost);
@@ -290,7 +296,9 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
 }
 
 function NavLink({ route, current, label }: { route: Route; current: Route; label: string }) {
-  const active = route.name === current.name;
+  // A notebook and its compose form are within "my patients".
+  const section = current.name === "timeline" || current.name === "compose" ? "patients" : current.name;
+  const active = route.name === section;
   return (
     <a href={href(route)} aria-current={active ? "page" : undefined} onClick={(e) => onLinkClick(e, route)}>
       {label}
