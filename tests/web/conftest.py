@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.support.databases import Backend
 from tests.support.server import ROOT, Server, serving
@@ -19,6 +19,8 @@ from tests.support.server import ROOT, Server, serving
 WEB = ROOT / "mobile-web"
 DIST = WEB / "dist"
 CHROMIUM = os.environ.get("RENRAKU_TEST_CHROMIUM", "/usr/bin/chromium")
+# Room for a loaded machine (the whole suite runs beside the server); a pass takes far less.
+expect.set_options(timeout=15_000)
 # A phone: the smallest screen the app must be usable on.
 PHONE = {"width": 360, "height": 640}
 

@@ -393,3 +393,19 @@ async def test_a_member_removed_from_a_team_loses_the_patient_on_her_open_phone(
     await expect(page.locator("ul.patients li", has_text=name)).to_have_count(0, timeout=10_000)
     await expect(page.locator(".banner.notice")).to_contain_text("1件")
     assert await page.evaluate(STORED_FOR, patient_id) == 0
+
+
+async def test_an_instruction_is_acknowledged_from_its_post(page: Page) -> None:
+    member = "pharm.kato"
+    (instruction,) = [p for p in DEMO["posts"] if p["key"] == "demo-ito-02"]
+    (patient,) = [p for p in DEMO["patients"] if p["key"] == instruction["patient"]]
+    assert member in patient["team"] and member not in instruction["acknowledged_by"]
+
+    await sign_in(page, member)
+    await page.locator("ul.patients a", has_text=patient["display_name"]).click()
+    post = page.locator("ol.posts li", has_text=instruction["body"])
+    done = len(instruction["acknowledged_by"])
+    await expect(post).to_contain_text(f"{done}人が確認")
+    await post.get_by_role("button", name="確認しました").click()
+    await expect(post).to_contain_text(f"{done + 1}人が確認")
+    await expect(post.get_by_role("button", name="確認しました")).to_have_count(0)

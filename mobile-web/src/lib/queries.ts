@@ -11,9 +11,14 @@ export const PATIENTS = `query($search: String, $after: String) {
 }`;
 
 export const POST_FIELDS = `id clientId patientId category body urgent visibleToFamily createdAt editedAt
-  retractedAt retractReason author { displayName }
+  retractedAt retractReason author { username displayName }
   vitals { temperature systolic diastolic pulse spo2 respiration weight bloodGlucose pain flagged }
-  readBy { user { displayName } }`;
+  readBy { user { username displayName } }
+  acknowledgedBy { user { username displayName } }
+  awaitingAcknowledgement { username displayName }
+  overdue`;
+
+export const ACKNOWLEDGE = `mutation($id: ID!) { acknowledgePost(postId: $id) { ${POST_FIELDS} } }`;
 
 export const TIMELINE = `query($id: ID!, $after: String) {
   patient(id: $id) {

@@ -60,7 +60,7 @@ export interface PostRow {
   id: string;
   clientId: string;
   patientId: string;
-  author: { displayName: string } | null;
+  author: Person | null;
   category: Category;
   body: string;
   vitals: Vitals | null;
@@ -70,7 +70,15 @@ export interface PostRow {
   editedAt: string | null;
   retractedAt: string | null;
   retractReason: string | null;
-  readBy: { user: { displayName: string } }[] | null;
+  readBy: { user: Person }[] | null;
+  acknowledgedBy: { user: Person }[] | null;
+  awaitingAcknowledgement: Person[] | null;
+  overdue: boolean;
+}
+
+export interface Person {
+  username: string;
+  displayName: string;
 }
 
 export interface CreatePostInput {

@@ -5,7 +5,7 @@ import { gql, gqlPartial, OfflineError } from "../lib/api";
 import { outboxState } from "./Outbox";
 import { PATIENT_LOST_EVENT } from "../lib/events";
 import { subscribeFrom, type FeedEvent } from "../lib/live";
-import { MARK_PATIENT_READ, PATIENT_EVENTS, TIMELINE } from "../lib/queries";
+import { ACKNOWLEDGE, MARK_PATIENT_READ, PATIENT_EVENTS, TIMELINE } from "../lib/queries";
 import { writesPosts } from "../lib/roles";
 import { navigate, onLinkClick } from "../lib/router";
 import { listOutbox, type OutboxEntry } from "../lib/outbox";
@@ -191,7 +191,16 @@ export function Timeline({ patientId }: { patientId: string }) {
       ) : (
         <ol class="posts" aria-label={t("timeline.title")}>
           {posts.map((post) => (
-            <PostItem key={post.id} post={post} teamSize={teamSize} />
+            <PostItem
+              key={post.id}
+              post={post}
+              teamSize={teamSize}
+              me={me.username}
+              onChanged={(changed) => {
+                setPosts((current) => merge(current ?? [], [changed]));
+                void savePosts(db, [changed]);
+              }}
+            />
           ))}
         </ol>
       )}
@@ -216,14 +225,25 @@ const UNITS: Partial<Record<VitalName, string>> = {
   bloodGlucose: "mg/dL",
 };
 
-function PostItem({ post, teamSize }: { post: PostRow; teamSize: number | null }) {
+function PostItem(props: { post: PostRow; teamSize: number | null; me: string; onChanged(post: PostRow): void }) {
+  const { post, teamSize } = props;
   const flagged = new Set(post.vitals?.flagged ?? []);
+  const mustAcknowledge = (post.awaitingAcknowledgement ?? []).some((p) => p.username === props.me);
+  const acknowledge = async () => {
+    try {
+      const data = await gql<{ acknowledgePost: PostRow }>(ACKNOWLEDGE, { id: post.id });
+      props.onChanged(data.acknowledgePost);
+    } catch {
+      // offline or refused: the button stays for another try
+    }
+  };
   return (
     <li class={`post${post.urgent ? " urgent" : ""}`} data-post-id={post.id}>
       <div class="post-head">
         <span class={`category cat-${post.category.toLowerCase()}`}>{t(`category.${post.category}` as MessageKey)}</span>
         {post.urgent && <span class="badge urgent">{t("timeline.urgent")}</span>}
         {post.visibleToFamily && <span class="badge">{t("timeline.family")}</span>}
+        {post.overdue && <span class="badge urgent">{t("timeline.overdue")}</span>}
       </div>
       <p class="meta">
         {post.author?.displayName ?? ""} · <time dateTime={post.createdAt}>{formatDateTime(post.createdAt)}</time>
@@ -250,10 +270,28 @@ function PostItem({ post, teamSize }: { post: PostRow; teamSize: number | null }
           )}
         </>
       )}
-      {post.readBy && teamSize !== null && (
-        <p class="meta readby" title={post.readBy.map((r) => r.user.displayName).join(", ")}>
-          {t("timeline.readBy", { read: post.readBy.length, total: teamSize })}
+      {post.category === "INSTRUCTION" && post.acknowledgedBy && (
+        <p class="meta">
+          {t("timeline.acknowledged", { count: post.acknowledgedBy.length })}
+          {post.awaitingAcknowledgement?.length
+            ? ` · ${t("timeline.awaiting", { names: post.awaitingAcknowledgement.map((p) => p.displayName).join("、") })}`
+            : ""}
         </p>
+      )}
+      {mustAcknowledge && !post.retractedAt && (
+        <button type="button" class="primary" onClick={() => void acknowledge()}>
+          {t("timeline.acknowledge")}
+        </button>
+      )}
+      {post.readBy && teamSize !== null && (
+        <details class="readby">
+          <summary>{t("timeline.readBy", { read: post.readBy.length, total: teamSize })}</summary>
+          <ul>
+            {post.readBy.map((r) => (
+              <li key={r.user.username}>{r.user.displayName}</li>
+            ))}
+          </ul>
+        </details>
       )}
     </li>
   );
