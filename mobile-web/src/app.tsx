@@ -7,11 +7,12 @@ import { clearIdle, markActive, setLocked, shouldLock } from "./lib/idle";
 import { closeLive, subscribeFrom } from "./lib/live";
 import { MY_EVENTS, PATIENT_VISIBLE } from "./lib/queries";
 import { listOutbox, sync } from "./lib/outbox";
-import { homeFor, writesPosts } from "./lib/roles";
+import { homeFor, readsNotebooks, writesPosts } from "./lib/roles";
 import { href, navigate, onLinkClick, useRoute, type Route } from "./lib/router";
 import { dropPatient, openStore, wipeStore, type Store } from "./lib/store";
 import type { Me } from "./lib/types";
 import { Compose } from "./screens/Compose";
+import { Notices } from "./screens/Notices";
 import { Outbox } from "./screens/Outbox";
 import { PatientList } from "./screens/PatientList";
 import { RoleHome } from "./screens/RoleHome";
@@ -258,6 +259,7 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
       </header>
       <nav class="nav" aria-label={t("nav.main")}>
         <NavLink route={home} current={current} label={t(home.name === "patients" ? "nav.patients" : "nav.home")} />
+        {readsNotebooks(me) && <NavLink route={{ name: "notices" }} current={current} label={t("nav.notices")} />}
         {writesPosts(me) && (
           <NavLink
             route={{ name: "outbox" }}
@@ -316,6 +318,8 @@ function Screen({ route }: { route: Route }) {
       return <Compose key={route.patientId} patientId={route.patientId} />;
     case "outbox":
       return <Outbox />;
+    case "notices":
+      return <Notices />;
     case "home":
       return <RoleHome />;
   }

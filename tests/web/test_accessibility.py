@@ -65,6 +65,10 @@ async def test_no_serious_violation_on_any_screen(axe_page: Page) -> None:
     await expect(page.locator("h1")).to_have_text("送信待ち")
     found["outbox"] = await violations(page)
 
+    await page.get_by_role("link", name="お知らせ").click()
+    await expect(page.locator("h1")).to_have_text("お知らせ")
+    found["notices"] = await violations(page)
+
     await page.get_by_role("button", name="ログアウト").click()
     await sign_in(page, "planner.gamagori")
     await expect(page.locator("p.note")).to_be_visible()

@@ -409,3 +409,42 @@ async def test_an_instruction_is_acknowledged_from_its_post(page: Page) -> None:
     await post.get_by_role("button", name="確認しました").click()
     await expect(post).to_contain_text(f"{done + 1}人が確認")
     await expect(post.get_by_role("button", name="確認しました")).to_have_count(0)
+
+
+async def test_a_mention_shows_in_notices_and_is_read_there(page: Page, web_server: Server) -> None:
+    doctor = "dr.suzuki"
+    (patient,) = [p for p in DEMO["patients"] if p["key"] == "pt-ito-haru"]
+    patient_id = next(
+        e["node"]["id"]
+        for e in api(web_server, NURSE, "{ patients { edges { node { id displayName } } } }")[
+            "patients"
+        ]["edges"]
+        if e["node"]["displayName"] == patient["display_name"]
+    )
+    doctor_id = api(web_server, doctor, "{ me { id } }")["me"]["id"]
+    api(
+        web_server,
+        NURSE,
+        """mutation($input: CreatePostInput!) { createPost(input: $input) { id } }""",
+        input={
+            "patientId": patient_id,
+            "clientId": str(uuid.uuid4()),
+            "category": "OTHER",
+            "body": "先生、ご確認をお願いします。",
+            "mentionIds": [doctor_id],
+        },
+    )
+
+    await sign_in(page, doctor)
+    await page.get_by_role("link", name="お知らせ").click()
+    notice = page.locator("ul.notices li", has_text="メンション").first
+    await expect(notice).to_contain_text(patient["display_name"])
+    await expect(notice).to_contain_text("未読")
+    unread = "{ myNotices { unreadCount } }"
+    for _ in range(50):
+        if api(web_server, doctor, unread)["myNotices"]["unreadCount"] == 0:
+            break
+        await page.wait_for_timeout(100)
+    assert api(web_server, doctor, unread)["myNotices"]["unreadCount"] == 0
+    await notice.locator("a").click()
+    await expect(page.locator("h1")).to_have_text(patient["display_name"])

@@ -46,3 +46,13 @@ export const MY_EVENTS = `subscription($after: String) {
 }`;
 
 export const PATIENT_VISIBLE = `query($id: ID!) { patient(id: $id) { id } }`;
+
+export const NOTICES = `query {
+  myNotices(first: 50) {
+    unreadCount
+    edges { node { id kind patientId patient { displayName } createdAt readAt } }
+  }
+  myOverdueInstructions { id patientId body createdAt patient { displayName } }
+}`;
+
+export const MARK_NOTICES_READ = `mutation($ids: [ID!]!) { markNoticesRead(ids: $ids) }`;

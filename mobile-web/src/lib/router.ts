@@ -6,7 +6,8 @@ export type Route =
   | { name: "patients" }
   | { name: "timeline"; patientId: string }
   | { name: "compose"; patientId: string }
-  | { name: "outbox" };
+  | { name: "outbox" }
+  | { name: "notices" };
 
 export function parse(path: string): Route {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
@@ -14,6 +15,7 @@ export function parse(path: string): Route {
   if (parts[0] === "patients" && parts.length === 2) return { name: "timeline", patientId: parts[1] };
   if (parts[0] === "patients" && parts[2] === "new") return { name: "compose", patientId: parts[1] };
   if (parts[0] === "outbox") return { name: "outbox" };
+  if (parts[0] === "notices") return { name: "notices" };
   return { name: "home" };
 }
 
@@ -29,6 +31,8 @@ export function href(route: Route): string {
       return `/patients/${encodeURIComponent(route.patientId)}/new`;
     case "outbox":
       return "/outbox";
+    case "notices":
+      return "/notices";
   }
 }
 
