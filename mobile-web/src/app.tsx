@@ -255,7 +255,23 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
         <a class="brand" href="/" onClick={(e) => onLinkClick(e, home)}>
           {t("app.name")}
         </a>
-        {props.languageSwitch}
+        <div class="bar-end">
+          {props.languageSwitch}
+          <button
+            type="button"
+            class="link"
+            onClick={async () => {
+              try {
+                await signOut();
+              } catch {
+                // Offline: the server session ends by itself; this phone forgets everything now.
+              }
+              await endSession(false);
+            }}
+          >
+            {t("nav.signOut")}
+          </button>
+        </div>
       </header>
       <nav class="nav" aria-label={t("nav.main")}>
         <NavLink route={home} current={current} label={t(home.name === "patients" ? "nav.patients" : "nav.home")} />
@@ -267,20 +283,6 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
             label={outboxCount ? `${t("nav.outbox")} (${outboxCount})` : t("nav.outbox")}
           />
         )}
-        <button
-          type="button"
-          class="link"
-          onClick={async () => {
-            try {
-              await signOut();
-            } catch {
-              // Offline: the server session ends by itself; this phone forgets everything now.
-            }
-            await endSession(false);
-          }}
-        >
-          {t("nav.signOut")}
-        </button>
       </nav>
       {!online && (
         <p class="banner offline" role="status">
