@@ -2,8 +2,8 @@
 
 Writes go through `transaction()`, which on SQLite takes the write lock up front (BEGIN IMMEDIATE)
 so two writers never deadlock upgrading a read lock; there its statements run on the event loop's
-thread (renraku/sqlite_inline.py says why), reads on aiosqlite's. Work that must come last in a transaction is
-queued with `before_commit()`; events are published only after commit, through
+thread (renraku/sqlite_inline.py says why), reads on aiosqlite's. Work that must come last in a
+transaction is queued with `before_commit()`; events are published only after commit, through
 `publish_on_commit()`.
 """
 
@@ -178,6 +178,18 @@ class Database:
             if is_sqlite(self.engine):
                 # No BEGIN: each statement reads on its own, as promised above, and a read
                 # session saves a round trip through the driver's thread.
+                await session.connection(execution_options={"sqlite_begin": READ_STATEMENTS})
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def lookup(self) -> AsyncIterator[AsyncSession]:
+        """A read session for a few reads by key (a token's session and user): on SQLite on
+        the event loop's thread, as write transactions are, which for reads this small costs
+        less than the hops to aiosqlite's. Never for reads whose size grows with the data."""
+        self._check_open()
+        async with AsyncSession(self._writer, expire_on_commit=False) as session:
+            session.info[READ_ONLY] = True
+            if is_sqlite(self._writer):
                 await session.connection(execution_options={"sqlite_begin": READ_STATEMENTS})
             yield session
 

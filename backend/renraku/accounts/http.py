@@ -62,7 +62,7 @@ async def resolve_actor(conn: HTTPConnection, *, token: str | None = None) -> Ac
         )
         if needs_origin and not origin_allowed(conn, runtime):
             raise Forbidden("This request must come from the Renraku web app.")
-    async with runtime.db.session() as session:
+    async with runtime.db.lookup() as session:
         found = await service.find_live_session(session, token, runtime.settings)
     if found is None:
         return None

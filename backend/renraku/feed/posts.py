@@ -83,7 +83,7 @@ async def check_create_post(runtime: Runtime, *, gate: Gate, draft: PostDraft) -
     actor = gate.actor
     validate_client_id(draft.client_id)
     try:
-        # One transaction decides, looks for a retry and writes: the roles are read in it.
+        # One transaction decides and writes: the roles are read in it.
         async with runtime.db.transaction() as session:
             await gate.load_for_write(session, [draft.patient_id])
             # Decided first: a retry from someone who has since lost access is refused like
@@ -94,18 +94,15 @@ async def check_create_post(runtime: Runtime, *, gate: Gate, draft: PostDraft) -
                 instruction=draft.category is PostCategory.INSTRUCTION,
                 visible_to_family=draft.visible_to_family,
             )
-            existing = await service.find_by_client_id(
-                session, author_id=actor.user_id, client_id=draft.client_id
-            )
-            if existing is not None:
-                return _same_retry(existing, draft)
             post = new_post(actor, draft)
             post.reply_to_id = await _thread_of(session, gate=gate, draft=draft)
             return await do_create_post(
                 session, runtime.broker, actor=actor, post=post, draft=draft
             )
     except IntegrityError:
-        # The same client id committed by a concurrent retry between our look and our write.
+        # A retry: the (author, client id) pair is stored already (its INSERT, the first write,
+        # failed on the unique constraint, so nothing of this attempt is kept). Not looked for
+        # first: retries are rare, and the look cost every post a statement.
         async with runtime.db.session() as session:
             existing = await service.find_by_client_id(
                 session, author_id=actor.user_id, client_id=draft.client_id
