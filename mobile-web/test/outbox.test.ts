@@ -1,6 +1,16 @@
 import "fake-indexeddb/auto";
 import { afterEach, describe, expect, it } from "vitest";
-import { backoff, discard, enqueue, listOutbox, retryNow, sync, type SendResult } from "../src/lib/outbox";
+import {
+  backoff,
+  discard,
+  enqueue,
+  listOutbox,
+  retryNow,
+  sync,
+  type OutboxEntry,
+  type SendResult,
+  type Sender,
+} from "../src/lib/outbox";
 import { openStore, type Store } from "../src/lib/store";
 import type { CreatePostInput } from "../src/lib/types";
 
@@ -18,8 +28,8 @@ const draft = (body: string) => ({
 /** A fake server: answers each send from `answers` in turn, remembering what it was sent. */
 function server(...answers: SendResult["outcome"][]) {
   const sent: CreatePostInput[] = [];
-  const send = async (input: CreatePostInput): Promise<SendResult> => {
-    sent.push(input);
+  const send = async (entry: OutboxEntry): Promise<SendResult> => {
+    sent.push(entry.input);
     const outcome = answers.shift() ?? "sent";
     if (outcome === "sent") return { outcome, postId: `post-${sent.length}` };
     if (outcome === "offline") return { outcome };
@@ -134,5 +144,39 @@ describe("the outbox", () => {
     const fake = server("sent");
     await Promise.all([sync(store, fake.send), sync(store, fake.send)]);
     expect(fake.sent).toHaveLength(1);
+  });
+
+  it("keeps its photos as bytes and uploads each once, even across a failed try", async () => {
+    const store = await fresh();
+    const bytes = new Uint8Array([1, 2, 3]).buffer;
+    await enqueue(store, draft("with photos"), new Date(), [
+      { data: bytes, type: "image/jpeg" },
+      { data: bytes, type: "image/jpeg" },
+    ]);
+    const uploads: number[] = [];
+    let tries = 0;
+    // Uploads the first photo, then the network breaks; the second try finishes.
+    const send: Sender = async (entry, progress) => {
+      tries++;
+      const photos = [...(entry.photos ?? [])];
+      for (let i = 0; i < photos.length; i++) {
+        if (photos[i].uploadId) continue;
+        if (tries === 1 && i === 1) return { outcome: "failed", reason: "network" };
+        uploads.push(i);
+        photos[i] = { ...photos[i], uploadId: `upload-${i}` };
+        await progress({ ...entry, photos });
+      }
+      return { outcome: "sent", postId: "p" };
+    };
+    let now = 0;
+    await sync(store, send, () => now);
+    const [waiting] = await listOutbox(store);
+    expect(waiting.status).toBe("failed");
+    expect(waiting.photos?.map((p) => p.uploadId)).toEqual(["upload-0", null]);
+    expect(new Uint8Array(waiting.photos![1].data)).toEqual(new Uint8Array([1, 2, 3]));
+    now += backoff(1);
+    await sync(store, send, () => now);
+    expect(uploads).toEqual([0, 1]);
+    expect(await listOutbox(store)).toEqual([]);
   });
 });

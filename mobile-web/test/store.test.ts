@@ -31,7 +31,7 @@ const patient = (id: string): PatientRow => ({
 const post = (id: string, patientId: string, createdAt: string): PostRow => ({
   id, clientId: id, patientId, author: null, category: "OTHER", body: id, vitals: null, urgent: false,
   visibleToFamily: false, createdAt, editedAt: null, retractedAt: null, retractReason: null, readBy: null,
-  acknowledgedBy: null, awaitingAcknowledgement: null, overdue: false,
+  acknowledgedBy: null, awaitingAcknowledgement: null, overdue: false, photos: [],
 });
 const draft = (patientId: string) => ({
   patientId, category: "OTHER" as const, body: "x", vitals: null, urgent: false, visibleToFamily: false,

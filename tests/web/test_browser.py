@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import httpx
 import pyotp
 import pytest
+from PIL import Image, ImageDraw
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.support.graphql import DEMO, DEMO_PASSWORD
@@ -52,7 +54,8 @@ def posts_with(server: Server, username: str, patient_name: str, body: str) -> l
     token = server.login(username)
     query = """query { patients(first: 100) { edges { node { displayName
       timeline(first: 100) { edges { node {
-        id body category vitals { temperature pulse flagged } } } } } } } }"""
+        id body category vitals { temperature pulse flagged } photos { width height }
+      } } } } } } }"""
     response = httpx.post(
         server.graphql_url, json={"query": query}, headers={"Authorization": f"Bearer {token}"}
     )
@@ -73,7 +76,18 @@ async def test_a_wrong_password_is_refused_on_the_form(page: Page) -> None:
     await expect(page.locator("input[name=username]")).to_be_visible()
 
 
-async def test_the_nurse_reads_a_timeline_and_posts_vitals(page: Page, web_server: Server) -> None:
+def camera_photo(folder: Path) -> Path:
+    """A photo the size a phone's camera takes (2400x1800), to be made smaller before upload."""
+    path = folder / "photo.jpg"
+    image = Image.new("RGB", (2400, 1800), (200, 120, 90))
+    ImageDraw.Draw(image).ellipse((600, 400, 1800, 1400), fill=(240, 200, 180))
+    image.save(path, quality=90)
+    return path
+
+
+async def test_the_nurse_reads_a_timeline_and_posts_vitals_with_a_photo(
+    page: Page, web_server: Server, tmp_path: Path
+) -> None:
     await sign_in(page, NURSE)
     patient = sorted(patients_of(NURSE))[0]
     await page.locator("ul.patients a", has_text=patient).click()
@@ -86,19 +100,29 @@ async def test_the_nurse_reads_a_timeline_and_posts_vitals(page: Page, web_serve
     await page.get_by_label("本文").fill(body)
     await page.get_by_label("体温").fill("38.6")
     await page.get_by_label("脈拍").fill("88")
+    await page.get_by_label("写真を撮る・選ぶ").set_input_files(camera_photo(tmp_path))
+    await expect(page.get_by_role("img", name="添付する写真1")).to_be_visible()
     await page.get_by_role("button", name="送信").click()
 
-    post = page.locator("ol.posts li", has_text=body)
+    post = page.locator("ol.posts:not(.pending) li", has_text=body)
     await expect(post).to_be_visible()
     await expect(post.locator(".vital.flagged")).to_contain_text("38.6")
+    thumbnail = post.locator("ul.thumbs img")
+    await expect(thumbnail).to_have_count(1)
+    await thumbnail.scroll_into_view_if_needed()
+    await page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=await thumbnail.element_handle()
+    )
     (stored,) = posts_with(web_server, NURSE, patient, body)
+    # Made smaller on the phone: 1600 px on the longer side, not the camera's 2400.
+    assert (stored["photos"][0]["width"], stored["photos"][0]["height"]) == (1600, 1200)
     assert stored["category"] == "VITALS"
     assert stored["vitals"]["temperature"] == 38.6 and stored["vitals"]["pulse"] == 88
     assert "temperature" in stored["vitals"]["flagged"]
 
 
 async def test_posts_written_offline_wait_in_the_outbox_and_arrive_once_each(
-    page: Page, context: BrowserContext, web_server: Server
+    page: Page, context: BrowserContext, web_server: Server, tmp_path: Path
 ) -> None:
     await sign_in(page, NURSE)
     patient = sorted(patients_of(NURSE))[-1]
@@ -111,9 +135,12 @@ async def test_posts_written_offline_wait_in_the_outbox_and_arrive_once_each(
     await context.set_offline(True)
     await context.route("**/*", lambda route: route.abort())
     bodies = [f"圏外からの投稿 {i} {uuid.uuid4().hex[:6]}" for i in range(2)]
-    for body in bodies:
+    for i, body in enumerate(bodies):
         await page.get_by_role("button", name="投稿する").click()
         await page.get_by_label("本文").fill(body)
+        if i == 0:  # a photo taken offline is kept with its post
+            await page.get_by_label("写真を撮る・選ぶ").set_input_files(camera_photo(tmp_path))
+            await expect(page.get_by_role("img", name="添付する写真1")).to_be_visible()
         await page.get_by_role("button", name="送信").click()
         await expect(page.locator("h1")).to_have_text(patient)
     await page.get_by_role("link", name=re.compile("送信待ち")).click()
@@ -127,8 +154,9 @@ async def test_posts_written_offline_wait_in_the_outbox_and_arrive_once_each(
     await context.unroute("**/*")
     await context.set_offline(False)
     await expect(page.locator("ul.outbox li")).to_have_count(0, timeout=20_000)
-    for body in bodies:
-        assert len(posts_with(web_server, NURSE, patient, body)) == 1
+    arrived = [posts_with(web_server, NURSE, patient, body) for body in bodies]
+    assert [len(posts) for posts in arrived] == [1, 1]
+    assert [len(posts[0]["photos"]) for posts in arrived] == [1, 0]
 
 
 async def test_signing_out_wipes_the_phone_and_shows_the_form(page: Page) -> None:

@@ -1,7 +1,7 @@
 // Talking to the server: /auth for the session cookie, /graphql over HTTP for queries and
 // mutations. The session is an HttpOnly cookie the browser sends by itself; no token is ever
 // read or stored here.
-import type { SendResult } from "./outbox";
+import type { OutboxEntry, OutboxPhoto, SendResult } from "./outbox";
 import type { CreatePostInput, Me } from "./types";
 
 export const SESSION_ENDED_EVENT = "renraku:session-ended";
@@ -101,10 +101,32 @@ const CREATE_POST = `mutation($input: CreatePostInput!) { createPost(input: $inp
 // Refusals keep the post for editing; anything else is worth another try later.
 const REFUSED = new Set(["BAD_USER_INPUT", "FORBIDDEN", "NOT_FOUND", "BAD_REQUEST"]);
 
-/** The outbox's sender: createPost over HTTP, its outcome sorted into sent/offline/failed/refused. */
-export async function sendPost(input: CreatePostInput): Promise<SendResult> {
+/** Upload one photo (POST /uploads, multipart, field `file`); its upload id. */
+export async function uploadPhoto(photo: OutboxPhoto): Promise<string> {
+  const form = new FormData();
+  form.append("file", new Blob([photo.data], { type: photo.type }), "photo");
+  const response = await request("/uploads", { method: "POST", body: form });
+  const body = (await response.json().catch(() => ({}))) as AuthErrorBody & { id?: string };
+  if (response.ok && body.id) return body.id;
+  // 413 (too large), 415 (not an image), 400, 403, 404: refused, kept for the user to see;
+  // 401 (the session ended), 429 and 5xx: worth another try later.
+  const retry = response.status === 401 || response.status === 429 || response.status >= 500;
+  throw new ApiError(body.error?.message ?? response.statusText, retry ? "SERVER_ERROR" : "BAD_REQUEST");
+}
+
+/** The outbox's sender: its photos uploaded (each once), then createPost over HTTP, the outcome
+ *  sorted into sent/offline/failed/refused. */
+export async function sendPost(entry: OutboxEntry, progress: (entry: OutboxEntry) => Promise<void>): Promise<SendResult> {
   if (typeof navigator !== "undefined" && navigator.onLine === false) return { outcome: "offline" };
   try {
+    const photos = [...(entry.photos ?? [])];
+    for (let i = 0; i < photos.length; i++) {
+      if (photos[i].uploadId) continue;
+      const uploadId = await uploadPhoto(photos[i]);
+      photos[i] = { ...photos[i], uploadId };
+      await progress({ ...entry, photos: [...photos] });
+    }
+    const input: CreatePostInput = { ...entry.input, uploadIds: photos.map((p) => p.uploadId!) };
     const data = await gql<{ createPost: { id: string } }>(CREATE_POST, { input });
     return { outcome: "sent", postId: data.createPost.id };
   } catch (error) {

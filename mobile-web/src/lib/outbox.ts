@@ -10,10 +10,19 @@ import type { CreatePostInput } from "./types";
 
 export type OutboxStatus = "waiting" | "sending" | "failed" | "refused";
 
+/** A photo taken with the post, kept as bytes until it is uploaded (then by its upload id, so a
+ *  retry never uploads it twice). Entries from before photos existed have none. */
+export interface OutboxPhoto {
+  data: ArrayBuffer;
+  type: string;
+  uploadId: string | null;
+}
+
 export interface OutboxEntry {
   clientId: string;
   patientId: string;
   input: CreatePostInput;
+  photos?: OutboxPhoto[];
   createdAt: string;
   status: OutboxStatus;
   attempts: number;
@@ -28,7 +37,9 @@ export type SendResult =
   | { outcome: "failed"; reason: string }
   | { outcome: "refused"; reason: string };
 
-export type Sender = (input: CreatePostInput) => Promise<SendResult>;
+/** Sends one entry. `progress` stores what was done so far (an uploaded photo's id), so that
+ *  the next try goes on from there. */
+export type Sender = (entry: OutboxEntry, progress: (entry: OutboxEntry) => Promise<void>) => Promise<SendResult>;
 
 const BASE_DELAY_MS = 2_000;
 const MAX_DELAY_MS = 5 * 60_000;
@@ -42,11 +53,17 @@ export function newClientId(): string {
   return crypto.randomUUID();
 }
 
-export async function enqueue(db: Store, input: Omit<CreatePostInput, "clientId">, now = new Date()): Promise<OutboxEntry> {
+export async function enqueue(
+  db: Store,
+  input: Omit<CreatePostInput, "clientId">,
+  now = new Date(),
+  photos: { data: ArrayBuffer; type: string }[] = [],
+): Promise<OutboxEntry> {
   const entry: OutboxEntry = {
     clientId: newClientId(),
     patientId: input.patientId,
     input: { ...input, clientId: "" },
+    photos: photos.map((p) => ({ ...p, uploadId: null })),
     createdAt: now.toISOString(),
     status: "waiting",
     attempts: 0,
@@ -98,7 +115,10 @@ async function syncOnce(db: Store, send: Sender, now: () => number): Promise<Syn
     await db.put("outbox", { ...entry, status: "sending" });
     let result: SendResult;
     try {
-      result = await send(entry.input);
+      result = await send(entry, async (progressed) => {
+        // Only while it is still queued: a discarded entry stays discarded.
+        if (await db.get("outbox", entry.clientId)) await db.put("outbox", { ...progressed, status: "sending" });
+      });
     } catch (error) {
       result = { outcome: "failed", reason: String(error) };
     }

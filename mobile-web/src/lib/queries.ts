@@ -16,7 +16,8 @@ export const POST_FIELDS = `id clientId patientId category body urgent visibleTo
   readBy { user { username displayName } }
   acknowledgedBy { user { username displayName } }
   awaitingAcknowledgement { username displayName }
-  overdue`;
+  overdue
+  photos { id url thumbnailUrl width height }`;
 
 export const ACKNOWLEDGE = `mutation($id: ID!) { acknowledgePost(postId: $id) { ${POST_FIELDS} } }`;
 

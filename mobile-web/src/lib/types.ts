@@ -74,6 +74,15 @@ export interface PostRow {
   acknowledgedBy: { user: Person }[] | null;
   awaitingAcknowledgement: Person[] | null;
   overdue: boolean;
+  photos: Photo[];
+}
+
+export interface Photo {
+  id: string;
+  url: string;
+  thumbnailUrl: string;
+  width: number;
+  height: number;
 }
 
 export interface Person {
@@ -89,4 +98,5 @@ export interface CreatePostInput {
   vitals: Partial<Record<VitalName, number>> | null;
   urgent: boolean;
   visibleToFamily: boolean;
+  uploadIds?: string[];
 }

@@ -1,7 +1,8 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { useSession } from "../context";
 import { t, type MessageKey } from "../i18n";
 import { enqueue } from "../lib/outbox";
+import { preparePhoto, type PreparedPhoto } from "../lib/photos";
 import { navigate } from "../lib/router";
 import { CATEGORIES, type Category, type VitalName } from "../lib/types";
 
@@ -27,6 +28,18 @@ export function Compose({ patientId }: { patientId: string }) {
   const [urgent, setUrgent] = useState(false);
   const [family, setFamily] = useState(false);
   const [error, setError] = useState("");
+  const [photos, setPhotos] = useState<{ photo: PreparedPhoto; preview: string }[]>([]);
+  useEffect(() => () => photos.forEach((p) => URL.revokeObjectURL(p.preview)), []);
+
+  const addPhotos = async (files: FileList | null) => {
+    if (!files) return;
+    const added: { photo: PreparedPhoto; preview: string }[] = [];
+    for (const file of Array.from(files)) {
+      const photo = await preparePhoto(file);
+      added.push({ photo, preview: URL.createObjectURL(new Blob([photo.data], { type: photo.type })) });
+    }
+    setPhotos((current) => [...current, ...added]);
+  };
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -39,15 +52,13 @@ export function Compose({ patientId }: { patientId: string }) {
       values[name] = value;
     }
     const hasVitals = Object.keys(values).length > 0;
-    if (!body.trim() && !hasVitals) return setError(t("compose.empty"));
-    await enqueue(db, {
-      patientId,
-      category,
-      body: body.trim(),
-      vitals: hasVitals ? values : null,
-      urgent,
-      visibleToFamily: family,
-    });
+    if (!body.trim() && !hasVitals && !photos.length) return setError(t("compose.empty"));
+    await enqueue(
+      db,
+      { patientId, category, body: body.trim(), vitals: hasVitals ? values : null, urgent, visibleToFamily: family },
+      new Date(),
+      photos.map((p) => p.photo),
+    );
     notify(t("compose.queued"));
     outboxChanged();
     navigate({ name: "timeline", patientId }, true);
@@ -85,6 +96,42 @@ export function Compose({ patientId }: { patientId: string }) {
             />
           </label>
         ))}
+      </fieldset>
+      <fieldset class="photos-form">
+        <legend>{t("compose.photos")}</legend>
+        {photos.length > 0 && (
+          <ul class="thumbs">
+            {photos.map((p, i) => (
+              <li key={p.preview}>
+                <img src={p.preview} alt={t("compose.photoAlt", { n: i + 1 })} width={88} height={88} />
+                <button
+                  type="button"
+                  aria-label={t("compose.removePhoto", { n: i + 1 })}
+                  onClick={() => {
+                    URL.revokeObjectURL(p.preview);
+                    setPhotos(photos.filter((other) => other !== p));
+                  }}
+                >
+                  ×
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+        <label class="file">
+          <span>{t("compose.addPhoto")}</span>
+          <input
+            type="file"
+            name="photos"
+            accept="image/*"
+            capture="environment"
+            multiple
+            onChange={(e) => {
+              void addPhotos(e.currentTarget.files);
+              e.currentTarget.value = "";
+            }}
+          />
+        </label>
       </fieldset>
       <label class="check">
         <input type="checkbox" name="urgent" checked={urgent} onChange={(e) => setUrgent(e.currentTarget.checked)} />

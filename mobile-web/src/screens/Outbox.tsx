@@ -31,6 +31,7 @@ export function Outbox() {
                 {t(`category.${entry.input.category}` as MessageKey)} · {formatDateTime(entry.createdAt)}
               </p>
               {entry.input.body && <p class="body">{entry.input.body}</p>}
+              {!!entry.photos?.length && <p class="meta">{t("outbox.photos", { count: entry.photos.length })}</p>}
               <p class="state">{outboxState(entry, online)}</p>
               <div class="actions">
                 {(entry.status === "refused" || entry.status === "failed") && (

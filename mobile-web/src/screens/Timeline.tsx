@@ -180,6 +180,7 @@ export function Timeline({ patientId }: { patientId: string }) {
                 <span class="badge">{outboxState(entry)}</span>
               </div>
               {entry.input.body && <p class="body">{entry.input.body}</p>}
+              {!!entry.photos?.length && <p class="meta">{t("outbox.photos", { count: entry.photos.length })}</p>}
             </li>
           ))}
         </ol>
@@ -254,6 +255,17 @@ function PostItem(props: { post: PostRow; teamSize: number | null; me: string; o
       ) : (
         <>
           {post.body && <p class="body">{post.body}</p>}
+          {post.photos.length > 0 && (
+            <ul class="thumbs">
+              {post.photos.map((photo, i) => (
+                <li key={photo.id}>
+                  <a href={photo.url} target="_blank" rel="noopener" aria-label={t("timeline.photo", { n: i + 1 })}>
+                    <img src={photo.thumbnailUrl} alt="" width={88} height={88} loading="lazy" />
+                  </a>
+                </li>
+              ))}
+            </ul>
+          )}
           {post.vitals && (
             <dl class="vitals" aria-label={t("vitals.title")}>
               {VITAL_ORDER.filter((v) => post.vitals?.[v] != null).map((v) => (
