@@ -476,3 +476,22 @@ async def test_a_mention_shows_in_notices_and_is_read_there(page: Page, web_serv
     assert api(web_server, doctor, unread)["myNotices"]["unreadCount"] == 0
     await notice.locator("a").click()
     await expect(page.locator("h1")).to_have_text(patient["display_name"])
+
+
+async def test_vitals_show_as_a_trend_per_measure(page: Page) -> None:
+    (patient,) = [p for p in DEMO["patients"] if p["key"] == "pt-ito-haru"]
+    earlier = [
+        p["vitals"]["temperature"]
+        for p in DEMO["posts"]
+        if p["patient"] == "pt-ito-haru" and "temperature" in p.get("vitals", {})
+    ]
+    assert earlier, "the demo world has a temperature for this patient"
+    await sign_in(page, NURSE)
+    await page.locator("ul.patients a", has_text=patient["display_name"]).click()
+    await page.get_by_role("button", name="投稿する").click()
+    await page.get_by_label("分類").select_option("VITALS")
+    await page.get_by_label("体温").fill("38.9")
+    await page.get_by_role("button", name="送信").click()
+    trend = page.get_by_role("img", name=re.compile(r"^体温の推移: .*→ 38\.9$"))
+    await expect(trend).to_be_visible()
+    await expect(page.locator(".trend", has=trend).locator("strong.flag")).to_have_text("38.9")

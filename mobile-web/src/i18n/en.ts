@@ -76,6 +76,8 @@ export const en: Record<MessageKey, string> = {
   "vitals.pain": "Pain (0-10)",
   "vitals.flagged": "Out of range",
   "vitals.title": "Vitals",
+  "vitals.trends": "Vitals over time",
+  "vitals.trend": "{name} over time: {values}",
   "category.label": "Category",
   "category.VISIT_REPORT": "Visit report",
   "category.VITALS": "Vitals",

@@ -75,6 +75,8 @@ export const ja = {
   "vitals.pain": "痛み(0-10)",
   "vitals.flagged": "基準外",
   "vitals.title": "バイタル",
+  "vitals.trends": "バイタルの推移",
+  "vitals.trend": "{name}の推移: {values}",
   "category.label": "分類",
   "category.VISIT_REPORT": "訪問記録",
   "category.VITALS": "バイタル",

@@ -3,6 +3,7 @@ import { useSession } from "../context";
 import { formatDateTime, formatNumber, t, type MessageKey } from "../i18n";
 import { gql, gqlPartial, OfflineError } from "../lib/api";
 import { outboxState } from "./Outbox";
+import { Trends } from "./Trends";
 import { PATIENT_LOST_EVENT } from "../lib/events";
 import { subscribeFrom, type FeedEvent } from "../lib/live";
 import { ACKNOWLEDGE, MARK_PATIENT_READ, PATIENT_EVENTS, TIMELINE } from "../lib/queries";
@@ -171,6 +172,7 @@ export function Timeline({ patientId }: { patientId: string }) {
           {t("timeline.compose")}
         </button>
       )}
+      {posts && <Trends posts={posts} />}
       {pending.length > 0 && (
         <ol class="posts pending" aria-label={t("outbox.title")}>
           {pending.map((entry) => (
