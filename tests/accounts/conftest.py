@@ -3,15 +3,15 @@ workers share them."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from renraku.throttle import FailureStore, MemoryFailureStore, RedisFailureStore
+from tests.support.workers import redis_url
 
-REDIS_URL = os.environ.get("RENRAKU_TEST_REDIS", "redis://127.0.0.1:6379/0")
+REDIS_URL = redis_url()
 
 
 @pytest.fixture(params=["memory", "redis"])

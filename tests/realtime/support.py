@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,8 +10,9 @@ from contextlib import asynccontextmanager
 from redis.asyncio import Redis
 
 from renraku.broker import Broker, MemoryBroker, Message, RedisBroker, Subscription
+from tests.support.workers import redis_url
 
-REDIS_URL = os.environ.get("RENRAKU_TEST_REDIS", "redis://127.0.0.1:6379/0")
+REDIS_URL = redis_url()
 BROKER_KINDS = ("memory", "redis")
 # Long enough for any healthy machine; only reached when a message never comes.
 WAIT_SECONDS = 10.0

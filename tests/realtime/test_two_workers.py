@@ -20,10 +20,11 @@ from tests.support.graphql import GraphQLClient
 from tests.support.graphql_ws import MY_EVENTS, Socket, create_post, go_live, open_socket
 from tests.support.metrics import scrape, value
 from tests.support.server import Server, patient_ids, serving
+from tests.support.workers import redis_url
 
 # A Redis database no other test uses (pub/sub channels are shared across databases anyway;
-# the broker's channel prefix keeps test runs apart, not this number).
-BROKER_URL = "redis://127.0.0.1:6379/7"
+# the broker's channel prefix, named after the number, keeps test runs apart).
+BROKER_URL = redis_url(spare=True)
 # Connections opened, at most, to find both workers: the kernel hands each new connection to
 # whichever worker accepts first, which is seldom the same one this many times in a row.
 MAX_CONNECTIONS = 40

@@ -56,6 +56,10 @@ class Backend:
         self.workdir = workdir
         self.tag = uuid.uuid4().hex[:8]
         self.template: str = ""
+        # On PostgreSQL the next clone is made while a test runs, and a used one dropped while
+        # the next runs: the server does that work beside the test instead of between tests.
+        self._next: asyncio.Task[str] | None = None
+        self._drops: set[asyncio.Task[None]] = set()
 
     async def prepare(self, *, seed: bool = True) -> None:
         if self.kind == "sqlite":
@@ -80,8 +84,7 @@ class Backend:
             return f"sqlite:///{self.workdir / (name + '.db')}"
         return _pg_dsn(name)
 
-    @asynccontextmanager
-    async def clone(self) -> AsyncIterator[str]:
+    async def _copy(self) -> str:
         url = self.empty_url()
         name = make_url(url).database or ""
         if self.kind == "sqlite":
@@ -89,10 +92,31 @@ class Backend:
         else:
             template = make_url(self.template).database
             await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return url
+
+    @asynccontextmanager
+    async def clone(self) -> AsyncIterator[str]:
+        if self.kind == "sqlite":  # a file copy: nothing to gain from doing it ahead
+            url = await self._copy()
+            try:
+                yield url
+            finally:
+                await self.drop(url)
+            return
+        url = await (self._next or self._copy())
+        self._next = asyncio.create_task(self._copy())
         try:
             yield url
         finally:
-            await self.drop(url)
+            self._reap()
+            drop = asyncio.create_task(self.drop(url))
+            self._drops.add(drop)
+
+    def _reap(self) -> None:
+        """Forgets finished drops, raising a failed one's error."""
+        for done in [task for task in self._drops if task.done()]:
+            self._drops.discard(done)
+            done.result()
 
     async def create_empty(self, url: str) -> None:
         if self.kind == "postgresql":
@@ -106,5 +130,10 @@ class Backend:
             await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     async def teardown(self) -> None:
+        if self._next is not None:
+            await self.drop(await self._next)
+            self._next = None
+        await asyncio.gather(*self._drops)
+        self._drops.clear()
         if self.template:
             await self.drop(self.template)

@@ -237,6 +237,8 @@ async def test_a_membership_whose_end_date_passed_has_expired(
         datetime.now(UTC).replace(tzinfo=None).isoformat(),
         "next tuesday",
     ],
+    # Fixed ids: xdist workers must collect the same names.
+    ids=["past", "without zone", "not a time"],
 )
 async def test_end_date_must_be_a_future_time_with_zone(
     gql: GraphQLClient, runtime: Runtime, until: str
