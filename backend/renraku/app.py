@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from renraku import jobs, metrics
@@ -63,7 +62,8 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         Route("/about", pages.about),
         *accounts_http.routes,
         *accounts_links_http.routes,
-        *accounts_oidc_http.routes,
+        # OIDC state, nonce and PKCE verifier ride a cookie for the length of a redirect only.
+        *accounts_oidc_http.routes(settings),
         *uploads_http.routes,
         Route("/graphql", graphql, methods=["GET", "POST"]),
         # Subscriptions: our own graphql-transport-ws path with shared fan-out (realtime/ws.py).
@@ -83,15 +83,6 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
                 BodySizeLimit,
                 max_bytes=settings.max_body_bytes,
                 self_limited=[uploads_http.PATH],
-            ),
-            # Holds OIDC state, nonce and PKCE verifier for the length of a redirect only.
-            Middleware(
-                SessionMiddleware,
-                secret_key=settings.secret_key,
-                session_cookie="renraku_oidc",
-                max_age=600,
-                same_site="lax",
-                https_only=settings.secure_cookies,
             ),
         ],
     )

@@ -10,6 +10,8 @@ import logging
 from html import escape
 from typing import Any
 
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -17,6 +19,7 @@ from starlette.routing import Route
 from renraku.accounts import oidc
 from renraku.accounts.http import runtime_of, set_session_cookie
 from renraku.errors import Forbidden, NotFound
+from renraku.settings import Settings
 
 log = logging.getLogger("renraku.accounts.oidc")
 
@@ -135,7 +138,20 @@ async def oidc_callback(request: Request) -> Response:
     return response
 
 
-routes = [
-    Route("/auth/oidc/{key}/login", oidc_login, methods=["GET"]),
-    Route("/auth/oidc/{key}/callback", oidc_callback, methods=["GET"]),
-]
+def routes(settings: Settings) -> list[Route]:
+    """The two routes, each behind the `renraku_oidc` session cookie's middleware: no other
+    request (nor any WebSocket message) pays for reading or writing that cookie."""
+    session = [
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key,
+            session_cookie="renraku_oidc",
+            max_age=600,
+            same_site="lax",
+            https_only=settings.secure_cookies,
+        )
+    ]
+    return [
+        Route("/auth/oidc/{key}/login", oidc_login, methods=["GET"], middleware=session),
+        Route("/auth/oidc/{key}/callback", oidc_callback, methods=["GET"], middleware=session),
+    ]
