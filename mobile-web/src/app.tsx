@@ -17,6 +17,7 @@ import { Outbox } from "./screens/Outbox";
 import { PatientList } from "./screens/PatientList";
 import { RoleHome } from "./screens/RoleHome";
 import { SignIn } from "./screens/SignIn";
+import { Team } from "./screens/Team";
 import { Timeline } from "./screens/Timeline";
 
 const SYNC_EVERY_MS = 15_000;
@@ -301,7 +302,7 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
 
 function NavLink({ route, current, label }: { route: Route; current: Route; label: string }) {
   // A notebook and its compose form are within "my patients".
-  const section = current.name === "timeline" || current.name === "compose" ? "patients" : current.name;
+  const section = ["timeline", "compose", "team"].includes(current.name) ? "patients" : current.name;
   const active = route.name === section;
   return (
     <a href={href(route)} aria-current={active ? "page" : undefined} onClick={(e) => onLinkClick(e, route)}>
@@ -318,6 +319,8 @@ function Screen({ route }: { route: Route }) {
       return <Timeline key={route.patientId} patientId={route.patientId} />;
     case "compose":
       return <Compose key={route.patientId} patientId={route.patientId} />;
+    case "team":
+      return <Team key={route.patientId} patientId={route.patientId} />;
     case "outbox":
       return <Outbox />;
     case "notices":

@@ -57,6 +57,12 @@ async def test_no_serious_violation_on_any_screen(axe_page: Page) -> None:
     await expect(page.locator("ol.posts li").first).to_be_visible()
     found["timeline"] = await violations(page)
 
+    await page.get_by_role("link", name="ケアチーム").click()
+    await expect(page.locator("ul.members li").first).to_be_visible()
+    found["care team"] = await violations(page)
+    await page.go_back()
+    await expect(page.locator("ol.posts li").first).to_be_visible()
+
     await page.get_by_role("button", name="投稿する").click()
     await expect(page.get_by_label("本文")).to_be_visible()
     found["compose"] = await violations(page)

@@ -495,3 +495,26 @@ async def test_vitals_show_as_a_trend_per_measure(page: Page) -> None:
     trend = page.get_by_role("img", name=re.compile(r"^体温の推移: .*→ 38\.9$"))
     await expect(trend).to_be_visible()
     await expect(page.locator(".trend", has=trend).locator("strong.flag")).to_have_text("38.9")
+
+
+async def test_a_coordinator_sees_the_team_and_the_access_history(page: Page) -> None:
+    (patient,) = [p for p in DEMO["patients"] if p["key"] == "pt-okamoto-fumi"]
+    coordinator = patient["coordinator"]
+    accounts = {a["username"]: a for a in DEMO["accounts"]}
+    await sign_in(page, coordinator)
+    await page.locator("ul.patients a", has_text=patient["display_name"]).click()
+    await page.get_by_role("link", name="ケアチーム").click()
+    members = page.locator("ul.members li .name")
+    await expect(members.first).to_be_visible()
+    expected = {accounts[u]["display_name"] for u in [*patient["team"], *patient["family"]]}
+    assert set(await members.all_inner_texts()) >= expected
+    await expect(page.get_by_role("heading", name="アクセス履歴")).to_be_visible()
+    await expect(page.locator("ol.history li").first).to_be_visible()
+    # The coordinator removes a member, giving the reason the audit keeps.
+    leaving = accounts["helper.nakamura"]["display_name"]
+    member = page.locator("ul.members li", has_text=leaving)
+    await member.get_by_role("button", name="チームから外す").click()
+    await member.get_by_label("外す理由").fill("担当変更")
+    await member.get_by_role("button", name="外す", exact=True).click()
+    await expect(page.locator(".banner.notice")).to_contain_text(leaving)
+    await expect(page.locator("ul.members li", has_text=leaving)).to_have_count(0)

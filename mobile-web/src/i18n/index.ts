@@ -34,6 +34,11 @@ export function setLocale(next: Locale): void {
   if (typeof document !== "undefined") document.documentElement.lang = next;
 }
 
+/** Whether `key` is in the catalogue (for words that come from the server, such as enum values). */
+export function known(key: string): key is MessageKey {
+  return key in CATALOGUES.ja;
+}
+
 /** The message `key` in `lang` (default: the current locale) with `{name}` parameters filled. */
 export function t(key: MessageKey, params: Record<string, string | number> = {}, lang: Locale = current): string {
   const template = CATALOGUES[lang][key];

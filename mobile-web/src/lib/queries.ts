@@ -57,3 +57,17 @@ export const NOTICES = `query {
 }`;
 
 export const MARK_NOTICES_READ = `mutation($ids: [ID!]!) { markNoticesRead(ids: $ids) }`;
+
+export const TEAM = `query($id: ID!) {
+  patient(id: $id) {
+    id displayName myRoles
+    careTeam { members { role since until user { id username displayName profession } } }
+    accessHistory(first: 50) {
+      edges { node { at action decision actor { displayName profession } basis { kind reason } } }
+    }
+  }
+}`;
+
+export const END_MEMBERSHIP = `mutation($p: ID!, $u: ID!, $reason: String!) {
+  endTeamMembership(patientId: $p, userId: $u, reason: $reason) { role }
+}`;

@@ -6,6 +6,7 @@ export type Route =
   | { name: "patients" }
   | { name: "timeline"; patientId: string }
   | { name: "compose"; patientId: string }
+  | { name: "team"; patientId: string }
   | { name: "outbox" }
   | { name: "notices" };
 
@@ -14,6 +15,7 @@ export function parse(path: string): Route {
   if (parts[0] === "patients" && parts.length === 1) return { name: "patients" };
   if (parts[0] === "patients" && parts.length === 2) return { name: "timeline", patientId: parts[1] };
   if (parts[0] === "patients" && parts[2] === "new") return { name: "compose", patientId: parts[1] };
+  if (parts[0] === "patients" && parts[2] === "team") return { name: "team", patientId: parts[1] };
   if (parts[0] === "outbox") return { name: "outbox" };
   if (parts[0] === "notices") return { name: "notices" };
   return { name: "home" };
@@ -29,6 +31,8 @@ export function href(route: Route): string {
       return `/patients/${encodeURIComponent(route.patientId)}`;
     case "compose":
       return `/patients/${encodeURIComponent(route.patientId)}/new`;
+    case "team":
+      return `/patients/${encodeURIComponent(route.patientId)}/team`;
     case "outbox":
       return "/outbox";
     case "notices":

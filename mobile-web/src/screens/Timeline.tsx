@@ -166,6 +166,15 @@ export function Timeline({ patientId }: { patientId: string }) {
       <h1>
         {name || t("timeline.title")}
       </h1>
+      {writesPosts(me) && (
+        <a
+          class="team-link"
+          href={`/patients/${encodeURIComponent(patientId)}/team`}
+          onClick={(e) => onLinkClick(e, { name: "team", patientId })}
+        >
+          {t("team.link")}
+        </a>
+      )}
       <p class={live && online ? "live on" : "live"}>{live && online ? t("timeline.live") : t("timeline.notLive")}</p>
       {writesPosts(me) && (
         <button type="button" class="primary" onClick={() => navigate({ name: "compose", patientId })}>
