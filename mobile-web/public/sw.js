@@ -4,7 +4,7 @@
 // - Everything else (/graphql, /auth, /uploads) goes to the network untouched: patient data is
 //   stored by the app in IndexedDB, where signing out wipes it, never in this cache.
 const SHELL = "renraku-shell-v1";
-const APP_PAGES = /^\/(patients(\/.*)?|outbox|notices|home)?$/;
+const APP_PAGES = /^\/(patients(\/.*)?|outbox|notices|feed|home)?$/;
 const SHELL_FILES = ["/", "/manifest.webmanifest", "/icons/icon-192.png", "/icons/icon-512.png"];
 
 // The shell and the hashed files its index.html names: the page that registered this worker

@@ -12,6 +12,7 @@ import { href, navigate, onLinkClick, useRoute, type Route } from "./lib/router"
 import { dropPatient, openStore, wipeStore, type Store } from "./lib/store";
 import type { Me } from "./lib/types";
 import { Compose } from "./screens/Compose";
+import { Feed } from "./screens/Feed";
 import { Notices } from "./screens/Notices";
 import { Outbox } from "./screens/Outbox";
 import { PatientList } from "./screens/PatientList";
@@ -276,6 +277,7 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
       </header>
       <nav class="nav" aria-label={t("nav.main")}>
         <NavLink route={home} current={current} label={t(home.name === "patients" ? "nav.patients" : "nav.home")} />
+        {writesPosts(me) && <NavLink route={{ name: "feed" }} current={current} label={t("nav.feed")} />}
         {readsNotebooks(me) && <NavLink route={{ name: "notices" }} current={current} label={t("nav.notices")} />}
         {writesPosts(me) && (
           <NavLink
@@ -325,6 +327,8 @@ function Screen({ route }: { route: Route }) {
       return <Outbox />;
     case "notices":
       return <Notices />;
+    case "feed":
+      return <Feed />;
     case "home":
       return <RoleHome />;
   }

@@ -71,6 +71,10 @@ async def test_no_serious_violation_on_any_screen(axe_page: Page) -> None:
     await expect(page.locator("h1")).to_have_text("送信待ち")
     found["outbox"] = await violations(page)
 
+    await page.get_by_role("link", name="新着").click()
+    await expect(page.locator("li.feed-item").first).to_be_visible()
+    found["my feed"] = await violations(page)
+
     await page.get_by_role("link", name="お知らせ").click()
     await expect(page.locator("h1")).to_have_text("お知らせ")
     found["notices"] = await violations(page)

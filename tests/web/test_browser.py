@@ -518,3 +518,17 @@ async def test_a_coordinator_sees_the_team_and_the_access_history(page: Page) ->
     await member.get_by_role("button", name="外す", exact=True).click()
     await expect(page.locator(".banner.notice")).to_contain_text(leaving)
     await expect(page.locator("ul.members li", has_text=leaving)).to_have_count(0)
+
+
+async def test_my_feed_spans_my_patients_and_filters_urgent(page: Page) -> None:
+    mine = {p["key"]: p["display_name"] for p in DEMO["patients"] if NURSE in p["team"]}
+    urgent = [p for p in DEMO["posts"] if p.get("urgent") and p["patient"] in mine]
+    assert urgent, "the demo world has an urgent post for the nurse's patients"
+    await sign_in(page, NURSE)
+    await page.get_by_role("link", name="新着").click()
+    patients = page.locator("li.feed-item .feed-patient")
+    await expect(patients.first).to_be_visible()
+    assert set(await patients.all_inner_texts()) <= set(mine.values())
+    await page.get_by_label("至急のみ").check()
+    await expect(page.locator("li.feed-item li.post:not(.urgent)")).to_have_count(0)
+    await expect(page.locator("li.feed-item", has_text=urgent[0]["body"])).to_be_visible()

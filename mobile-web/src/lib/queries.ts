@@ -71,3 +71,10 @@ export const TEAM = `query($id: ID!) {
 export const END_MEMBERSHIP = `mutation($p: ID!, $u: ID!, $reason: String!) {
   endTeamMembership(patientId: $p, userId: $u, reason: $reason) { role }
 }`;
+
+export const MY_FEED = `query($after: String, $urgentOnly: Boolean!) {
+  myFeed(first: 30, after: $after, urgentOnly: $urgentOnly) {
+    edges { node { ${POST_FIELDS} patient { id displayName } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;

@@ -8,7 +8,8 @@ export type Route =
   | { name: "compose"; patientId: string }
   | { name: "team"; patientId: string }
   | { name: "outbox" }
-  | { name: "notices" };
+  | { name: "notices" }
+  | { name: "feed" };
 
 export function parse(path: string): Route {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
@@ -18,6 +19,7 @@ export function parse(path: string): Route {
   if (parts[0] === "patients" && parts[2] === "team") return { name: "team", patientId: parts[1] };
   if (parts[0] === "outbox") return { name: "outbox" };
   if (parts[0] === "notices") return { name: "notices" };
+  if (parts[0] === "feed") return { name: "feed" };
   return { name: "home" };
 }
 
@@ -37,6 +39,8 @@ export function href(route: Route): string {
       return "/outbox";
     case "notices":
       return "/notices";
+    case "feed":
+      return "/feed";
   }
 }
 

@@ -237,7 +237,7 @@ const UNITS: Partial<Record<VitalName, string>> = {
   bloodGlucose: "mg/dL",
 };
 
-function PostItem(props: { post: PostRow; teamSize: number | null; me: string; onChanged(post: PostRow): void }) {
+export function PostItem(props: { post: PostRow; teamSize: number | null; me: string; onChanged(post: PostRow): void }) {
   const { post, teamSize } = props;
   const flagged = new Set(post.vitals?.flagged ?? []);
   const mustAcknowledge = (post.awaitingAcknowledgement ?? []).some((p) => p.username === props.me);
