@@ -65,13 +65,17 @@ async def test_client_routes_get_the_app_and_missing_files_a_404(
     web: httpx.AsyncClient,
 ) -> None:
     index = (await web.get("/")).text
-    for path in ("/patients", "/patients/UGF0aWVudDox", "/patients/x/new", "/outbox"):
+    pages = ["/patients", "/patients/UGF0aWVudDox", "/patients/x/new", "/patients/x/team"]
+    for path in [*pages, "/outbox", "/notices", "/feed", "/home"]:
         response = await web.get(path)
         assert response.status_code == 200 and response.text == index, path
-    for path in ("/assets/missing.js", "/nothing.png", "/.env", "/assets/../../pyproject.toml"):
+    for path in ("/assets/missing.js", "/icons/none.png", "/assets/.hidden", "/assets/%2e%2e/x"):
         response = await web.get(path)
         assert response.status_code == 404, path
         assert "unsafe-inline" not in response.headers["content-security-policy"]
+    # Anything else is no page of the app: unmatched, as before the app existed.
+    for path in ("/no-such-page", "/nothing.png", "/.env", "/assets/../../pyproject.toml"):
+        assert (await web.get(path)).status_code == 404, path
 
 
 @one_database

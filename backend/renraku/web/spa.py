@@ -1,9 +1,10 @@
 """The phone web app's build (mobile-web/dist, `npm run build`) served at `/`.
 
-Files of the build are served as they are; any other path without a file extension is a client
-route (/patients/..., /outbox) and gets index.html, where the app's router takes over. Every
-response carries a Content-Security-Policy with no 'unsafe-inline' or 'unsafe-eval': the build
-has no inline script or style, so an injected one never runs.
+Files of the build are served as they are, and the app's own pages (CLIENT_ROUTES, the paths
+its router knows) get index.html, where the router takes over. Any other path stays unmatched (a
+plain 404, counted as such). Every response carries a Content-Security-Policy with no
+'unsafe-inline' or 'unsafe-eval': the build has no inline script or style, so an injected one
+never runs.
 """
 
 from __future__ import annotations
@@ -47,23 +48,43 @@ def available(dist: Path) -> bool:
     return (dist / "index.html").is_file()
 
 
+# The paths mobile-web/src/lib/router.ts answers (and its service worker's APP_PAGES): a reload
+# or a shared link on any of them must open the app.
+CLIENT_ROUTES = ("/", "/home", "/patients", "/patients/{rest:path}", "/outbox", "/notices", "/feed")
+
+
 def routes(dist: Path) -> list[Route]:
-    """The catch-all route serving `dist`; list it after every other route."""
+    """The app's pages and the build's files (its top-level files and folders as they are when
+    the server starts); list them after every other route."""
     root = dist.resolve()
+    index = root / "index.html"
 
-    async def serve(request: Request) -> Response:
-        relative = PurePosixPath(request.path_params["path"])
-        if any(part.startswith(".") for part in relative.parts):
-            return _not_found()
-        if relative.parts:
+    async def page(_request: Request) -> Response:
+        return _file(index, PurePosixPath("index.html"))
+
+    def folder(name: str) -> Route:
+        async def serve(request: Request) -> Response:
+            relative = PurePosixPath(name, request.path_params["path"])
             found = (root / relative).resolve()
-            if found.is_relative_to(root) and found.is_file():
-                return _file(found, relative)
-            if relative.suffix:  # a missing file, not a page
+            hidden = any(part.startswith(".") for part in relative.parts)
+            if hidden or not found.is_relative_to(root) or not found.is_file():
                 return _not_found()
-        return _file(root / "index.html", PurePosixPath("index.html"))
+            return _file(found, relative)
 
-    return [Route("/{path:path}", serve, methods=["GET"])]
+        return Route(f"/{name}/{{path:path}}", serve, methods=["GET"])
+
+    def single(path: Path) -> Route:
+        async def serve(_request: Request) -> Response:
+            return _file(path, PurePosixPath(path.name))
+
+        return Route(f"/{path.name}", serve, methods=["GET"])
+
+    found: list[Route] = [Route(path, page, methods=["GET"]) for path in CLIENT_ROUTES]
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or entry == index:
+            continue
+        found.append(folder(entry.name) if entry.is_dir() else single(entry))
+    return found
 
 
 def _file(path: Path, relative: PurePosixPath) -> Response:
