@@ -1,0 +1,114 @@
+import { useEffect, useState } from "preact/hooks";
+import { useSession } from "../context";
+import { formatDateTime, t, type MessageKey } from "../i18n";
+import { gql, OfflineError } from "../lib/api";
+import { MARK_NOTICES_READ, NOTICES } from "../lib/queries";
+import { onLinkClick } from "../lib/router";
+
+interface Notice {
+  id: string;
+  kind: string;
+  patientId: string | null;
+  patient: { displayName: string } | null;
+  createdAt: string;
+  readAt: string | null;
+}
+
+interface Overdue {
+  id: string;
+  patientId: string;
+  body: string;
+  createdAt: string;
+  patient: { displayName: string } | null;
+}
+
+interface Data {
+  myNotices: { unreadCount: number; edges: { node: Notice }[] };
+  myOverdueInstructions: Overdue[];
+}
+
+const KNOWN = new Set(["post_mention", "urgent_unread", "glass_opened", "member_offboarded"]);
+
+export function noticeText(notice: Notice): string {
+  const key = `notices.${KNOWN.has(notice.kind) ? notice.kind : "other"}` as MessageKey;
+  return t(key, { patient: notice.patient?.displayName ?? "" });
+}
+
+// Notices are read once shown: opening this screen marks the unread ones read.
+export function Notices() {
+  const { notify } = useSession();
+  const [data, setData] = useState<Data | null>(null);
+
+  useEffect(() => {
+    void (async () => {
+      try {
+        const loaded = await gql<Data>(NOTICES);
+        setData(loaded);
+        const unread = loaded.myNotices.edges.map((e) => e.node).filter((n) => !n.readAt);
+        if (unread.length) await gql(MARK_NOTICES_READ, { ids: unread.map((n) => n.id) });
+      } catch (caught) {
+        notify(caught instanceof OfflineError ? t("app.offline") : t("app.error", { message: String(caught) }));
+        setData({ myNotices: { unreadCount: 0, edges: [] }, myOverdueInstructions: [] });
+      }
+    })();
+  }, []);
+
+  if (!data) return <p>{t("app.loading")}</p>;
+  const notices = data.myNotices.edges.map((e) => e.node);
+  return (
+    <section class="stack">
+      <h1>{t("notices.title")}</h1>
+      {data.myOverdueInstructions.length > 0 && (
+        <>
+          <h2>{t("notices.overdue")}</h2>
+          <ul class="notices">
+            {data.myOverdueInstructions.map((post) => (
+              <li key={post.id} class="notice overdue">
+                <a
+                  href={`/patients/${encodeURIComponent(post.patientId)}`}
+                  onClick={(e) => onLinkClick(e, { name: "timeline", patientId: post.patientId })}
+                >
+                  <span class="name">{post.patient?.displayName}</span>
+                  <span class="sub">{post.body}</span>
+                  <span class="sub">{formatDateTime(post.createdAt)}</span>
+                </a>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      {notices.length === 0 ? (
+        <p class="empty">{t("notices.empty")}</p>
+      ) : (
+        <ul class="notices" aria-label={t("notices.title")}>
+          {notices.map((notice) => (
+            <li key={notice.id} class={notice.readAt ? "notice" : "notice unread"}>
+              {notice.patientId ? (
+                <a
+                  href={`/patients/${encodeURIComponent(notice.patientId)}`}
+                  onClick={(e) => onLinkClick(e, { name: "timeline", patientId: notice.patientId! })}
+                >
+                  <NoticeBody notice={notice} />
+                </a>
+              ) : (
+                <div>
+                  <NoticeBody notice={notice} />
+                </div>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+function NoticeBody({ notice }: { notice: Notice }) {
+  return (
+    <>
+      {!notice.readAt && <span class="badge urgent">{t("notices.unread")}</span>}
+      <span class="name">{noticeText(notice)}</span>
+      <span class="sub">{formatDateTime(notice.createdAt)}</span>
+    </>
+  );
+}
