@@ -15,6 +15,7 @@ from renraku.access.enforcer import check_policy
 from renraku.accounts import http as accounts_http
 from renraku.accounts import links_http as accounts_links_http
 from renraku.accounts import oidc_http as accounts_oidc_http
+from renraku.alerts import http as alerts_http
 from renraku.feed import uploads_http
 from renraku.logs import RequestLog, configure_logging
 from renraku.realtime.hub import FeedHub
@@ -65,6 +66,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         # OIDC state, nonce and PKCE verifier ride a cookie for the length of a redirect only.
         *accounts_oidc_http.routes(settings),
         *uploads_http.routes,
+        *alerts_http.routes,
         Route("/graphql", graphql, methods=["GET", "POST"]),
         # Subscriptions: our own graphql-transport-ws path with shared fan-out (realtime/ws.py).
         WebSocketRoute("/graphql", build_endpoint(hub, schema)),
@@ -82,7 +84,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
             Middleware(
                 BodySizeLimit,
                 max_bytes=settings.max_body_bytes,
-                self_limited=[uploads_http.PATH],
+                self_limited=[uploads_http.PATH, alerts_http.PATH],
             ),
         ],
     )

@@ -19,6 +19,7 @@ import uvicorn
 from renraku.accounts import cli as accounts_cli
 from renraku.accounts import import_cli
 from renraku.accounts import oidc_cli as accounts_oidc_cli
+from renraku.alerts import cli as alerts_cli
 from renraku.audit.chain import lock_chain, verify
 from renraku.audit.checkpoints import configured_public_key, load_signing_key, write_checkpoint
 from renraku.audit.outside import append_line, line_of, read_log
@@ -249,7 +250,7 @@ def _core_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 CommandGroup = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-COMMAND_GROUPS: list[CommandGroup] = [_core_commands, import_cli.register]
+COMMAND_GROUPS: list[CommandGroup] = [_core_commands, import_cli.register, alerts_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from renraku.accounts import models as accounts_models
+from renraku.alerts import models as alerts_models
 from renraku.audit import models as audit_models
 from renraku.feed import models as feed_models
 from renraku.glass import models as glass_models
@@ -14,6 +15,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "accounts_models",
+    "alerts_models",
     "audit_models",
     "feed_models",
     "glass_models",

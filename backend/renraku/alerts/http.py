@@ -1,0 +1,86 @@
+"""`POST /alerts`: a configured source sends one CAP or JMA document with its sender credential.
+
+The credential is checked before a byte of the body is read; the body is read as it streams and
+refused past the document limit, so the app-wide body limit leaves this path to the handler.
+The answer is the `alerts import --json` object without `file`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from renraku.accounts.http import runtime_of
+from renraku.alerts.imports import REJECTED, ImportResult, Origin, import_document
+from renraku.alerts.sources import source_for_token
+from renraku.alerts.xml_safety import MAX_DOCUMENT_BYTES
+
+PATH = "/alerts"
+_log = logging.getLogger("renraku.alerts")
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        {"error": {"message": message, "code": code}}, status_code=status, headers=headers
+    )
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def post_alert(request: Request) -> Response:
+    runtime = runtime_of(request)
+    token = _bearer(request)
+    source = await source_for_token(runtime.db, token) if token else None
+    if source is None:
+        return _error(401, "UNAUTHENTICATED", "Send a source's credential as a Bearer token.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
+        return _too_large()
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_DOCUMENT_BYTES:
+                return _too_large()
+    except ClientDisconnect:
+        return Response(status_code=400)
+    assert source.id is not None
+    origin = Origin(trusted=source.trusted, source_id=source.id, source_name=source.name)
+    result = await import_document(runtime.db, bytes(body), origin)
+    # Status and ids only: a document's text may name people.
+    _log.info(
+        "alert received",
+        extra={"source_id": source.id, "status": result.status, "alert_id": result.alert_id},
+    )
+    return _answer(result)
+
+
+def _too_large() -> JSONResponse:
+    result = ImportResult(
+        REJECTED, f"document: over the {MAX_DOCUMENT_BYTES} byte limit; nothing was read"
+    )
+    return _answer(result, status=413)
+
+
+def _answer(result: ImportResult, status: int | None = None) -> JSONResponse:
+    if status is None:
+        status = 422 if result.status == REJECTED else 200
+    return JSONResponse(
+        {
+            "status": result.status,
+            "reason": result.reason,
+            "alert_id": result.alert_id,
+            "matched_patients": result.matched_patients,
+        },
+        status_code=status,
+    )
+
+
+routes = [Route(PATH, post_alert, methods=["POST"])]

@@ -1,0 +1,314 @@
+"""Importing one alert document: parse, store, follow its references, place it, count patients.
+
+Whatever the entry (the operator's `alerts import`, `POST /alerts`), a document goes through
+`import_document`, which either stores it whole in one transaction or, when rejected, stores
+nothing at all. DESIGN.md ("The contract that tools, tests and scripts rely on") fixes the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from shapely.geometry import MultiPolygon, Point, Polygon, mapping
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import unary_union
+from shapely.prepared import prep
+from sqlalchemy import ColumnElement, insert, or_
+from sqlalchemy import select as sa_select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from renraku.access.actor import SYSTEM_ACTOR_KIND
+from renraku.alerts.documents import parse_document
+from renraku.alerts.geometry import touched_municipalities
+from renraku.alerts.models import Alert, AlertMunicipality, AlertPatient
+from renraku.alerts.parsed import ACTUAL, EXERCISE, IGNORED_STATUSES, ParsedAlert, Reference
+from renraku.alerts.xml_safety import Rejected
+from renraku.audit.chain import append
+from renraku.db import Database
+from renraku.tables import table_of
+from renraku.teams.models import Patient
+from renraku.timeutil import utcnow
+
+ACCEPTED = "accepted"
+UPDATED = "updated"
+CANCELLED = "cancelled"
+DRILL = "drill"
+IGNORED = "ignored"
+REJECTED = "rejected"
+# Outcomes whose area is in force (by its own times): the patients inside are counted.
+COVERING = frozenset({ACCEPTED, UPDATED, DRILL})
+MAX_REASON_NOTES = 40
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    status: str
+    reason: str
+    alert_id: int | None = None
+    matched_patients: int = 0
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who sent the document: the operator's command (source None, trusted) or a source."""
+
+    trusted: bool
+    source_id: int | None = None
+    source_name: str = "operator"
+
+
+async def import_document(db: Database, data: bytes, origin: Origin) -> ImportResult:
+    try:
+        parsed = parse_document(data)
+    except Rejected as rejected:
+        return ImportResult(REJECTED, rejected.reason)
+    digest = hashlib.sha256(data).hexdigest()
+    async with db.transaction() as session:
+        return await _store(session, parsed, digest, origin)
+
+
+def _outcome(parsed: ParsedAlert) -> str:
+    if parsed.cap_status in IGNORED_STATUSES or parsed.msg_type in ("Ack", "Error"):
+        return IGNORED
+    if parsed.cap_status == EXERCISE:
+        return DRILL
+    if parsed.msg_type == "Cancel" or parsed.all_clear:
+        return CANCELLED
+    if parsed.msg_type == "Update":
+        return UPDATED
+    return ACCEPTED
+
+
+def _polygonal(shapes: list[BaseGeometry]) -> BaseGeometry | None:
+    parts = [s for s in shapes if isinstance(s, (Polygon, MultiPolygon))]
+    return unary_union(parts) if parts else None
+
+
+async def _store(
+    session: AsyncSession, parsed: ParsedAlert, digest: str, origin: Origin
+) -> ImportResult:
+    existing = (
+        await session.exec(
+            select(Alert).where(
+                Alert.sender == parsed.sender, Alert.identifier == parsed.identifier
+            )
+        )
+    ).first()
+    if existing is not None:
+        note = (
+            "already imported"
+            if existing.document_sha256 == digest
+            else ("already imported with different content; the first copy is kept")
+        )
+        return ImportResult(existing.status, note, existing.id, existing.matched_patients)
+
+    status = _outcome(parsed)
+    notes = list(parsed.notes)
+    now = utcnow()
+    if parsed.msg_type == "Update" and parsed.all_clear:
+        notes.append("an Update that clears everything (AllClear) ends what it references")
+    if parsed.expires is not None and parsed.expires <= now:
+        notes.append("already expired")
+    shapes = unary_union(parsed.shapes) if parsed.shapes else None
+    municipalities = set(parsed.geocoded_municipalities)
+    if shapes is not None:
+        municipalities |= touched_municipalities(shapes)
+    alert = Alert(
+        source_id=origin.source_id,
+        trusted=origin.trusted,
+        format=parsed.format,
+        sender=parsed.sender,
+        identifier=parsed.identifier,
+        sent=parsed.sent,
+        cap_status=parsed.cap_status,
+        msg_type=parsed.msg_type,
+        status=status,
+        references=[r.__dict__ for r in parsed.references],
+        thread=parsed.thread,
+        event=parsed.event,
+        headline=parsed.headline,
+        language=parsed.language,
+        infos=parsed.infos,
+        level=parsed.level,
+        onset=parsed.onset,
+        expires=parsed.expires,
+        area=_geojson(shapes),
+        location_confidence="high" if shapes is not None else "low",
+        document_sha256=digest,
+    )
+    session.add(alert)
+    await session.flush()
+    assert alert.id is not None
+    if status != IGNORED:
+        # A Test or Draft never ends or replaces anything, whatever it references.
+        ended = status == CANCELLED
+        notes += await _follow_references(session, alert, parsed.references, ended=ended, now=now)
+        replaced = await _follow_thread(session, alert, ended=ended, now=now)
+        if replaced and status == ACCEPTED:
+            status = alert.status = UPDATED
+        if not municipalities and status != CANCELLED:
+            notes.append("touches no bundled municipality")
+    if municipalities and status != IGNORED:
+        await session.execute(
+            insert(table_of(AlertMunicipality)),
+            [{"alert_id": alert.id, "municipality_code": c} for c in sorted(municipalities)],
+        )
+    matched = 0
+    if status in COVERING:
+        patients = await _patients_inside(
+            session, _polygonal(parsed.shapes), parsed.geocoded_municipalities, municipalities
+        )
+        if patients:
+            await session.execute(
+                insert(table_of(AlertPatient)),
+                [{"alert_id": alert.id, "patient_id": p} for p in sorted(patients)],
+            )
+        matched = len(patients)
+    alert.matched_patients = matched
+    alert.reason = _reason(notes)
+    session.add(alert)
+    await append(
+        session,
+        actor_id=None,
+        actor_kind=SYSTEM_ACTOR_KIND,
+        action="alert.import",
+        object_type="alert",
+        object_ids=[alert.id],
+        detail={
+            "source": origin.source_name,
+            "trusted": origin.trusted,
+            "status": status,
+            "matched_patients": matched,
+            "sha256": digest,
+        },
+    )
+    return ImportResult(status, alert.reason, alert.id, matched)
+
+
+def _reason(notes: list[str]) -> str:
+    if len(notes) > MAX_REASON_NOTES:
+        notes = [*notes[:MAX_REASON_NOTES], f"and {len(notes) - MAX_REASON_NOTES} more notes"]
+    return "; ".join(notes)
+
+
+def _geojson(shape: BaseGeometry | None) -> dict[str, object] | None:
+    if shape is None or shape.is_empty:
+        return None
+    # shapely's tuples become lists, as the JSON column would return them.
+    loaded: dict[str, object] = json.loads(json.dumps(mapping(shape)))
+    return loaded
+
+
+async def _follow_references(
+    session: AsyncSession,
+    alert: Alert,
+    references: list[Reference],
+    *,
+    ended: bool,
+    now: datetime,
+) -> list[str]:
+    notes: list[str] = []
+    for reference in references:
+        if (reference.sender, reference.identifier) == (alert.sender, alert.identifier):
+            notes.append(f"<references>: '{reference.identifier[:80]}' is this message itself")
+            continue
+        earlier = (
+            await session.exec(
+                select(Alert).where(
+                    Alert.sender == reference.sender, Alert.identifier == reference.identifier
+                )
+            )
+        ).first()
+        if earlier is None:
+            notes.append(f"<references>: '{reference.identifier[:80]}' was never seen")
+            continue
+        if (earlier.cap_status == ACTUAL) != (alert.cap_status == ACTUAL):
+            notes.append(
+                f"<references>: '{reference.identifier[:80]}' is {earlier.cap_status}; left alone"
+            )
+            continue
+        _end_or_replace(earlier, alert, ended=ended, now=now)
+        session.add(earlier)
+    return notes
+
+
+async def _follow_thread(
+    session: AsyncSession, alert: Alert, *, ended: bool, now: datetime
+) -> bool:
+    """A JMA message replaces the earlier ones of its thread still in force (JMA messages carry
+    no references: each one states everything in force for its kind, office and event)."""
+    if not alert.thread:
+        return False
+    earlier = (
+        await session.exec(
+            select(Alert).where(
+                Alert.thread == alert.thread,
+                Alert.cap_status == alert.cap_status,
+                col(Alert.id) != alert.id,
+                col(Alert.sent) <= alert.sent,
+                col(Alert.superseded_by).is_(None),
+                col(Alert.ended_at).is_(None),
+            )
+        )
+    ).all()
+    for previous in earlier:
+        _end_or_replace(previous, alert, ended=ended, now=now)
+        session.add(previous)
+    return bool(earlier)
+
+
+def _end_or_replace(earlier: Alert, alert: Alert, *, ended: bool, now: datetime) -> None:
+    # History is kept: the earlier row stays, marked by what replaced or ended it.
+    if ended:
+        earlier.cancelled_by = alert.id
+        earlier.ended_at = earlier.ended_at or now
+    else:
+        earlier.superseded_by = alert.id
+
+
+async def _patients_inside(
+    session: AsyncSession,
+    area: BaseGeometry | None,
+    geocoded: set[str],
+    touched: set[str],
+) -> set[int]:
+    """Patients whose home lies in the area; where only the area code of a home is known (low
+    confidence), or the alert was only placed by geocode, the municipality decides."""
+    found: set[int] = set()
+    clauses: list[ColumnElement[bool]] = []
+    if area is not None:
+        minx, miny, maxx, maxy = area.bounds
+        clauses.append(
+            (col(Patient.longitude).between(minx, maxx))
+            & (col(Patient.latitude).between(miny, maxy))
+            & (Patient.location_confidence == "high")
+        )
+    by_area_code = (geocoded | touched) if area is not None else geocoded
+    if by_area_code:
+        clauses.append(col(Patient.municipality_code).in_(sorted(by_area_code)))
+    if not clauses:
+        return found
+    rows = await session.execute(
+        sa_select(
+            col(Patient.id),
+            col(Patient.latitude),
+            col(Patient.longitude),
+            col(Patient.location_confidence),
+            col(Patient.municipality_code),
+        ).where(col(Patient.archived_at).is_(None), or_(*clauses))
+    )
+    inside = prep(area) if area is not None else None
+    for patient_id, latitude, longitude, confidence, code in rows:
+        assert patient_id is not None
+        if code in geocoded:
+            found.add(patient_id)
+        elif inside is not None and confidence == "high":
+            if inside.contains(Point(longitude, latitude)):
+                found.add(patient_id)
+        elif code in touched:
+            found.add(patient_id)
+    return found
