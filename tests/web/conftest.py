@@ -4,10 +4,12 @@ Playwright through its executable path (Playwright never downloads a browser her
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,14 +27,36 @@ expect.set_options(timeout=15_000)
 PHONE = {"width": 360, "height": 640}
 
 
+@contextmanager
+def web_lock() -> Iterator[None]:
+    """One npm at a time in mobile-web/ across pytest-xdist workers."""
+    with (WEB / ".npm-lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def npm() -> str:
+    found = shutil.which("npm")
+    assert found, "npm is needed for mobile-web (make web)"
+    return found
+
+
+def ensure_node_modules() -> None:
+    """mobile-web's packages from its lock file, when they are missing (make web installs them)."""
+    with web_lock():
+        if not (WEB / "node_modules").is_dir():
+            subprocess.run([npm(), "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True)
+
+
 def build_web() -> Path:
     """mobile-web/dist, built with the machine's npm when it is missing (make web builds it too)."""
-    if not (DIST / "index.html").is_file():
-        npm = shutil.which("npm")
-        assert npm, "npm is needed to build mobile-web (make web)"
-        if not (WEB / "node_modules").is_dir():
-            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True)
-        subprocess.run([npm, "run", "build"], cwd=WEB, check=True)
+    ensure_node_modules()
+    with web_lock():
+        if not (DIST / "index.html").is_file():
+            subprocess.run([npm(), "run", "build"], cwd=WEB, check=True)
     return DIST
 
 
