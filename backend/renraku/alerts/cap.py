@@ -6,7 +6,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
-from renraku.alerts.geometry import ShapeError, municipalities_of_code, parse_circle, parse_polygon
+from renraku.alerts.geometry import (
+    ShapeError,
+    Unreadable,
+    municipalities_of_code,
+    parse_circle,
+    parse_polygon,
+)
 from renraku.alerts.parsed import CAP_STATUSES, MSG_TYPES, ParsedAlert, Reference
 from renraku.alerts.xml_safety import Rejected
 
@@ -48,6 +54,19 @@ def hazard_level(severity: str, urgency: str, certainty: str) -> int:
     if severity in ("Moderate", "Minor"):
         return 2
     return 1
+
+
+# A Japanese sender's own 警戒レベル wins over the severity x urgency x certainty rule.
+NATIVE_LEVEL_NAMES = frozenset({"警戒レベル", "JP_WARNING_LEVEL"})
+
+
+def _native_level(read: _Reader, info: ET.Element) -> int | None:
+    for parameter in info.findall(read.q("parameter")):
+        if read.text(parameter, "valueName") in NATIVE_LEVEL_NAMES:
+            value = read.text(parameter, "value")
+            if value in ("1", "2", "3", "4", "5"):
+                return int(value)
+    return None
 
 
 class _Reader:
@@ -104,15 +123,26 @@ def parse_cap(root: ET.Element, namespace: str) -> ParsedAlert:
     )
     parsed.references = parse_references(read.text(root, "references"), parsed.notes)
     infos = root.findall(read.q("info"))
+    seen_areas: set[tuple[object, ...]] = set()
     for index, info in enumerate(infos, start=1):
-        _read_info(read, info, index, parsed)
+        _read_info(read, info, index, parsed, seen_areas)
+    native = [i["native_level"] for i in parsed.infos if i["native_level"]]
+    if native:
+        # The sender's own level stands for the alert, whatever another language's block says.
+        parsed.level = max(native)
     if infos and all(i["response_types"] == ["AllClear"] for i in parsed.infos):
         parsed.all_clear = True
     _choose_headline(parsed)
     return parsed
 
 
-def _read_info(read: _Reader, info: ET.Element, index: int, parsed: ParsedAlert) -> None:
+def _read_info(
+    read: _Reader,
+    info: ET.Element,
+    index: int,
+    parsed: ParsedAlert,
+    seen_areas: set[tuple[object, ...]],
+) -> None:
     where = f"<info> {index}"
     severity = read.text(info, "severity")
     urgency = read.text(info, "urgency")
@@ -126,7 +156,8 @@ def _read_info(read: _Reader, info: ET.Element, index: int, parsed: ParsedAlert)
             # A bad time in one block does not make the alert unusable: keep the rest.
             parsed.notes.append(f"{where}: {bad.reason}; ignored")
             times[name] = None
-    level = hazard_level(severity, urgency, certainty)
+    native = _native_level(read, info)
+    level = native or hazard_level(severity, urgency, certainty)
     parsed.infos.append(
         {
             "language": read.text(info, "language") or DEFAULT_LANGUAGE,
@@ -137,6 +168,7 @@ def _read_info(read: _Reader, info: ET.Element, index: int, parsed: ParsedAlert)
             "certainty": certainty,
             "response_types": read.texts(info, "responseType"),
             "level": level,
+            "native_level": native,
             "onset": times["onset"].isoformat() if times["onset"] else None,
             "expires": times["expires"].isoformat() if times["expires"] else None,
         }
@@ -154,6 +186,13 @@ def _read_info(read: _Reader, info: ET.Element, index: int, parsed: ParsedAlert)
     if times["onset"] is None and effective is not None:
         parsed.onset = min(parsed.onset or effective, effective)
     for area_index, area in enumerate(info.findall(read.q("area")), start=1):
+        # Each language's block repeats the same areas: read each distinct one once.
+        key = tuple(
+            (kind, text) for kind in ("polygon", "circle") for text in read.texts(area, kind)
+        ) + tuple(read.text(g, "value") for g in area.findall(read.q("geocode")))
+        if key in seen_areas:
+            continue
+        seen_areas.add(key)
         _read_area(read, area, f"{where} <area> {area_index}", parsed)
 
 
@@ -168,6 +207,8 @@ def _read_area(read: _Reader, area: ET.Element, where: str, parsed: ParsedAlert)
             except ShapeError as bad:
                 parsed.notes.append(f"{where} <{kind}> {number}: {bad}; dropped")
                 continue
+            except Unreadable as bad:
+                raise Rejected(f"{where} <{kind}> {number}: {bad}") from None
             parsed.notes.extend(f"{where} <{kind}> {number}: {note}" for note in notes)
             parsed.shapes.append(shape)
             usable += 1

@@ -23,19 +23,23 @@ KM_PER_DEGREE_LON_AT_EQUATOR = 111.320
 
 
 class ShapeError(ValueError):
-    pass
+    """A shape with no usable area: dropped, and the alert kept."""
+
+
+class Unreadable(ValueError):
+    """Text that is not coordinates at all: the document is refused, naming the element."""
 
 
 def _pair(token: str) -> tuple[float, float]:
     parts = token.split(",")
     if len(parts) != 2:
-        raise ShapeError(f"'{token[:40]}' is not a latitude,longitude pair")
+        raise Unreadable(f"'{token[:40]}' is not a latitude,longitude pair")
     try:
         lat, lon = float(parts[0]), float(parts[1])
     except ValueError:
-        raise ShapeError(f"'{token[:40]}' is not a latitude,longitude pair") from None
+        raise Unreadable(f"'{token[:40]}' is not a latitude,longitude pair") from None
     if not (math.isfinite(lat) and math.isfinite(lon)):
-        raise ShapeError(f"'{token[:40]}' is not a finite coordinate")
+        raise Unreadable(f"'{token[:40]}' is not a finite coordinate")
     return lat, lon
 
 
@@ -50,7 +54,7 @@ def _points(text: str) -> tuple[list[tuple[float, float]], bool]:
             lat, lon = lon, lat
             swapped = True
         if abs(lat) > 90 or abs(lon) > 180:
-            raise ShapeError(f"{lat},{lon} is outside the earth's coordinates")
+            raise Unreadable(f"{lat},{lon} is outside the earth's coordinates")
         points.append((lon, lat))
     return points, swapped
 
@@ -102,14 +106,14 @@ def parse_circle(text: str) -> tuple[BaseGeometry, list[str]]:
     """A circle "lat,lon radius_km" as a polygon (a point when the radius is 0)."""
     parts = text.split()
     if len(parts) != 2:
-        raise ShapeError("not 'latitude,longitude radius'")
+        raise Unreadable("not 'latitude,longitude radius'")
     (centre,), swapped = _points(parts[0])
     try:
         radius_km = float(parts[1])
     except ValueError:
-        raise ShapeError(f"radius '{parts[1][:20]}' is not a number") from None
+        raise Unreadable(f"radius '{parts[1][:20]}' is not a number") from None
     if not math.isfinite(radius_km) or radius_km < 0:
-        raise ShapeError(f"radius {parts[1][:20]} is not a distance")
+        raise Unreadable(f"radius {parts[1][:20]} is not a distance")
     notes = ["longitude,latitude swapped back"] if swapped else []
     lon, lat = centre
     if radius_km == 0:

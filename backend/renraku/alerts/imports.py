@@ -153,7 +153,7 @@ async def _store(
         if not municipalities and status != CANCELLED:
             notes.append("touches no bundled municipality")
     if municipalities and status != IGNORED:
-        await session.execute(
+        await (await session.connection()).execute(
             insert(table_of(AlertMunicipality)),
             [{"alert_id": alert.id, "municipality_code": c} for c in sorted(municipalities)],
         )
@@ -163,7 +163,7 @@ async def _store(
             session, _polygonal(parsed.shapes), parsed.geocoded_municipalities, municipalities
         )
         if patients:
-            await session.execute(
+            await (await session.connection()).execute(
                 insert(table_of(AlertPatient)),
                 [{"alert_id": alert.id, "patient_id": p} for p in sorted(patients)],
             )
@@ -292,7 +292,7 @@ async def _patients_inside(
         clauses.append(col(Patient.municipality_code).in_(sorted(by_area_code)))
     if not clauses:
         return found
-    rows = await session.execute(
+    rows = await (await session.connection()).execute(
         sa_select(
             col(Patient.id),
             col(Patient.latitude),
