@@ -109,12 +109,14 @@ async def check_login(
     return issued
 
 
-async def do_touch_session(runtime: Runtime, auth: AuthSession) -> None:
-    if utcnow() - auth.last_seen_at < TOUCH_INTERVAL:
+async def do_touch_session(runtime: Runtime, session_id: int, last_seen_at: datetime) -> None:
+    if utcnow() - last_seen_at < TOUCH_INTERVAL:
         return
     async with runtime.db.transaction() as session:
         await session.exec(
-            update(AuthSession).where(col(AuthSession.id) == auth.id).values(last_seen_at=utcnow())
+            update(AuthSession)
+            .where(col(AuthSession.id) == session_id)
+            .values(last_seen_at=utcnow())
         )
 
 

@@ -66,9 +66,8 @@ async def resolve_actor(conn: HTTPConnection, *, token: str | None = None) -> Ac
         found = await service.find_live_session(session, token, runtime.settings)
     if found is None:
         return None
-    auth, user = found
-    await actions.do_touch_session(runtime, auth)
-    return service.actor_for(user, auth.id)
+    await actions.do_touch_session(runtime, found.session_id, found.last_seen_at)
+    return found.actor
 
 
 def user_json(user: User) -> dict[str, Any]:
