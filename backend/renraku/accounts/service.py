@@ -64,10 +64,6 @@ async def list_organisations_of(session: AsyncSession, user_id: int) -> list[Org
     return list(rows.all())
 
 
-def session_is_live(auth: AuthSession, settings: Settings) -> bool:
-    return _is_live(auth.revoked_at, auth.expires_at, auth.last_seen_at, settings)
-
-
 def _is_live(
     revoked_at: datetime | None, expires_at: datetime, last_seen_at: datetime, settings: Settings
 ) -> bool:
@@ -80,7 +76,7 @@ def _is_live(
 async def live_session_ids(
     session: AsyncSession, session_ids: list[int], settings: Settings
 ) -> set[int]:
-    """Which of these sessions are still live, for an active user: the rule of session_is_live,
+    """Which of these sessions are still live, for an active user: the rule of _is_live,
     asked of the database for many sessions at once (the live feed checks every open socket)."""
     now = utcnow()
     rows = await session.exec(
