@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon
 
 from renraku.alerts.cap import hazard_level
@@ -288,3 +290,27 @@ def test_jma_training_and_test_statuses() -> None:
     assert (exercise.cap_status, test.cap_status) == ("Exercise", "Test")
     with pytest.raises(Rejected, match="<Control>/<Status>"):
         parse_document(real.replace("<Status>通常".encode(), "<Status>謎".encode()))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=-200, max_value=200, allow_nan=False),
+            st.floats(min_value=-200, max_value=200, allow_nan=False),
+        ),
+        max_size=12,
+    ),
+    st.sampled_from([" ", "\n", "\t ", "  "]),
+)
+def test_any_coordinates_either_parse_or_are_rejected_by_name(
+    points: list[tuple[float, float]], separator: str
+) -> None:
+    text = separator.join(f"{lat},{lon}" for lat, lon in points)
+    try:
+        parsed = parse_document(with_area(f"<polygon>{text}</polygon>"))
+    except Rejected as rejected:
+        assert "<polygon> 1" in rejected.reason
+        return
+    for shape in parsed.shapes:
+        assert shape.is_valid and shape.area > 0

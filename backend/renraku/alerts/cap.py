@@ -6,6 +6,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
+from shapely.errors import GEOSException
+
 from renraku.alerts.geometry import (
     ShapeError,
     Unreadable,
@@ -204,7 +206,7 @@ def _read_area(read: _Reader, area: ET.Element, where: str, parsed: ParsedAlert)
                 continue
             try:
                 shape, notes = parse(text)
-            except ShapeError as bad:
+            except (ShapeError, GEOSException) as bad:
                 parsed.notes.append(f"{where} <{kind}> {number}: {bad}; dropped")
                 continue
             except Unreadable as bad:

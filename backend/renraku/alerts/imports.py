@@ -7,6 +7,7 @@ nothing at all. DESIGN.md ("The contract that tools, tests and scripts rely on")
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
@@ -61,14 +62,34 @@ class Origin:
     source_name: str = "operator"
 
 
+@dataclass(frozen=True)
+class Placed:
+    """A parsed document with where it lies, worked out before any transaction opens."""
+
+    parsed: ParsedAlert
+    shapes: BaseGeometry | None
+    municipalities: set[str]
+    digest: str
+
+
+def place_document(data: bytes) -> Placed:
+    """Parse and place a document (CPU only, no I/O); Rejected when it is refused."""
+    parsed = parse_document(data)
+    shapes = unary_union(parsed.shapes) if parsed.shapes else None
+    municipalities = set(parsed.geocoded_municipalities)
+    if shapes is not None:
+        municipalities |= touched_municipalities(shapes)
+    return Placed(parsed, shapes, municipalities, hashlib.sha256(data).hexdigest())
+
+
 async def import_document(db: Database, data: bytes, origin: Origin) -> ImportResult:
     try:
-        parsed = parse_document(data)
+        # Up to 5 MB of XML and its shapes: off the event loop, which serves everyone else.
+        placed = await asyncio.to_thread(place_document, data)
     except Rejected as rejected:
         return ImportResult(REJECTED, rejected.reason)
-    digest = hashlib.sha256(data).hexdigest()
     async with db.transaction() as session:
-        return await _store(session, parsed, digest, origin)
+        return await _store(session, placed, origin)
 
 
 def _outcome(parsed: ParsedAlert) -> str:
@@ -88,9 +109,9 @@ def _polygonal(shapes: list[BaseGeometry]) -> BaseGeometry | None:
     return unary_union(parts) if parts else None
 
 
-async def _store(
-    session: AsyncSession, parsed: ParsedAlert, digest: str, origin: Origin
-) -> ImportResult:
+async def _store(session: AsyncSession, placed: Placed, origin: Origin) -> ImportResult:
+    parsed, shapes, digest = placed.parsed, placed.shapes, placed.digest
+    municipalities = placed.municipalities
     existing = (
         await session.exec(
             select(Alert).where(
@@ -113,10 +134,6 @@ async def _store(
         notes.append("an Update that clears everything (AllClear) ends what it references")
     if parsed.expires is not None and parsed.expires <= now:
         notes.append("already expired")
-    shapes = unary_union(parsed.shapes) if parsed.shapes else None
-    municipalities = set(parsed.geocoded_municipalities)
-    if shapes is not None:
-        municipalities |= touched_municipalities(shapes)
     alert = Alert(
         source_id=origin.source_id,
         trusted=origin.trusted,
