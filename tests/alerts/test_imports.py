@@ -229,3 +229,21 @@ async def test_a_rejected_document_stores_nothing(runtime: Runtime, document: by
     result = await import_document(runtime.db, document, OPERATOR)
     assert result.status == "rejected" and result.alert_id is None and result.reason
     assert await state(runtime.db) == before
+
+
+async def test_a_cancel_of_the_first_message_ends_its_updates_too(runtime: Runtime) -> None:
+    first = await import_document(
+        runtime.db, sample("synthetic-cap12-gamagori-alert.xml"), OPERATOR
+    )
+    update = await import_document(
+        runtime.db, sample("synthetic-cap12-gamagori-update.xml"), OPERATOR
+    )
+    cancel_first = sample("synthetic-cap12-gamagori-cancel.xml").replace(
+        b"gamagori:0002,2026-07-04T09:02", b"gamagori:0001,2026-07-04T09:01"
+    )
+    cancel = await import_document(runtime.db, cancel_first, OPERATOR)
+    assert cancel.status == "cancelled" and "never seen" not in cancel.reason
+    assert first.alert_id is not None and update.alert_id is not None
+    for alert_id in (first.alert_id, update.alert_id):
+        ended = await alert_row(runtime.db, alert_id)
+        assert ended.cancelled_by == cancel.alert_id and ended.ended_at is not None

@@ -250,7 +250,25 @@ async def _follow_references(
             continue
         _end_or_replace(earlier, alert, ended=ended, now=now)
         session.add(earlier)
+        if ended:
+            # A cancel of a message that was since updated ends the updates too.
+            await _end_updates_of(session, earlier, alert, now=now)
     return notes
+
+
+async def _end_updates_of(
+    session: AsyncSession, earlier: Alert, alert: Alert, *, now: datetime
+) -> None:
+    seen = {earlier.id}
+    following = earlier.superseded_by
+    while following is not None and following not in seen and following != alert.id:
+        seen.add(following)
+        update = await session.get(Alert, following)
+        if update is None:
+            return
+        _end_or_replace(update, alert, ended=True, now=now)
+        session.add(update)
+        following = update.superseded_by
 
 
 async def _follow_thread(
