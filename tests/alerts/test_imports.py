@@ -3,15 +3,18 @@ or ends, where it lies and whom it covers; and that a rejected document stores n
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
+from shapely.geometry import Point, Polygon
 from sqlmodel import col, select
 
 from renraku.alerts.imports import Origin, import_document
 from renraku.alerts.models import Alert, AlertMunicipality, AlertPatient
 from renraku.alerts.xml_safety import MAX_DOCUMENT_BYTES
 from renraku.audit.models import AuditRecord
+from renraku.package_data import DEMO_WORLD, package_folder
 from renraku.runtime import Runtime
 from renraku.teams.models import Patient
 from tests.alerts.helpers import (
@@ -247,3 +250,23 @@ async def test_a_cancel_of_the_first_message_ends_its_updates_too(runtime: Runti
     for alert_id in (first.alert_id, update.alert_id):
         ended = await alert_row(runtime.db, alert_id)
         assert ended.cancelled_by == cancel.alert_id and ended.ended_at is not None
+
+
+async def test_the_demo_worlds_alert_imports_with_its_level_and_patients(
+    runtime: Runtime, demo: dict[str, Any]
+) -> None:
+    (entry,) = demo["alerts"]
+    data = (package_folder(DEMO_WORLD) / entry["file"]).read_bytes()
+    result = await import_document(runtime.db, data, OPERATOR)
+    assert result.status == "accepted" and result.alert_id is not None
+    stored = await alert_row(runtime.db, result.alert_id)
+    assert (stored.level, stored.location_confidence) == (3, "high")
+    # Independently of the import: the polygon's text as (lon, lat) and a point test per home.
+    ring_text = ET.fromstring(data).findtext(".//{*}polygon")  # noqa: S314 - our own file
+    assert ring_text
+    ring = [tuple(reversed([float(v) for v in pair.split(",")])) for pair in ring_text.split()]
+    polygon = Polygon(ring)
+    expected = {
+        key for key, (lat, lon) in demo_homes(demo).items() if polygon.contains(Point(lon, lat))
+    }
+    assert expected and await _patient_keys(runtime, result.alert_id) == expected
