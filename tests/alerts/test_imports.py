@@ -4,11 +4,12 @@ or ends, where it lies and whom it covers; and that a rejected document stores n
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from shapely.geometry import Point, Polygon
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 
 from renraku.alerts.imports import Origin, import_document
 from renraku.alerts.models import Alert, AlertMunicipality, AlertPatient
@@ -17,6 +18,8 @@ from renraku.audit.models import AuditRecord
 from renraku.package_data import DEMO_WORLD, package_folder
 from renraku.runtime import Runtime
 from renraku.teams.models import Patient
+from renraku.teams.retention import check_purge
+from renraku.timeutil import utcnow
 from tests.alerts.helpers import (
     GAMAGORI,
     NISHIO_OR_NEIGHBOUR,
@@ -270,3 +273,34 @@ async def test_the_demo_worlds_alert_imports_with_its_level_and_patients(
         key for key, (lat, lon) in demo_homes(demo).items() if polygon.contains(Point(lon, lat))
     }
     assert expected and await _patient_keys(runtime, result.alert_id) == expected
+
+
+async def test_the_retention_purge_takes_a_patients_alert_coverage_with_them(
+    runtime: Runtime,
+) -> None:
+    result = await import_document(
+        runtime.db, sample("synthetic-cap12-gamagori-alert.xml"), OPERATOR
+    )
+    assert result.alert_id is not None and result.matched_patients == 3
+    async with runtime.db.transaction() as session:
+        covered = (
+            await session.exec(
+                select(AlertPatient.patient_id).where(AlertPatient.alert_id == result.alert_id)
+            )
+        ).all()
+        await session.exec(
+            update(Patient)
+            .where(col(Patient.id) == covered[0])
+            .values(archived_at=utcnow() - timedelta(days=4000))
+        )
+    purged = await check_purge(runtime.db, retention_days=3650, dry_run=False)
+    assert purged.patient_ids == [covered[0]]
+    async with runtime.db.session() as session:
+        left = (
+            await session.exec(
+                select(AlertPatient.patient_id).where(AlertPatient.alert_id == result.alert_id)
+            )
+        ).all()
+    assert sorted(left) == sorted(covered[1:])
+    # The alert itself is history and stays.
+    assert (await alert_row(runtime.db, result.alert_id)).matched_patients == 3
