@@ -214,10 +214,11 @@ async def test_family_sees_only_the_posts_shared_with_family(
     await sign_in(page, FAMILY)
     await page.locator("ul.patients a", has_text=patient["display_name"]).click()
     await expect(page.locator("h1")).to_have_text(patient["display_name"])
-    shown = page.locator("ol.posts li")
+    shown = page.locator("li.post")
     await expect(shown.first).to_be_visible()
-    # Every post the family member is shown is marked as shared with family; none other is.
-    assert await shown.count() == await page.locator("ol.posts li", has_text="家族にも公開").count()
+    # Every post the family member is shown, replies included, is marked as shared with family.
+    shared = page.locator("li.post > .post-head", has_text="家族にも公開")
+    assert await shown.count() == await shared.count()
 
 
 async def test_a_post_reaches_another_member_live(
@@ -243,7 +244,13 @@ async def test_a_post_reaches_another_member_live(
         await page.get_by_label("本文").fill(body)
         await page.get_by_role("button", name="送信").click()
 
-        await expect(watching.locator("ol.posts li", has_text=body)).to_be_visible(timeout=10_000)
+        await expect(watching.locator("ol.posts li", has_text=body)).to_be_visible()
+        # The doctor has it on screen, so it is read; the nurse sees that live too.
+        mine = page.locator("ol.posts:not(.pending) li", has_text=body)
+        await expect(mine.locator(".readby summary")).to_contain_text("1/4")
+        await mine.locator(".readby summary").click()
+        doctor_name = next(a for a in DEMO["accounts"] if a["username"] == doctor)
+        await expect(mine.locator(".readby ul")).to_contain_text(doctor_name["display_name"])
     finally:
         await other.close()
 
@@ -431,7 +438,8 @@ async def test_an_instruction_is_acknowledged_from_its_post(page: Page) -> None:
 
     await sign_in(page, member)
     await page.locator("ul.patients a", has_text=patient["display_name"]).click()
-    post = page.locator("ol.posts li", has_text=instruction["body"])
+    # The instruction is a reply in its thread: the innermost post holding its text.
+    post = page.locator("li.post", has_text=instruction["body"]).last
     done = len(instruction["acknowledged_by"])
     await expect(post).to_contain_text(f"{done}人が確認")
     await post.get_by_role("button", name="確認しました").click()

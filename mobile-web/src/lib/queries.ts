@@ -10,7 +10,7 @@ export const PATIENTS = `query($search: String, $after: String) {
   }
 }`;
 
-export const POST_FIELDS = `id clientId patientId category body urgent visibleToFamily createdAt editedAt
+export const POST_FIELDS = `id clientId patientId replyToId category body urgent visibleToFamily createdAt editedAt
   retractedAt retractReason author { username displayName }
   vitals { temperature systolic diastolic pulse spo2 respiration weight bloodGlucose pain flagged }
   readBy { user { username displayName } }
@@ -24,9 +24,9 @@ export const ACKNOWLEDGE = `mutation($id: ID!) { acknowledgePost(postId: $id) { 
 export const TIMELINE = `query($id: ID!, $after: String) {
   patient(id: $id) {
     id displayName
-    careTeam { members { role user { displayName } } }
+    careTeam { members { role user { username displayName } } }
     timeline(first: 30, after: $after) {
-      edges { node { ${POST_FIELDS} } }
+      edges { node { ${POST_FIELDS} replies { ${POST_FIELDS} } } }
       pageInfo { hasNextPage endCursor }
     }
   }
@@ -38,7 +38,7 @@ export const PATIENT_EVENTS = `subscription($patientId: ID!, $after: String) {
   }
 }`;
 
-export const MARK_PATIENT_READ = `mutation($id: ID!) { markPatientRead(patientId: $id) }`;
+export const MARK_POSTS_READ = `mutation($ids: [ID!]!) { markPostsRead(postIds: $ids) }`;
 
 // Only what the shell needs from the user's whole feed: which patient moved, and whether a
 // membership changed (a removed member is sent that one event, with the patient's id only).

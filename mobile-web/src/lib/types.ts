@@ -60,6 +60,9 @@ export interface PostRow {
   id: string;
   clientId: string;
   patientId: string;
+  replyToId?: string | null;
+  /** The thread's replies, oldest first (top-level posts of a timeline only). */
+  replies?: PostRow[];
   author: Person | null;
   category: Category;
   body: string;

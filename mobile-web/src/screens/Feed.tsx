@@ -58,7 +58,7 @@ export function Feed() {
                 </a>
               )}
               <ol class="posts">
-                <PostItem post={post} teamSize={null} me={me.username} onChanged={() => void load(null)} />
+                <PostItem post={post} team={null} me={me.username} onChanged={() => void load(null)} />
               </ol>
             </li>
           ))}

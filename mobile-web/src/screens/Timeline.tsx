@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { useSession } from "../context";
 import { formatDateTime, formatNumber, t, type MessageKey } from "../i18n";
 import { gql, gqlPartial, OfflineError } from "../lib/api";
@@ -6,34 +6,30 @@ import { outboxState } from "./Outbox";
 import { Trends } from "./Trends";
 import { PATIENT_LOST_EVENT } from "../lib/events";
 import { subscribeFrom, type FeedEvent } from "../lib/live";
-import { ACKNOWLEDGE, MARK_PATIENT_READ, PATIENT_EVENTS, TIMELINE } from "../lib/queries";
+import { ACKNOWLEDGE, MARK_POSTS_READ, PATIENT_EVENTS, TIMELINE } from "../lib/queries";
 import { writesPosts } from "../lib/roles";
 import { navigate, onLinkClick } from "../lib/router";
 import { listOutbox, type OutboxEntry } from "../lib/outbox";
 import { dropPatient, loadPosts, savePosts } from "../lib/store";
+import { merge } from "../lib/timeline";
 import type { PostRow, VitalName } from "../lib/types";
 
 interface TimelineData {
   patient: {
     id: string;
     displayName: string;
-    careTeam: { members: { role: string; user: { displayName: string } }[] } | null;
+    careTeam: { members: { role: string; user: { username: string; displayName: string } }[] } | null;
     timeline: { edges: { node: PostRow }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } | null;
   } | null;
 }
 
-/** Newest first, one row per post id (a live event and the query may bring the same post). */
-function merge(current: PostRow[], incoming: PostRow[]): PostRow[] {
-  const byId = new Map(current.map((p) => [p.id, p]));
-  for (const post of incoming) byId.set(post.id, post);
-  return [...byId.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-}
 
 export function Timeline({ patientId }: { patientId: string }) {
   const { db, me, notify, sessionEnded, online } = useSession();
   const [name, setName] = useState("");
   const [posts, setPosts] = useState<PostRow[] | null>(null);
-  const [teamSize, setTeamSize] = useState<number | null>(null);
+  // The professionals on the team (their usernames), for "read by 2 of 4"; null when not shown.
+  const [team, setTeam] = useState<string[] | null>(null);
   const [live, setLive] = useState(false);
   const [gone, setGone] = useState(false);
   const [pending, setPending] = useState<OutboxEntry[]>([]);
@@ -128,14 +124,12 @@ export function Timeline({ patientId }: { patientId: string }) {
         if (cancelled) return;
         if (!data?.patient || errors.some((e) => e.extensions?.code === "NOT_FOUND")) return void loseAccess();
         setName(data.patient.displayName);
-        setTeamSize(data.patient.careTeam ? data.patient.careTeam.members.filter((m) => m.role !== "FAMILY").length : null);
+        setTeam(data.patient.careTeam?.members.filter((m) => m.role !== "FAMILY").map((m) => m.user.username) ?? null);
         const fresh = data.patient.timeline?.edges.map((e) => e.node) ?? [];
         const pageInfo = data.patient.timeline?.pageInfo;
         setOlder(pageInfo?.hasNextPage ? pageInfo.endCursor : null);
         await savePosts(db, fresh);
         setPosts((current) => merge(current ?? [], fresh));
-        // Opening the notebook reads it: the unread counts on the list go down.
-        await gql(MARK_PATIENT_READ, { id: patientId }).catch(() => undefined);
       } catch (caught) {
         if (!(caught instanceof OfflineError)) notify(t("app.error", { message: String(caught) }));
         if (!cancelled) setPosts((current) => current ?? []);
@@ -146,6 +140,9 @@ export function Timeline({ patientId }: { patientId: string }) {
       stop();
     };
   }, [patientId]);
+
+  const list = useRef<HTMLOListElement>(null);
+  useReadOnSight(list, posts, me.username);
 
   if (gone) {
     return (
@@ -201,12 +198,12 @@ export function Timeline({ patientId }: { patientId: string }) {
       ) : posts.length === 0 ? (
         <p class="empty">{t("timeline.empty")}</p>
       ) : (
-        <ol class="posts" aria-label={t("timeline.title")}>
+        <ol class="posts" aria-label={t("timeline.title")} ref={list}>
           {posts.map((post) => (
             <PostItem
               key={post.id}
               post={post}
-              teamSize={teamSize}
+              team={team}
               me={me.username}
               onChanged={(changed) => {
                 setPosts((current) => merge(current ?? [], [changed]));
@@ -225,6 +222,59 @@ export function Timeline({ patientId }: { patientId: string }) {
   );
 }
 
+const READ_BATCH_MS = 800;
+
+/** Posts are read as they come into sight (half of one on the screen), not when the notebook
+ *  opens: a post that arrives live, or one far down, is read when it is seen. Marks go in small
+ *  batches; one that fails (offline) is tried again the next time the post is seen. */
+function useReadOnSight(list: { current: HTMLOListElement | null }, posts: PostRow[] | null, me: string): void {
+  const marked = useRef(new Set<string>());
+  const queue = useRef(new Set<string>());
+  const observer = useRef<IntersectionObserver | null>(null);
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+
+  useEffect(() => {
+    const flush = async () => {
+      timer.current = undefined;
+      const ids = [...queue.current];
+      queue.current.clear();
+      if (!ids.length) return;
+      try {
+        await gql(MARK_POSTS_READ, { ids });
+      } catch {
+        for (const id of ids) marked.current.delete(id);
+      }
+    };
+    observer.current = new IntersectionObserver(
+      (entries) => {
+        for (const entry of entries) {
+          const id = (entry.target as HTMLElement).dataset.postId;
+          if (!entry.isIntersecting || !id || marked.current.has(id)) continue;
+          marked.current.add(id);
+          queue.current.add(id);
+          timer.current ??= setTimeout(() => void flush(), READ_BATCH_MS);
+        }
+      },
+      { threshold: 0.5 },
+    );
+    return () => {
+      observer.current?.disconnect();
+      clearTimeout(timer.current);
+      void flush();
+    };
+  }, []);
+
+  useEffect(() => {
+    if (!posts || !list.current || !observer.current) return;
+    const readByMe = new Set(posts.filter((p) => p.readBy?.some((r) => r.user.username === me)).map((p) => p.id));
+    for (const item of list.current.querySelectorAll<HTMLElement>("li[data-post-id]")) {
+      const id = item.dataset.postId!;
+      if (readByMe.has(id)) marked.current.add(id);
+      else observer.current.observe(item);
+    }
+  }, [posts]);
+}
+
 const VITAL_ORDER: VitalName[] = ["temperature", "systolic", "diastolic", "pulse", "spo2", "respiration", "weight", "bloodGlucose", "pain"];
 const UNITS: Partial<Record<VitalName, string>> = {
   temperature: "°C",
@@ -237,8 +287,8 @@ const UNITS: Partial<Record<VitalName, string>> = {
   bloodGlucose: "mg/dL",
 };
 
-export function PostItem(props: { post: PostRow; teamSize: number | null; me: string; onChanged(post: PostRow): void }) {
-  const { post, teamSize } = props;
+export function PostItem(props: { post: PostRow; team: string[] | null; me: string; onChanged(post: PostRow): void }) {
+  const { post, team } = props;
   const flagged = new Set(post.vitals?.flagged ?? []);
   const mustAcknowledge = (post.awaitingAcknowledgement ?? []).some((p) => p.username === props.me);
   const acknowledge = async () => {
@@ -306,9 +356,22 @@ export function PostItem(props: { post: PostRow; teamSize: number | null; me: st
           {t("timeline.acknowledge")}
         </button>
       )}
-      {post.readBy && teamSize !== null && (
+      {!!post.replies?.length && (
+        <ol class="posts replies">
+          {post.replies.map((reply) => (
+            <PostItem key={reply.id} post={reply} team={team} me={props.me} onChanged={props.onChanged} />
+          ))}
+        </ol>
+      )}
+      {post.readBy && team !== null && (
         <details class="readby">
-          <summary>{t("timeline.readBy", { read: post.readBy.length, total: teamSize })}</summary>
+          {/* Of the team's professionals other than the author, who has read it from the start. */}
+          <summary>
+            {t("timeline.readBy", {
+              read: post.readBy.filter((r) => r.user.username !== post.author?.username).length,
+              total: team.filter((u) => u !== post.author?.username).length,
+            })}
+          </summary>
           <ul>
             {post.readBy.map((r) => (
               <li key={r.user.username}>{r.user.displayName}</li>

@@ -9,7 +9,9 @@ const PAD = 4;
 /** One small line per measure with at least two values among the posts shown, oldest to newest;
  *  points out of the usual range (the server's flags) are drawn in the urgent colour. */
 export function Trends({ posts }: { posts: PostRow[] }) {
-  const chronological = posts.filter((p) => p.vitals && !p.retractedAt).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  const chronological = posts
+    .flatMap((p) => [p, ...(p.replies ?? [])])
+    .filter((p) => p.vitals && !p.retractedAt).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   const series = MEASURES.map((name) => ({
     name,
     points: chronological
