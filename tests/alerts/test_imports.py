@@ -3,6 +3,7 @@ or ends, where it lies and whom it covers; and that a rejected document stores n
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 from typing import Any
@@ -304,3 +305,13 @@ async def test_the_retention_purge_takes_a_patients_alert_coverage_with_them(
     assert sorted(left) == sorted(covered[1:])
     # The alert itself is history and stays.
     assert (await alert_row(runtime.db, result.alert_id)).matched_patients == 3
+
+
+async def test_the_same_message_arriving_twice_at_once_is_stored_once(runtime: Runtime) -> None:
+    data = sample("synthetic-cap12-gamagori-alert.xml")
+    before = await state(runtime.db)
+    results = await asyncio.gather(*(import_document(runtime.db, data, OPERATOR) for _ in range(3)))
+    assert len({r.alert_id for r in results}) == 1
+    assert sorted(r.reason for r in results) == ["", "already imported", "already imported"]
+    after = await state(runtime.db)
+    assert after[0] == before[0] + 1

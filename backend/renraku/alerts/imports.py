@@ -19,6 +19,7 @@ from shapely.ops import unary_union
 from shapely.prepared import prep
 from sqlalchemy import ColumnElement, insert, or_
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -68,6 +69,8 @@ class Placed:
 
     parsed: ParsedAlert
     shapes: BaseGeometry | None
+    # The polygonal part of the shapes, in which homes lie (a circle of radius 0 holds none).
+    covering: BaseGeometry | None
     municipalities: set[str]
     digest: str
 
@@ -79,7 +82,8 @@ def place_document(data: bytes) -> Placed:
     municipalities = set(parsed.geocoded_municipalities)
     if shapes is not None:
         municipalities |= touched_municipalities(shapes)
-    return Placed(parsed, shapes, municipalities, hashlib.sha256(data).hexdigest())
+    covering = _polygonal(parsed.shapes)
+    return Placed(parsed, shapes, covering, municipalities, hashlib.sha256(data).hexdigest())
 
 
 async def import_document(db: Database, data: bytes, origin: Origin) -> ImportResult:
@@ -88,8 +92,14 @@ async def import_document(db: Database, data: bytes, origin: Origin) -> ImportRe
         placed = await asyncio.to_thread(place_document, data)
     except Rejected as rejected:
         return ImportResult(REJECTED, rejected.reason)
-    async with db.transaction() as session:
-        return await _store(session, placed, origin)
+    try:
+        async with db.transaction() as session:
+            return await _store(session, placed, origin)
+    except IntegrityError:
+        # The same message arrived twice at once and the other copy committed first: this one
+        # now finds it and answers as for a repeat.
+        async with db.transaction() as session:
+            return await _store(session, placed, origin)
 
 
 def _outcome(parsed: ParsedAlert) -> str:
@@ -177,7 +187,7 @@ async def _store(session: AsyncSession, placed: Placed, origin: Origin) -> Impor
     matched = 0
     if status in COVERING:
         patients = await _patients_inside(
-            session, _polygonal(parsed.shapes), parsed.geocoded_municipalities, municipalities
+            session, placed.covering, parsed.geocoded_municipalities, municipalities
         )
         if patients:
             await (await session.connection()).execute(
