@@ -39,6 +39,8 @@ async def post_alert(request: Request) -> Response:
     token = _bearer(request)
     source = await source_for_token(runtime.db, token) if token else None
     if source is None:
+        # Nothing of the request is logged: its credential, if any, is a secret.
+        _log.warning("alert refused: no valid source credential")
         return _error(401, "UNAUTHENTICATED", "Send a source's credential as a Bearer token.")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
