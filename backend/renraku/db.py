@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -191,6 +191,8 @@ class Database:
             session.info[READ_ONLY] = True
             if is_sqlite(self._writer):
                 await session.connection(execution_options={"sqlite_begin": READ_STATEMENTS})
+            else:  # no BEGIN and ROLLBACK around one read: two round trips fewer
+                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             yield session
 
     @contextlib.asynccontextmanager
@@ -281,6 +283,26 @@ async def _begin_immediate(session: AsyncSession) -> None:
         await asyncio.sleep(pause)
         waited += pause
         pause = min(pause * 2, 0.1)
+
+
+# One PostgreSQL advisory lock serialises the appends that must follow commit order, the audit
+# chain's and the feed event log's, to the end of the transaction (SQLite's writers are serial
+# already). One lock rather than one each: a transaction that appends to both took two, a round
+# trip each, and held the first until its commit anyway.
+APPEND_LOCK = 0x52454E52414B55
+_APPEND_LOCK_HELD = "renraku_append_lock_held"
+
+
+async def hold_append_lock(session: AsyncSession) -> None:
+    """Take the append lock for the rest of the caller's transaction (once: later calls in the
+    same transaction cost nothing)."""
+    if session.bind is None or session.bind.dialect.name != "postgresql":
+        return
+    if session.info.get(_APPEND_LOCK_HELD):
+        return
+    connection = await session.connection()
+    await connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK})
+    session.info[_APPEND_LOCK_HELD] = True
 
 
 def publish_on_commit(session: AsyncSession, hook: AfterCommit) -> None:

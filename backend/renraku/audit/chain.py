@@ -2,7 +2,8 @@
 
 Each record's hash covers its own fields and the previous record's hash, so editing, deleting or
 reordering any record breaks every hash after it. Appends are serialised: SQLite's write
-transactions already are (BEGIN IMMEDIATE); on PostgreSQL a transaction advisory lock is taken.
+transactions already are (BEGIN IMMEDIATE); on PostgreSQL the append lock
+(db.hold_append_lock) is taken.
 Signed checkpoints (audit/checkpoints.py) pin the chain, so that rewriting it wholesale, or cutting
 off its end, is found too; their copies in the outside log (audit/outside.py) find it even when the
 database's checkpoints were deleted with it. Each record's patient index rows (AuditSubject) must
@@ -18,19 +19,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, text
+from sqlalchemy import insert, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.audit.checkpoints import chain_name, check_checkpoint
 from renraku.audit.models import AuditCheckpoint, AuditRecord, AuditSubject
 from renraku.audit.outside import OutsideLog, compare, coverage, unreadable
+from renraku.db import hold_append_lock
 from renraku.tables import table_of
 from renraku.timeutil import utcnow
 
 GENESIS = "0" * 64
-# Any fixed number: identifies "the audit chain" among PostgreSQL advisory locks.
-_CHAIN_LOCK = 0x52454E52414B55
 # Records about these objects are indexed by patient for access histories (AuditSubject).
 PATIENT_OBJECT = "patient"
 
@@ -76,9 +76,7 @@ def _digest(fields: dict[str, Any]) -> str:
 
 async def lock_chain(session: AsyncSession) -> None:
     """Serialise appends for the rest of the caller's transaction."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        connection = await session.connection()
-        await connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+    await hold_append_lock(session)
 
 
 async def last_record(session: AsyncSession) -> AuditRecord | None:

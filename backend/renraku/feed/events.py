@@ -2,7 +2,7 @@
 
 Ids are the subscribers' cursor, so they must follow commit order: a reader that saw event N must
 never later find a new event below N. A transaction's events are therefore written at its very end,
-under a lock held to commit (an advisory lock on PostgreSQL; SQLite's writes are serial already,
+under a lock held to commit (db.hold_append_lock on PostgreSQL; SQLite's writes are serial already,
 BEGIN IMMEDIATE), numbered max + 1 under it. This process's hub is handed the committed rows
 directly (`listen_here`); the broker message carries the event's ids only, a hint for the other
 workers' hubs to look: the database is the record (broker.py).
@@ -18,14 +18,14 @@ from functools import partial
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
-from sqlalchemy import func, insert, or_, text
+from sqlalchemy import func, insert, or_
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.broker import Broker, Message
-from renraku.db import before_commit, committed_at, publish_on_commit
+from renraku.db import before_commit, committed_at, hold_append_lock, publish_on_commit
 from renraku.feed.models import FeedEvent
 from renraku.kinds import FeedAudience, FeedEventKind
 from renraku.metrics import FEED_COMMIT_TO_SEND, FEED_EVENTS
@@ -40,7 +40,6 @@ commits_log = logging.getLogger("renraku.feed.commits")
 CHANNEL = "feed"
 EVENT_PREFIX = "feed."
 # Any constant distinct from the audit chain's lock.
-_FEED_LOCK = 0x52454E46  # "RENF"
 # session.info key: the events a transaction will store just before it commits.
 _PENDING = "renraku_feed_pending"
 
@@ -98,9 +97,7 @@ def _optional_int(value: object) -> int | None:
 async def lock_event_log(session: AsyncSession) -> None:
     """Hold the event log for the rest of the transaction (appends, bulk loads) so ids follow
     commit order."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        connection = await session.connection()
-        await connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FEED_LOCK})
+    await hold_append_lock(session)
 
 
 class CommitListener(Protocol):
