@@ -52,8 +52,13 @@ test-clients: $(JS_CLIENTS)
 browser:
 	scripts/ensure-browser
 
+# One pytest-xdist worker per core (at most 8: tests/support/workers.py gives each its own
+# Redis databases); much of a test's time is spent waiting on servers, not on this process.
+PYTEST_WORKERS ?= auto
+XDIST := -n $(PYTEST_WORKERS) --maxprocesses 8
+
 pytest: $(STAMP) services browser web $(JS_CLIENTS)
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 test: lint typecheck pytest
 
@@ -61,7 +66,7 @@ test: lint typecheck pytest
 # Redis, root or a browser. `make test` stays the whole truth.
 test-fast: $(STAMP) $(JS_CLIENTS)
 	$(BIN)/ruff check backend tests bench seed
-	$(BIN)/pytest -m "not postgres and not redis and not browser"
+	$(BIN)/pytest $(XDIST) -m "not postgres and not redis and not browser"
 
 # The benchmarks at their default (quick) scale; seed.py and access.py take --full for 410,000
 # patients / 230,000 professionals, feed.py runs without --quick for 1,000 subscribers at 50/s
