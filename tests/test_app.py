@@ -9,8 +9,10 @@ from renraku.app import GC_YOUNG_THRESHOLD, build_app
 from renraku.db import Database
 from renraku.runtime import build_runtime
 from renraku.settings import Settings
+from tests.support.databases import one_database
 
 
+@one_database
 async def test_start_up_freezes_what_it_allocated_and_spaces_young_collections(
     settings: Settings,
 ) -> None:

@@ -23,6 +23,7 @@ from renraku.realtime.subscriptions import PATIENT_EVENTS, LiveSubscription, Soc
 from renraku.runtime import Runtime, build_runtime
 from tests.conftest import ORIGIN, make_settings
 from tests.realtime.test_fanout import EVENTS, PATIENT, post, tokens
+from tests.support.databases import one_database
 from tests.support.graphql import GraphQLClient
 from tests.support.live import receive, registered, serving, subscribe, subscriber
 from tests.support.metrics import scrape, value
@@ -145,6 +146,7 @@ async def token_app(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     await runtime.close()
 
 
+@one_database
 async def test_a_metrics_token_is_required_once_set(token_app: httpx.AsyncClient) -> None:
     assert (await token_app.get("/metrics")).status_code == 401
     wrong = await token_app.get("/metrics", headers={"Authorization": "Bearer " + "n" * 40})
@@ -153,6 +155,7 @@ async def test_a_metrics_token_is_required_once_set(token_app: httpx.AsyncClient
     assert any(name.startswith("renraku_http_requests") for name, _ in samples)
 
 
+@one_database
 async def test_production_without_a_token_serves_no_metrics(database_url: str) -> None:
     settings = make_settings(database_url, mode="production", secret_key="s" * 40)
     runtime = build_runtime(settings, Database.from_url(database_url))

@@ -21,6 +21,7 @@ from renraku.db import Database
 from renraku.runtime import Runtime, build_runtime
 from tests.accounts.helpers import count, snapshot
 from tests.conftest import make_settings
+from tests.support.databases import one_database
 
 PUBLIC = "https://renraku.example.jp"
 TOYOHASHI = "232017"  # in the bundled data, not in the demo world
@@ -199,6 +200,7 @@ def test_add_municipality_with_a_taken_username_stores_nothing(
     assert _state(cli_env) == before  # not even the municipality row
 
 
+@one_database
 def test_admin_needs_a_subcommand(cli_env: str) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["admin"])

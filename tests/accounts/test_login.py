@@ -22,6 +22,7 @@ from tests.accounts.helpers import (
     snapshot,
     user_row,
 )
+from tests.support.databases import one_database
 from tests.support.graphql import LOGIN, GraphQLClient, error_codes
 
 LOGOUT = "mutation { logout }"
@@ -71,6 +72,7 @@ async def test_unknown_user_takes_the_same_path_as_a_wrong_password(
     assert failures == 1  # and it counts towards the slow-down like any failure
 
 
+@one_database
 async def test_oversized_credentials_are_refused_without_hashing(gql: GraphQLClient) -> None:
     result = await _login(gql, "nurse.sato", "x" * 100_000)
     assert error_codes(result) == ["UNAUTHENTICATED"]
@@ -188,6 +190,7 @@ async def test_logout_revokes_the_session(gql: GraphQLClient, runtime: Runtime) 
     assert "errors" not in await other.execute(ME)  # only that session ended
 
 
+@one_database
 async def test_logout_needs_a_session(gql: GraphQLClient) -> None:
     assert error_codes(await gql.execute(LOGOUT)) == ["UNAUTHENTICATED"]
 

@@ -19,6 +19,7 @@ from renraku.runtime import Runtime
 from renraku.settings import Settings
 from renraku.timeutil import utcnow
 from tests.conftest import make_settings
+from tests.support.databases import one_database
 from tests.support.oidc_provider import (
     RENRAKU_ORIGIN,
     Flow,
@@ -241,6 +242,7 @@ async def test_provider_error_answer_is_refused(
     assert await stored(runtime) == before
 
 
+@one_database
 @pytest.mark.parametrize("key", ["nowhere", "Gamagori", "x" * 200, "gamagori%2F..%2F"])
 async def test_unknown_provider_is_not_found(
     gamagori: IdentityProvider, flow: Flow, key: str

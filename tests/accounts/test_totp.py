@@ -11,6 +11,7 @@ from sqlmodel import col
 from renraku.accounts.models import RecoveryCode
 from renraku.runtime import Runtime
 from tests.accounts.helpers import ME, cookie_login, count, snapshot, user_row
+from tests.support.databases import one_database
 from tests.support.graphql import DEMO_PASSWORD, LOGIN, GraphQLClient, error_codes
 
 BEGIN = "mutation { beginTotpEnrolment { secret uri } }"
@@ -64,6 +65,7 @@ async def test_a_wrong_or_malformed_enrolment_changes_nothing(
     assert (await user_row(runtime.db, "nurse.sato")).totp_secret is None
 
 
+@one_database
 async def test_signed_out_callers_cannot_enrol(gql: GraphQLClient) -> None:
     assert error_codes(await gql.execute(BEGIN)) == ["UNAUTHENTICATED"]
     result = await gql.execute(ENABLE, {"secret": "A" * 32, "code": "123456"})

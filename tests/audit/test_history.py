@@ -17,6 +17,7 @@ from tests.audit.support import (
     pk_of,
     records_after,
 )
+from tests.support.databases import one_database
 from tests.support.graphql import DEMO, GraphQLClient, error_codes
 
 HISTORY = """
@@ -250,6 +251,7 @@ async def test_a_bad_report_window_is_bad_input(
     assert result["errors"][0]["extensions"]["field"] == field
 
 
+@one_database
 async def test_signed_out_report_is_unauthenticated(gql: GraphQLClient) -> None:
     result = await gql.execute(REPORT, {"since": an_hour_ago()})
     assert error_codes(result) == ["UNAUTHENTICATED"]

@@ -25,6 +25,7 @@ from tests.overlay.helpers import (
     demo_emergency_id,
     patients_inside,
 )
+from tests.support.databases import one_database
 from tests.support.graphql import GraphQLClient, error_codes
 from tests.teams.helpers import error
 
@@ -263,6 +264,7 @@ async def test_anyone_else_is_forbidden(
         assert error(result) == ("FORBIDDEN", None)
 
 
+@one_database
 async def test_signed_out_is_unauthenticated(gql: GraphQLClient) -> None:
     result = await gql.execute(COUNTS, {"rows": "CARE_LEVEL", "columns": "LIVING"})
     assert error_codes(result) == ["UNAUTHENTICATED"]

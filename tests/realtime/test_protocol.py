@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.support.databases import Backend
+from tests.support.databases import Backend, one_database
 from tests.support.graphql import DEMO_PASSWORD, GraphQLClient
 from tests.support.graphql_ws import (
     EVENT_FIELDS,
@@ -125,6 +125,7 @@ INVALID_MESSAGES: dict[str, str | bytes] = {
 }
 
 
+@one_database
 @pytest.mark.parametrize("message", INVALID_MESSAGES.values(), ids=INVALID_MESSAGES.keys())
 async def test_an_invalid_message_closes_the_socket_with_4400(
     server: Server, http: GraphQLClient, message: str | bytes
@@ -138,6 +139,7 @@ async def test_an_invalid_message_closes_the_socket_with_4400(
     assert_not_logged(server, NAME)
 
 
+@one_database
 async def test_subscribing_before_connection_ack_closes_with_4401(server: Server) -> None:
     async with open_socket(server.ws_url, init=False) as ws:
         await ws.subscribe("1", ME)
@@ -172,6 +174,7 @@ async def test_connection_init_without_valid_credentials_closes_with_4403(
         assert await ws.closed() == (4403, [])
 
 
+@one_database
 async def test_no_connection_init_in_time_closes_with_4408(server: Server) -> None:
     # RENRAKU_WS_INIT_TIMEOUT_SECONDS is 1 on this server.
     async with open_socket(server.ws_url, init=False) as ws:
@@ -189,6 +192,7 @@ async def test_a_subscription_id_in_use_closes_with_4409(
         assert await ws.closed() == (4409, [])
 
 
+@one_database
 async def test_a_second_connection_init_closes_with_4429(
     server: Server, http: GraphQLClient
 ) -> None:
@@ -202,6 +206,7 @@ async def test_a_second_connection_init_closes_with_4429(
 # -- handshakes ------------------------------------------------------------------------------
 
 
+@one_database
 @pytest.mark.parametrize("offered", [["graphql-ws"], [], ["graphql-ws", "graphql-transport"]])
 async def test_only_the_graphql_transport_ws_subprotocol_is_accepted(
     server: Server, offered: list[str]
@@ -236,6 +241,7 @@ async def test_a_cookie_handshake_from_another_origin_is_refused(
 # -- messages on an open socket --------------------------------------------------------------
 
 
+@one_database
 async def test_ping_is_answered_with_pong_before_and_after_init(
     server: Server, http: GraphQLClient
 ) -> None:

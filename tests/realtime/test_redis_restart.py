@@ -75,7 +75,7 @@ class OwnRedis:
                     found = await redis.pubsub_channels()
                     return {c.decode() if isinstance(c, bytes) else str(c) for c in found}
                 except (RedisError, OSError):
-                    await asyncio.sleep(0.1)
+                    await asyncio.sleep(0.05)
                 finally:
                     await redis.aclose()
 
@@ -115,7 +115,7 @@ async def post_until_stored(client: GraphQLClient, patient: str, body: str) -> s
             if result.get("data"):
                 post_id: str = result["data"]["createPost"]["id"]
                 return post_id
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
 
 
 def has_events(follower: Follower) -> bool:
@@ -203,4 +203,4 @@ async def _until_listening(redis: OwnRedis, listeners: int) -> None:
         while True:
             if await _listeners(redis) >= listeners:
                 return
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)

@@ -308,7 +308,7 @@ class Follower:
                 pass  # the server is not reachable right now; try again
             self.reconnected += 1
             self._changed.set()
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
 
     async def _follow(self, ws: Socket) -> None:
         while True:

@@ -139,7 +139,7 @@ def _wait_until_healthy(server: Server) -> None:
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError("server did not start:\n" + server.log_text())
 
 
