@@ -149,13 +149,15 @@ async def test_sqlite_checkpoints_beside_the_writers_not_inside_a_commit(tmp_pat
 
     try:
         async with db.transaction() as session:
-            await session.exec(text("CREATE TABLE t (n INTEGER)"))
+            await (await session.connection()).execute(text("CREATE TABLE t (n INTEGER)"))
         for n in range(CHECKPOINT_EVERY - 2):
             async with db.transaction() as session:
-                await session.exec(text("INSERT INTO t VALUES (:n)").bindparams(n=n))
+                await (await session.connection()).execute(
+                    text("INSERT INTO t VALUES (:n)").bindparams(n=n)
+                )
         assert rows_in_file() == 0  # all still in the log
         async with db.transaction() as session:  # the CHECKPOINT_EVERY-th commit
-            await session.exec(text("INSERT INTO t VALUES (-1)"))
+            await (await session.connection()).execute(text("INSERT INTO t VALUES (-1)"))
         # Looked at while the database is open (closing it checkpoints too).
         for _ in range(200):
             with contextlib.suppress(sqlite3.DatabaseError):  # a page being copied meanwhile
@@ -178,7 +180,7 @@ async def test_sqlite_writer_waits_asleep_while_another_process_holds_the_lock(
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         async with db.transaction() as session:
-            await session.exec(text("CREATE TABLE t (n INTEGER)"))
+            await (await session.connection()).execute(text("CREATE TABLE t (n INTEGER)"))
         other.execute("BEGIN IMMEDIATE")
         ticks = 0
         writing = asyncio.create_task(_insert(db, 1))
@@ -189,7 +191,9 @@ async def test_sqlite_writer_waits_asleep_while_another_process_holds_the_lock(
         other.execute("ROLLBACK")
         await writing
         async with db.session() as session:
-            assert (await session.exec(text("SELECT n FROM t"))).all() == [(1,)]
+            assert (await (await session.connection()).execute(text("SELECT n FROM t"))).all() == [
+                (1,)
+            ]
     finally:
         other.close()
         await db.dispose()
@@ -204,14 +208,16 @@ async def test_sqlite_writer_gives_up_when_the_lock_is_never_released(
     monkeypatch.setattr(db_module, "BUSY_SECONDS", 0.2)
     try:
         async with db.transaction() as session:
-            await session.exec(text("CREATE TABLE t (n INTEGER)"))
+            await (await session.connection()).execute(text("CREATE TABLE t (n INTEGER)"))
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(OperationalError, match="locked"):
             await _insert(db, 2)
         other.execute("ROLLBACK")
         await _insert(db, 3)  # the connection it gave back still works
         async with db.session() as session:
-            assert (await session.exec(text("SELECT n FROM t"))).all() == [(3,)]
+            assert (await (await session.connection()).execute(text("SELECT n FROM t"))).all() == [
+                (3,)
+            ]
     finally:
         other.close()
         await db.dispose()
@@ -219,4 +225,6 @@ async def test_sqlite_writer_gives_up_when_the_lock_is_never_released(
 
 async def _insert(db: Database, n: int) -> None:
     async with db.transaction() as session:
-        await session.exec(text("INSERT INTO t VALUES (:n)").bindparams(n=n))
+        await (await session.connection()).execute(
+            text("INSERT INTO t VALUES (:n)").bindparams(n=n)
+        )

@@ -13,6 +13,7 @@ from renraku.errors import Forbidden
 from renraku.graphql_errors import ErrorCodes
 from renraku.logs import JsonFormatter
 from renraku.schema import RenrakuSchema
+from tests.support.databases import one_database
 from tests.support.graphql import GraphQLClient
 
 
@@ -21,15 +22,15 @@ def test_exception_text_stays_out_of_log_lines() -> None:
         raise ValueError("伊藤 ハル lives at 西浦町12番地3")
     except ValueError:
         record = logging.getLogger("t").makeRecord(
-            "t", logging.ERROR, __file__, 1, "failed", (), exc_info=True
+            "t", logging.ERROR, __file__, 1, "failed", (), exc_info=sys.exc_info()
         )
-        record.exc_info = sys.exc_info()
     line = JsonFormatter().format(record)
     entry = json.loads(line)
     assert entry["exception"] == "ValueError"
     assert "伊藤" not in line and "西浦" not in line
 
 
+@one_database
 async def test_request_log_has_path_without_query_string(
     gql: GraphQLClient, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -49,7 +49,9 @@ def _wheelhouse() -> Path:
     """Wheels of requirements.lock and of the build's own requirements, in the user's cache
     folder, one folder per version of the lock file; one unused for a week is removed."""
     lock_file = ROOT / "requirements.lock"
-    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    build: list[str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"][
+        "requires"
+    ]
     key = hashlib.sha256(lock_file.read_bytes() + "\n".join(build).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "renraku-wheels"
     cache.mkdir(parents=True, exist_ok=True)
@@ -94,7 +96,7 @@ def test_installed_package_runs_the_demo_from_an_empty_folder(tmp_path: Path) ->
     python = venv / "bin" / "python"
     env = base_env()
     env.pop("PYTHONPATH")  # the checkout must not be importable
-    offline = ["--no-index", "--find-links", wheels, "--no-compile"]
+    offline: list[str | Path] = ["--no-index", "--find-links", wheels, "--no-compile"]
     _pip(python, "install", *offline, "-r", ROOT / "requirements.lock", env=env)
     source = _checkout_copy(tmp_path / "source")
     _pip(python, "install", *offline, "--no-deps", source, env=env)

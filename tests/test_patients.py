@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.databases import one_database
 from tests.support.graphql import GraphQLClient, error_codes
 from tests.support.visibility import expected_patient_names
 
@@ -77,11 +78,12 @@ PATIENT = "query($id: ID!) { patient(id: $id) { id displayName } }"
 
 async def _id_of(client: GraphQLClient, name: str) -> str:
     result = await client.execute(PATIENTS, {"search": name.split()[0], "first": 100})
-    return next(
+    found: str = next(
         e["node"]["id"]
         for e in result["data"]["patients"]["edges"]
         if e["node"]["displayName"] == name
     )
+    return found
 
 
 async def test_other_teams_patient_is_not_found_like_a_missing_one(
@@ -136,6 +138,7 @@ async def test_team_member_reads_risk_and_care_team(
     assert members[spec["coordinator"]] == "COORDINATOR"
 
 
+@one_database
 async def test_signed_out_is_unauthenticated(gql: GraphQLClient) -> None:
     result = await gql.execute(PATIENTS)
     assert error_codes(result) == ["UNAUTHENTICATED"]

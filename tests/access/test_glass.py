@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Table
 from sqlalchemy import select as core_select
 from sqlmodel import col, select, update
 
@@ -25,6 +24,7 @@ from renraku.ids import encode_id
 from renraku.notices.models import Notice
 from renraku.runtime import Runtime
 from renraku.settings import load_settings
+from renraku.tables import table_of
 from renraku.timeutil import utcnow
 from tests.support.graphql import GraphQLClient
 from tests.teams.helpers import MISSING_PATIENT, error, patient_id, patient_pk, user_pk
@@ -52,12 +52,12 @@ async def rows(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
     found: dict[str, list[tuple[Any, ...]]] = {}
     async with runtime.db.session() as session:
         for model in (GlassAccess, Notice, AuditRecord):
-            table: Table = model.__table__
+            table = table_of(model)
             query = core_select(table).order_by(*table.primary_key.columns)
             if model is AuditRecord:
                 # Read and deny records are written in the background, one per request.
                 query = query.where(table.c.action.not_in(("read", "write")))
-            result = await session.exec(query)
+            result = await (await session.connection()).execute(query)
             found[table.name] = [tuple(r) for r in result.all()]
     return found
 

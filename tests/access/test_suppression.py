@@ -10,14 +10,17 @@ from hypothesis import strategies as st
 
 from renraku.access.suppression import HIGH, LOW, TOTAL, SuppressedTable, suppress
 
+# A cell's key: (row, column), either of which may be TOTAL.
+Cell = tuple[Hashable, Hashable]
 
-def _determined_cells(table: SuppressedTable) -> set[tuple[Hashable, Hashable]]:
+
+def _determined_cells(table: SuppressedTable) -> set[Cell]:
     """Hidden cells whose value follows from the published sums by linear algebra."""
     hidden = [k for k, v in table.values.items() if v is None]
     if not hidden:
         return set()
     index = {k: i for i, k in enumerate(hidden)}
-    equations = []
+    equations: list[tuple[Cell, list[Cell]]] = []
     for row in (*table.rows, TOTAL):
         keys = [(row, c) for c in table.columns] if row != TOTAL else []
         if row != TOTAL:
@@ -50,7 +53,7 @@ def _determined_cells(table: SuppressedTable) -> set[tuple[Hashable, Hashable]]:
 
 
 def test_small_cells_are_hidden_and_not_derivable() -> None:
-    counts = {
+    counts: dict[Cell, int] = {
         ("西浦", "要介護5"): 3,
         ("西浦", "要介護1"): 40,
         ("形原", "要介護5"): 25,
@@ -63,7 +66,7 @@ def test_small_cells_are_hidden_and_not_derivable() -> None:
 
 
 def test_large_cells_are_published_as_they_are() -> None:
-    counts = {("a", "x"): 11, ("a", "y"): 0, ("b", "x"): 50, ("b", "y"): 12}
+    counts: dict[Cell, int] = {("a", "x"): 11, ("a", "y"): 0, ("b", "x"): 50, ("b", "y"): 12}
     table = suppress(counts)
     assert table.values[("a", "x")] == 11 and table.values[("b", "y")] == 12
     assert table.values[("a", "y")] == 0
@@ -79,7 +82,9 @@ def test_large_cells_are_published_as_they_are() -> None:
     )
 )
 def test_random_tables_never_publish_or_leak_a_small_count(grid: list[list[int]]) -> None:
-    counts = {(f"r{i}", f"c{j}"): v for i, row in enumerate(grid) for j, v in enumerate(row)}
+    counts: dict[Cell, int] = {
+        (f"r{i}", f"c{j}"): v for i, row in enumerate(grid) for j, v in enumerate(row)
+    }
     table = suppress(counts)
     for value in table.values.values():
         assert value is None or not (LOW <= value <= HIGH)

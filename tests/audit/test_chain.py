@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from renraku.audit import chain
+from renraku.audit.models import AuditRecord
 from renraku.db import Database
 
 
@@ -84,7 +85,7 @@ async def test_rehashed_edit_still_breaks_the_next_link(database_url: str) -> No
     try:
         await _append_three(db)
         async with db.transaction() as session:
-            record = await session.get(chain.AuditRecord, 2)
+            record = await session.get(AuditRecord, 2)
             assert record is not None
             record.reason = "forged"
             record.hash = chain.record_hash(record)

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Table, update
 from sqlalchemy import select as core_select
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from renraku.audit.models import AuditRecord
@@ -24,6 +24,7 @@ from renraku.feed.models import (
 from renraku.ids import decode_id, encode_id
 from renraku.notices.models import Notice
 from renraku.runtime import Runtime
+from renraku.tables import table_of
 from renraku.timeutil import utcnow
 from tests.access.matrix_support import sign_in
 from tests.support.graphql import GraphQLClient
@@ -114,11 +115,11 @@ async def feed_snapshot(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
     rows: dict[str, list[tuple[Any, ...]]] = {}
     async with runtime.db.session() as session:
         for model in FEED_MODELS:
-            table: Table = model.__table__
+            table = table_of(model)
             query = core_select(table).order_by(*table.primary_key.columns)
             if model is AuditRecord:
                 query = query.where(table.c.action.not_in(READ_AUDIT_ACTIONS))
-            result = await session.exec(query)
+            result = await (await session.connection()).execute(query)
             rows[table.name] = [tuple(r) for r in result.all()]
     return rows
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from httpx import AsyncClient, Response
 from PIL import Image, PngImagePlugin
@@ -78,8 +80,17 @@ def refused(response: Response, status: int, code: str = "BAD_USER_INPUT") -> di
     return error
 
 
-async def uploaded(http: AsyncClient, token: str | None, data: bytes, **kw: str) -> str:
-    response = await post_photo(http, data, token=token, **kw)
+async def uploaded(
+    http: AsyncClient,
+    token: str | None,
+    data: bytes,
+    *,
+    filename: str = "photo.jpg",
+    content_type: str = "image/jpeg",
+) -> str:
+    response = await post_photo(
+        http, data, token=token, filename=filename, content_type=content_type
+    )
     assert response.status_code == 201, response.text
     global_id: str = response.json()["id"]
     return global_id
@@ -87,7 +98,7 @@ async def uploaded(http: AsyncClient, token: str | None, data: bytes, **kw: str)
 
 async def post_with(
     client: GraphQLClient, patient: str, upload_id: str, *, family: bool, client_id: str
-) -> dict[str, object]:
+) -> dict[str, Any]:
     result = await client.execute(
         CREATE,
         {
@@ -462,7 +473,7 @@ async def test_a_post_takes_only_its_authors_fresh_uploads(
     assert await rows(runtime) == before
 
     post = await post_with(nurse, patient, theirs, family=False, client_id="photo-1")
-    (photo,) = post["photos"]  # type: ignore[misc]
+    (photo,) = post["photos"]
     assert photo == {
         "id": theirs,
         "url": f"/uploads/{theirs}",

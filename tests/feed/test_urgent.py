@@ -39,7 +39,7 @@ MARK = "mutation($ids: [ID!]!) { markPostsRead(postIds: $ids) }"
 OLD = 2.0  # hours: past the default 30 minutes
 
 
-async def _escalated(runtime: Runtime) -> dict[int, object]:
+async def _escalated(runtime: Runtime) -> dict[int | None, object]:
     async with runtime.db.session() as session:
         rows = await session.exec(
             select(Post.id, Post.escalated_at).where(col(Post.escalated_at).is_not(None))

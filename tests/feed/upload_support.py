@@ -11,14 +11,15 @@ from typing import Any
 
 import httpx
 from PIL import ExifTags, Image, ImageCms
-from sqlalchemy import Table, update
 from sqlalchemy import select as core_select
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from renraku.audit.models import AuditRecord
 from renraku.feed.models import Post, Upload
 from renraku.ids import decode_id
 from renraku.runtime import Runtime
+from renraku.tables import table_of
 from renraku.timeutil import utcnow
 
 RED = (255, 0, 0)
@@ -152,12 +153,14 @@ async def rows(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
     found: dict[str, list[tuple[Any, ...]]] = {}
     async with runtime.db.session() as session:
         for model in (Upload, Post, AuditRecord):
-            table: Table = model.__table__
+            table = table_of(model)
             query = core_select(table).order_by(*table.primary_key.columns)
             if model is AuditRecord:
                 # Reads and refusals are audited per request on purpose; changes are the point.
                 query = query.where(table.c.action.not_in(("read", "write")))
-            found[table.name] = [tuple(r) for r in (await session.exec(query)).all()]
+            found[table.name] = [
+                tuple(r) for r in (await (await session.connection()).execute(query)).all()
+            ]
     return found
 
 

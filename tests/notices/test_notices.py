@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import Table
 from sqlalchemy import select as core_select
 from sqlmodel import select
 
@@ -14,6 +13,8 @@ from renraku.ids import encode_id
 from renraku.notices.actions import DataValue, do_notify
 from renraku.notices.models import Notice
 from renraku.runtime import Runtime
+from renraku.tables import table_of
+from tests.support.databases import one_database
 from tests.support.graphql import GraphQLClient
 from tests.teams.helpers import error, patient_pk, user_pk
 
@@ -54,12 +55,12 @@ async def rows(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
     found: dict[str, list[tuple[Any, ...]]] = {}
     async with runtime.db.session() as session:
         for model in (Notice, AuditRecord):
-            table: Table = model.__table__
+            table = table_of(model)
             query = core_select(table).order_by(*table.primary_key.columns)
             if model is AuditRecord:
                 # Read and deny records are written in the background, one per request.
                 query = query.where(table.c.action.not_in(("read", "write")))
-            result = await session.exec(query)
+            result = await (await session.connection()).execute(query)
             found[table.name] = [tuple(r) for r in result.all()]
     return found
 
@@ -166,6 +167,7 @@ async def test_bad_paging_is_bad_input(gql: GraphQLClient, variables: dict[str, 
     assert error(await coordinator.execute(LIST, variables))[0] == "BAD_USER_INPUT"
 
 
+@one_database
 async def test_signed_out_callers_get_no_notices(gql: GraphQLClient) -> None:
     assert error(await gql.execute(LIST)) == ("UNAUTHENTICATED", None)
     assert error(await gql.execute(MARK, {"ids": []})) == ("UNAUTHENTICATED", None)

@@ -107,8 +107,12 @@ async def _context(runtime: Runtime, events: list[FeedEvent], *, primed: bool) -
         municipality_code=user.municipality_code,
     )
     context = Context(
-        runtime=runtime, request=None, response=None, actor=actor, client_address="127.0.0.1"
-    )  # type: ignore[arg-type]
+        runtime=runtime,
+        request=None,  # type: ignore[arg-type]  # the resolvers compared never read it
+        response=None,
+        actor=actor,
+        client_address="127.0.0.1",
+    )
     loaders = Loaders(runtime.db)
     if primed:
         # As the hub primes a batch's: rows, the viewer's roles and unread counts.

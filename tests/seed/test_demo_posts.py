@@ -67,7 +67,10 @@ async def test_the_demo_posts_are_stored_with_their_events_and_receipts(
         reads = (await session.exec(select(PostRead.post_id))).all()
         acks = (await session.exec(select(PostAcknowledgement.post_id))).all()
     assert sorted(p.client_id for p in stored) == sorted(keys)
-    ids = {p.client_id: p.id for p in stored}
+    ids: dict[str, int] = {}
+    for p in stored:
+        assert p.id is not None
+        ids[p.client_id] = p.id
     assert {ids[k] for k in keys} <= set(created)
     assert {ids[k] for k in keys} <= {d["post_id"] for d in audited}
     for key, spec in keys.items():

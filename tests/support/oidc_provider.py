@@ -391,4 +391,4 @@ async def identities(runtime: Runtime) -> list[tuple[str, str, str]]:
                 User, col(User.id) == OidcIdentity.user_id
             )
         )
-        return [tuple(row) for row in rows.all()]
+        return [(issuer, subject, username) for issuer, subject, username in rows.all()]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
@@ -12,6 +11,7 @@ from renraku.accounts.models import User
 from renraku.audit.models import AuditRecord
 from renraku.ids import encode_id
 from renraku.runtime import Runtime
+from renraku.tables import table_of
 from renraku.teams.models import (
     Consent,
     Invitation,
@@ -75,11 +75,11 @@ async def snapshot(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
     rows: dict[str, list[tuple[Any, ...]]] = {}
     async with runtime.db.session() as session:
         for model in TEAM_MODELS:
-            table: Table = model.__table__
+            table = table_of(model)
             query = core_select(table).order_by(*table.primary_key.columns)
             if model is AuditRecord:
                 query = query.where(table.c.action.not_in(READ_AUDIT_ACTIONS))
-            result = await session.exec(query)
+            result = await (await session.connection()).execute(query)
             rows[table.name] = [tuple(r) for r in result.all()]
     return rows
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import Table
 from sqlalchemy import select as core_select
 from sqlmodel import select
 
 from renraku.ids import encode_id
 from renraku.notices.models import Notice
 from renraku.runtime import Runtime
+from renraku.tables import table_of
 from renraku.teams.models import Invitation, TeamMembership
 from tests.support.graphql import GraphQLClient, error_codes
 from tests.teams.helpers import (
@@ -53,8 +53,10 @@ async def _rows(runtime: Runtime) -> dict[str, list[tuple[Any, ...]]]:
     rows: dict[str, list[tuple[Any, ...]]] = {}
     async with runtime.db.session() as session:
         for model in (TeamMembership, Invitation, Notice):
-            table: Table = model.__table__
-            result = await session.exec(core_select(table).order_by(*table.primary_key.columns))
+            table = table_of(model)
+            result = await (await session.connection()).execute(
+                core_select(table).order_by(*table.primary_key.columns)
+            )
             rows[table.name] = [tuple(r) for r in result.all()]
     rows["audit"] = [
         (r.id, r.object_ids) for r in await audit_actions(runtime) if r.action == ACTION
