@@ -10,6 +10,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import OperationalError
@@ -228,3 +229,26 @@ async def _insert(db: Database, n: int) -> None:
         await (await session.connection()).execute(
             text("INSERT INTO t VALUES (:n)").bindparams(n=n)
         )
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_connection_lost_while_idle_is_replaced_before_a_request_uses_it(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connections are pinged at checkout only after they sat idle (db.PING_IDLE_SECONDS): one
+    whose server process ended meanwhile is replaced, and the request never sees it."""
+    db = Database.from_url(database_url)
+    try:
+        async with db.session() as session:
+            own_pid = (await session.exec(text("SELECT pg_backend_pid()"))).one()[0]
+        admin = await asyncpg.connect(database_url.replace("postgresql://", "postgres://", 1))
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", own_pid)
+        finally:
+            await admin.close()
+        monkeypatch.setattr(db_module, "PING_IDLE_SECONDS", 0.0)  # it has now been idle
+        async with db.session() as session:
+            pid = (await session.exec(text("SELECT pg_backend_pid()"))).one()[0]
+        assert pid != own_pid
+    finally:
+        await db.dispose()
