@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku import db as db_module
 from renraku.accounts.models import User
@@ -240,7 +241,7 @@ async def test_a_connection_lost_while_idle_is_replaced_before_a_request_uses_it
     db = Database.from_url(database_url)
     try:
         async with db.session() as session:
-            own_pid = (await session.exec(text("SELECT pg_backend_pid()"))).one()[0]
+            own_pid = await _backend_pid(session)
         admin = await asyncpg.connect(database_url.replace("postgresql://", "postgres://", 1))
         try:
             await admin.execute("SELECT pg_terminate_backend($1)", own_pid)
@@ -248,7 +249,12 @@ async def test_a_connection_lost_while_idle_is_replaced_before_a_request_uses_it
             await admin.close()
         monkeypatch.setattr(db_module, "PING_IDLE_SECONDS", 0.0)  # it has now been idle
         async with db.session() as session:
-            pid = (await session.exec(text("SELECT pg_backend_pid()"))).one()[0]
+            pid = await _backend_pid(session)
         assert pid != own_pid
     finally:
         await db.dispose()
+
+
+async def _backend_pid(session: AsyncSession) -> int:
+    connection = await session.connection()
+    return int((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
