@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -85,6 +86,23 @@ async def test_sign_in_then_needs_the_code(gql: GraphQLClient, runtime: Runtime)
     assert error_codes(await _login(gql, "9" * 5000)) == ["UNAUTHENTICATED"]
     signed_in = await _login(gql, pyotp.TOTP(secret).now())
     assert "errors" not in signed_in, signed_in
+
+
+async def test_a_code_signs_in_once(gql: GraphQLClient, runtime: Runtime) -> None:
+    """A code seen over a shoulder or replayed within its half minute is refused, as is an
+    older step's code once a newer one was used; the refusal opens no session."""
+    secret, _codes = await _enrol(await gql.login("nurse.sato"))
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(datetime.now(UTC))
+    assert "errors" not in await _login(gql, totp.generate_otp(now))
+    before = await snapshot(runtime.db)
+    assert error_codes(await _login(gql, totp.generate_otp(now))) == ["UNAUTHENTICATED"]
+    assert error_codes(await _login(gql, totp.generate_otp(now - 1))) == ["UNAUTHENTICATED"]
+    assert await snapshot(runtime.db) == before
+    assert (await user_row(runtime.db, "nurse.sato")).totp_last_step == now
+    # The next step's code (a phone a little ahead) is still good, once.
+    assert "errors" not in await _login(gql, totp.generate_otp(now + 1))
+    assert error_codes(await _login(gql, totp.generate_otp(now + 1))) == ["UNAUTHENTICATED"]
 
 
 async def test_a_recovery_code_works_once(gql: GraphQLClient) -> None:

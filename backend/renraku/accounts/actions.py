@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import or_
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -59,8 +60,18 @@ async def _validate_second_factor(session: AsyncSession, user: User, otp: str | 
         return True
     if not otp:
         raise BadInput("This account needs the code from its authenticator app.", field="otp")
-    if secrets.verify_totp(user.totp_secret, otp):
-        return True
+    step = secrets.totp_step(user.totp_secret, otp)
+    if step is not None:
+        # Each code once: one conditional UPDATE, so two sign-ins racing with it cannot both win.
+        taken = await session.exec(
+            update(User)
+            .where(
+                col(User.id) == user.id,
+                or_(col(User.totp_last_step).is_(None), col(User.totp_last_step) < step),
+            )
+            .values(totp_last_step=step)
+        )
+        return bool(taken.rowcount)
     if len(otp) > MAX_OTP_LENGTH:
         return False
     # One conditional UPDATE, so two sign-ins racing with the same recovery code cannot both win.
@@ -227,7 +238,7 @@ def validate_totp_enrolment(secret: str, code: str) -> None:
     """The secret is one new_totp_enrolment made, and `code` comes from an app that holds it."""
     if len(secret) != 32 or not secret.isalnum():
         raise BadInput("The enrolment secret is not valid.", field="secret")
-    if not secrets.verify_totp(secret, code):
+    if secrets.totp_step(secret, code) is None:
         raise BadInput("That code does not match. Check the time on your phone.", field="code")
 
 
@@ -265,6 +276,9 @@ async def do_set_totp(
     """Turn TOTP on with `secret` (new recovery codes, returned) or off (None); earlier recovery
     codes stop working either way."""
     user.totp_secret = secret
+    # A new secret starts a new count (None: nothing used yet); the enrolment code, checked
+    # outside the transaction, may still sign in once within its half minute.
+    user.totp_last_step = None
     session.add(user)
     await session.exec(
         update(RecoveryCode)

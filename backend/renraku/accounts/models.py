@@ -45,6 +45,8 @@ class User(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=200)
     password_hash: str | None = Field(default=None, max_length=200)
     totp_secret: str | None = Field(default=None, max_length=64)
+    # The time step of the last TOTP code accepted: a code is good once (accounts/actions.py).
+    totp_last_step: int | None = None
     # Demo accounts sign in only while the server runs in demo mode.
     is_demo: bool = False
     active: bool = True

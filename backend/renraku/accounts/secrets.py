@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, datetime
 
 import pyotp
 from argon2 import PasswordHasher
@@ -60,11 +61,19 @@ def totp_uri(secret: str, username: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="Renraku")
 
 
-def verify_totp(secret: str, code: str) -> bool:
+def totp_step(secret: str, code: str) -> int | None:
+    """The time step whose code `code` is (this one or a neighbour, for clocks a little off),
+    or None. The caller accepts a step once: a code seen over a shoulder or replayed from a log
+    within its half minute is refused."""
     code = code.strip().replace(" ", "")
     if not code.isdigit() or len(code) != 6:
-        return False
-    return bool(pyotp.TOTP(secret).verify(code, valid_window=1))
+        return None
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(datetime.now(UTC))
+    for step in (now - 1, now, now + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
 
 
 def new_recovery_codes() -> list[str]:
