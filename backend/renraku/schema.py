@@ -24,7 +24,7 @@ from renraku.accounts import graphql as accounts_graphql
 from renraku.accounts import import_graphql, security_graphql
 from renraku.audit import graphql as audit_graphql
 from renraku.audit.extension import ReadAudit
-from renraku.feed import events_graphql, lists_graphql, posts_graphql
+from renraku.feed import events_graphql, lists_graphql, posts_graphql, vitals_graphql
 from renraku.glass import graphql as glass_graphql
 from renraku.graphql_errors import ErrorCodes
 from renraku.notices import graphql as notices_graphql
@@ -43,6 +43,7 @@ Query = merge_types(
         glass_graphql.Query,
         notices_graphql.Query,
         lists_graphql.Query,
+        vitals_graphql.Query,
         overlay_graphql.Query,
     ),
 )

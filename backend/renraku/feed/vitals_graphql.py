@@ -5,9 +5,10 @@ from __future__ import annotations
 import strawberry
 
 from renraku.access.fields import with_object
+from renraku.context import Info
 from renraku.feed.changes import Version
 from renraku.feed.models import Post as PostRow
-from renraku.feed.vitals import FIELD_NAMES
+from renraku.feed.vitals import FIELD_NAMES, VITALS
 
 
 @with_object
@@ -70,3 +71,41 @@ def vitals_of(row: PostRow | Version) -> Vitals | None:
         pain=v.get("pain"),
         flagged=[FIELD_NAMES[f] for f in row.vitals_flags if f in FIELD_NAMES],
     )
+
+
+@strawberry.type(
+    description="A vital sign a post may carry: what the server accepts (min to max; outside, "
+    "the post is refused) and what it takes as usual (outside, the value is flagged). The one "
+    "source of the ranges a form checks as the user types."
+)
+class VitalSign:
+    name: str = strawberry.field(description="As in VitalsInput, e.g. bloodGlucose.")
+    unit: str
+    min: float
+    max: float
+    whole: bool = strawberry.field(description="Whole numbers only.")
+    usual_low: float | None = strawberry.field(description="Null: any accepted value is usual.")
+    usual_high: float | None
+
+
+def _vital_signs() -> list[VitalSign]:
+    return [
+        VitalSign(
+            name=FIELD_NAMES[name],
+            unit=unit,
+            min=plausible.low,
+            max=plausible.high,
+            whole=plausible.whole,
+            usual_low=usual.low if usual else None,
+            usual_high=usual.high if usual else None,
+        )
+        for name, (unit, plausible, usual) in VITALS.items()
+    ]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The vital signs a post may carry, with their ranges.")
+    def vital_signs(self, info: Info) -> list[VitalSign]:
+        info.context.require_actor()
+        return _vital_signs()
