@@ -98,7 +98,16 @@ async def test_the_nurse_reads_a_timeline_and_posts_vitals_with_a_photo(
     await page.get_by_role("button", name="投稿する").click()
     await page.get_by_label("分類").select_option("VITALS")
     await page.get_by_label("本文").fill(body)
-    await page.get_by_label("体温").fill("38.6")
+    # The form checks as she types, with the server's own ranges (vitalSigns).
+    temperature = page.get_by_label("体温")
+    await temperature.fill("3.7")
+    await expect(page.locator("#vital-temperature-note")).to_contain_text("30〜45 °C")
+    await expect(temperature).to_have_attribute("aria-invalid", "true")
+    await temperature.fill("38.6")
+    await expect(page.locator("#vital-temperature-note")).to_contain_text(
+        "通常範囲（35〜37.5 °C）外"
+    )
+    await expect(temperature).to_have_attribute("aria-invalid", "false")
     await page.get_by_label("脈拍").fill("88")
     await page.get_by_label("写真を撮る・選ぶ").set_input_files(camera_photo(tmp_path))
     await expect(page.get_by_role("img", name="添付する写真1")).to_be_visible()

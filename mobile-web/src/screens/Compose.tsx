@@ -5,17 +5,18 @@ import { enqueue } from "../lib/outbox";
 import { preparePhoto, type PreparedPhoto } from "../lib/photos";
 import { navigate } from "../lib/router";
 import { CATEGORIES, type Category, type VitalName } from "../lib/types";
+import { checkVital, keptSigns, loadSigns, type VitalCheck, type VitalSign } from "../lib/vitals";
 
-const VITALS: { name: VitalName; step: string; inputMode: "decimal" | "numeric" }[] = [
-  { name: "temperature", step: "0.1", inputMode: "decimal" },
-  { name: "systolic", step: "1", inputMode: "numeric" },
-  { name: "diastolic", step: "1", inputMode: "numeric" },
-  { name: "pulse", step: "1", inputMode: "numeric" },
-  { name: "spo2", step: "1", inputMode: "numeric" },
-  { name: "respiration", step: "1", inputMode: "numeric" },
-  { name: "weight", step: "0.1", inputMode: "decimal" },
-  { name: "bloodGlucose", step: "1", inputMode: "numeric" },
-  { name: "pain", step: "1", inputMode: "numeric" },
+const VITALS: { name: VitalName; inputMode: "decimal" | "numeric" }[] = [
+  { name: "temperature", inputMode: "decimal" },
+  { name: "systolic", inputMode: "numeric" },
+  { name: "diastolic", inputMode: "numeric" },
+  { name: "pulse", inputMode: "numeric" },
+  { name: "spo2", inputMode: "numeric" },
+  { name: "respiration", inputMode: "numeric" },
+  { name: "weight", inputMode: "decimal" },
+  { name: "bloodGlucose", inputMode: "numeric" },
+  { name: "pain", inputMode: "numeric" },
 ];
 
 // Every post goes through the outbox, online or not: one path, and a post written in a dead spot
@@ -29,7 +30,11 @@ export function Compose({ patientId }: { patientId: string }) {
   const [family, setFamily] = useState(false);
   const [error, setError] = useState("");
   const [photos, setPhotos] = useState<{ photo: PreparedPhoto; preview: string }[]>([]);
+  const [signs, setSigns] = useState<Map<VitalName, VitalSign>>(keptSigns);
   useEffect(() => () => photos.forEach((p) => URL.revokeObjectURL(p.preview)), []);
+  useEffect(() => {
+    void loadSigns().then(setSigns);
+  }, []);
 
   const addPhotos = async (files: FileList | null) => {
     if (!files) return;
@@ -45,11 +50,12 @@ export function Compose({ patientId }: { patientId: string }) {
     event.preventDefault();
     const values: Partial<Record<VitalName, number>> = {};
     for (const { name } of VITALS) {
-      const raw = (vitals[name] ?? "").trim().replace(",", ".");
-      if (!raw) continue;
-      const value = Number(raw);
-      if (!Number.isFinite(value)) return setError(t("compose.invalid", { field: t(`vitals.${name}` as MessageKey) }));
-      values[name] = value;
+      const check = checkVital(signs.get(name), vitals[name] ?? "");
+      if (check.state === "empty") continue;
+      if (check.state !== "ok" && check.state !== "unusual") {
+        return setError(t("compose.invalid", { field: t(`vitals.${name}` as MessageKey) }));
+      }
+      values[name] = check.value;
     }
     const hasVitals = Object.keys(values).length > 0;
     if (!body.trim() && !hasVitals && !photos.length) return setError(t("compose.empty"));
@@ -83,19 +89,35 @@ export function Compose({ patientId }: { patientId: string }) {
       </label>
       <fieldset class="vitals-form">
         <legend>{t("vitals.title")}</legend>
-        {VITALS.map(({ name, step, inputMode }) => (
-          <label class="field" key={name}>
-            <span>{t(`vitals.${name}` as MessageKey)}</span>
-            <input
-              name={name}
-              type="number"
-              step={step}
-              inputMode={inputMode}
-              value={vitals[name] ?? ""}
-              onInput={(e) => setVitals({ ...vitals, [name]: e.currentTarget.value })}
-            />
-          </label>
-        ))}
+        {VITALS.map(({ name, inputMode }) => {
+          const sign = signs.get(name);
+          const check = checkVital(sign, vitals[name] ?? "");
+          const note = vitalNote(sign, check);
+          const refused = check.state === "outside" || check.state === "notWhole" || check.state === "notNumber";
+          return (
+            <div class="field" key={name}>
+              <label for={`vital-${name}`}>
+                {t(`vitals.${name}` as MessageKey)}
+                {sign && <span class="unit"> ({sign.unit})</span>}
+              </label>
+              <input
+                id={`vital-${name}`}
+                name={name}
+                type="text"
+                inputMode={inputMode}
+                value={vitals[name] ?? ""}
+                aria-invalid={refused}
+                aria-describedby={note ? `vital-${name}-note` : undefined}
+                onInput={(e) => setVitals({ ...vitals, [name]: e.currentTarget.value })}
+              />
+              {note && (
+                <span id={`vital-${name}-note`} class={refused ? "note refused" : "note unusual"} role="status">
+                  {note}
+                </span>
+              )}
+            </div>
+          );
+        })}
       </fieldset>
       <fieldset class="photos-form">
         <legend>{t("compose.photos")}</legend>
@@ -156,4 +178,23 @@ export function Compose({ patientId }: { patientId: string }) {
       </div>
     </form>
   );
+}
+
+// What the form says under a vital as it is typed: what the server would refuse, and what it
+// would keep but flag.
+function vitalNote(sign: VitalSign | undefined, check: VitalCheck): string {
+  switch (check.state) {
+    case "notNumber":
+      return t("vitals.notNumber");
+    case "notWhole":
+      return t("vitals.notWhole");
+    case "outside":
+      return sign ? t("vitals.outside", { min: sign.min, max: sign.max, unit: sign.unit }) : "";
+    case "unusual":
+      return sign && sign.usualLow !== null && sign.usualHigh !== null
+        ? t("vitals.unusual", { low: sign.usualLow, high: sign.usualHigh, unit: sign.unit })
+        : "";
+    default:
+      return "";
+  }
 }
