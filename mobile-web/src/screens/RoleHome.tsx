@@ -1,6 +1,7 @@
 import { useSession } from "../context";
 import { t, type MessageKey } from "../i18n";
 import { kindOf } from "../lib/roles";
+import { Counts } from "./Counts";
 import { PatientList } from "./PatientList";
 
 // Until the planners' and the municipality's consoles exist, each role lands here on a page that
@@ -20,6 +21,7 @@ export function RoleHome() {
     <section class="stack">
       <h1>{t("home.title", { name: me.displayName })}</h1>
       {NOTE[kind] && <p class="note">{t(NOTE[kind])}</p>}
+      {(kind === "planner" || kind === "municipality") && <Counts />}
       {kind !== "operator" && <PatientList heading={false} />}
     </section>
   );
