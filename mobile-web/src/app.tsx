@@ -320,7 +320,7 @@ function Screen({ route }: { route: Route }) {
     case "timeline":
       return <Timeline key={route.patientId} patientId={route.patientId} />;
     case "compose":
-      return <Compose key={route.patientId} patientId={route.patientId} />;
+      return <Compose key={href(route)} patientId={route.patientId} replyTo={route.replyTo ?? null} />;
     case "team":
       return <Team key={route.patientId} patientId={route.patientId} />;
     case "outbox":

@@ -567,3 +567,51 @@ async def test_planners_see_their_emergencies_and_the_counts_small_ones_hidden_o
     await expect(page.get_by_text("発令中の緊急事態はありません")).to_be_visible()
     await expect(page.locator("p.counts-note")).to_contain_text("表示しません")
     await expect(page.get_by_role("table", name="担当市町村の患者数")).to_contain_text("—")
+
+
+async def test_the_nurse_replies_edits_and_retracts_her_own_post(
+    page: Page, web_server: Server
+) -> None:
+    await sign_in(page, NURSE)
+    patient = sorted(patients_of(NURSE))[0]
+    await page.locator("ul.patients a", has_text=patient).click()
+    await expect(page.locator("h1")).to_have_text(patient)
+    body = f"夕食は半分 {uuid.uuid4().hex[:6]}"
+    await page.get_by_role("button", name="投稿する").click()
+    await page.get_by_label("本文").fill(body)
+    await page.get_by_role("button", name="送信").click()
+    post = page.locator("ol.posts:not(.pending) > li", has_text=body)
+    await expect(post).to_be_visible()
+
+    # A reply joins the post's thread.
+    await post.get_by_role("link", name="返信").first.click()
+    await expect(page.locator("h1")).to_have_text("返信")
+    await page.get_by_label("本文").fill(f"{body} への返信")
+    await page.get_by_role("button", name="送信").click()
+    await expect(post.locator("ol.replies li", has_text="への返信")).to_be_visible()
+
+    # Her own post: edited, with the earlier version in its history.
+    await post.get_by_role("button", name="編集").first.click()
+    await post.get_by_label("本文").fill(f"{body}(訂正: 全量)")
+    await post.get_by_role("button", name="保存").click()
+    await expect(post.locator("p.body").first).to_contain_text("訂正: 全量")
+    await post.locator("details.history > summary").first.click()
+    await expect(post.locator("details.history li").first).to_contain_text(body)
+
+    # Retracted with a reason, which every reader sees instead of the text.
+    await post.get_by_role("button", name="取り消す").first.click()
+    await post.get_by_label("取り消す理由").fill("別の患者さんの記録でした")
+    await post.get_by_role("button", name="投稿を取り消す").click()
+    await expect(post.locator("p.retracted")).to_contain_text("別の患者さんの記録でした")
+    # As the server has it: retracted with that reason, both versions in its history (their
+    # text no longer shown, as the post's own).
+    token = web_server.login(NURSE)
+    query = """query { myFeed(first: 50) { edges { node {
+      retractedAt retractReason history { body } } } } }"""
+    response = httpx.post(
+        web_server.graphql_url, json={"query": query}, headers={"Authorization": f"Bearer {token}"}
+    )
+    nodes = [e["node"] for e in response.json()["data"]["myFeed"]["edges"]]
+    (stored,) = [n for n in nodes if n["retractReason"] == "別の患者さんの記録でした"]
+    assert stored["retractedAt"]
+    assert len(stored["history"]) == 2

@@ -207,6 +207,17 @@ export const ja = {
   "mobility.walks_with_aid": "杖・歩行器",
   "mobility.wheelchair": "車いす",
   "mobility.bedridden": "寝たきり",
+  "post.reply": "返信",
+  "post.edit": "編集",
+  "post.retract": "取り消す",
+  "post.editBody": "本文",
+  "post.save": "保存",
+  "post.retractReason": "取り消す理由（投稿を読む全員に表示されます）",
+  "post.retractConfirm": "投稿を取り消す",
+  "post.needsNetwork": "ネットワークが必要です。オンラインになってからもう一度お試しください。",
+  "post.history": "編集履歴",
+  "post.revision": "版 {n}",
+  "compose.replyTitle": "返信",
 } as const;
 
 export type MessageKey = keyof typeof ja;

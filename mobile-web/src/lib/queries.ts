@@ -19,6 +19,16 @@ export const POST_FIELDS = `id clientId patientId replyToId category body urgent
   overdue
   photos { id url thumbnailUrl width height }`;
 
+export const EDIT_POST = `mutation($input: EditPostInput!) { editPost(input: $input) { ${POST_FIELDS} } }`;
+
+export const RETRACT_POST = `mutation($id: ID!, $reason: String!) {
+  retractPost(postId: $id, reason: $reason) { ${POST_FIELDS} }
+}`;
+
+export const POST_HISTORY = `query($id: ID!) {
+  post(id: $id) { history { revision category body writtenAt writtenBy { displayName } } }
+}`;
+
 export const ACKNOWLEDGE = `mutation($id: ID!) { acknowledgePost(postId: $id) { ${POST_FIELDS} } }`;
 
 export const TIMELINE = `query($id: ID!, $after: String) {

@@ -5,7 +5,7 @@ export type Route =
   | { name: "home" }
   | { name: "patients" }
   | { name: "timeline"; patientId: string }
-  | { name: "compose"; patientId: string }
+  | { name: "compose"; patientId: string; replyTo?: string }
   | { name: "team"; patientId: string }
   | { name: "outbox" }
   | { name: "notices" }
@@ -16,6 +16,9 @@ export function parse(path: string): Route {
   if (parts[0] === "patients" && parts.length === 1) return { name: "patients" };
   if (parts[0] === "patients" && parts.length === 2) return { name: "timeline", patientId: parts[1] };
   if (parts[0] === "patients" && parts[2] === "new") return { name: "compose", patientId: parts[1] };
+  if (parts[0] === "patients" && parts[2] === "reply" && parts[3]) {
+    return { name: "compose", patientId: parts[1], replyTo: parts[3] };
+  }
   if (parts[0] === "patients" && parts[2] === "team") return { name: "team", patientId: parts[1] };
   if (parts[0] === "outbox") return { name: "outbox" };
   if (parts[0] === "notices") return { name: "notices" };
@@ -32,7 +35,9 @@ export function href(route: Route): string {
     case "timeline":
       return `/patients/${encodeURIComponent(route.patientId)}`;
     case "compose":
-      return `/patients/${encodeURIComponent(route.patientId)}/new`;
+      return route.replyTo
+        ? `/patients/${encodeURIComponent(route.patientId)}/reply/${encodeURIComponent(route.replyTo)}`
+        : `/patients/${encodeURIComponent(route.patientId)}/new`;
     case "team":
       return `/patients/${encodeURIComponent(route.patientId)}/team`;
     case "outbox":

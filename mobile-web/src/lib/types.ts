@@ -102,4 +102,6 @@ export interface CreatePostInput {
   urgent: boolean;
   visibleToFamily: boolean;
   uploadIds?: string[];
+  /** The post this one answers: it joins that post's thread. */
+  replyTo?: string | null;
 }

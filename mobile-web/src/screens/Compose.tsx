@@ -21,7 +21,7 @@ const VITALS: { name: VitalName; inputMode: "decimal" | "numeric" }[] = [
 
 // Every post goes through the outbox, online or not: one path, and a post written in a dead spot
 // is never lost. The outbox sends it at once when the network is there.
-export function Compose({ patientId }: { patientId: string }) {
+export function Compose({ patientId, replyTo }: { patientId: string; replyTo: string | null }) {
   const { db, outboxChanged, notify } = useSession();
   const [category, setCategory] = useState<Category>("VISIT_REPORT");
   const [body, setBody] = useState("");
@@ -61,7 +61,15 @@ export function Compose({ patientId }: { patientId: string }) {
     if (!body.trim() && !hasVitals && !photos.length) return setError(t("compose.empty"));
     await enqueue(
       db,
-      { patientId, category, body: body.trim(), vitals: hasVitals ? values : null, urgent, visibleToFamily: family },
+      {
+        patientId,
+        category,
+        body: body.trim(),
+        vitals: hasVitals ? values : null,
+        urgent,
+        visibleToFamily: family,
+        replyTo,
+      },
       new Date(),
       photos.map((p) => p.photo),
     );
@@ -72,7 +80,7 @@ export function Compose({ patientId }: { patientId: string }) {
 
   return (
     <form class="stack" onSubmit={submit}>
-      <h1>{t("compose.title")}</h1>
+      <h1>{t(replyTo ? "compose.replyTitle" : "compose.title")}</h1>
       <label class="field">
         <span>{t("category.label")}</span>
         <select name="category" value={category} onChange={(e) => setCategory(e.currentTarget.value as Category)}>

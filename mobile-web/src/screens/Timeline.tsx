@@ -6,9 +6,9 @@ import { outboxState } from "./Outbox";
 import { Trends } from "./Trends";
 import { PATIENT_LOST_EVENT } from "../lib/events";
 import { subscribeFrom, type FeedEvent } from "../lib/live";
-import { ACKNOWLEDGE, MARK_POSTS_READ, PATIENT_EVENTS, TIMELINE } from "../lib/queries";
+import { ACKNOWLEDGE, EDIT_POST, MARK_POSTS_READ, PATIENT_EVENTS, POST_HISTORY, RETRACT_POST, TIMELINE } from "../lib/queries";
 import { writesPosts } from "../lib/roles";
-import { navigate, onLinkClick } from "../lib/router";
+import { href, navigate, onLinkClick } from "../lib/router";
 import { listOutbox, type OutboxEntry } from "../lib/outbox";
 import { dropPatient, loadPosts, savePosts } from "../lib/store";
 import { merge } from "../lib/timeline";
@@ -351,6 +351,10 @@ export function PostItem(props: { post: PostRow; team: string[] | null; me: stri
             : ""}
         </p>
       )}
+      {!post.retractedAt && (
+        <PostTools post={post} mine={post.author?.username === props.me} onChanged={props.onChanged} />
+      )}
+      {post.editedAt && <PostHistory postId={post.id} />}
       {mustAcknowledge && !post.retractedAt && (
         <button type="button" class="primary" onClick={() => void acknowledge()}>
           {t("timeline.acknowledge")}
@@ -380,5 +384,138 @@ export function PostItem(props: { post: PostRow; team: string[] | null; me: stri
         </details>
       )}
     </li>
+  );
+}
+
+// A post's own actions: reply (to a thread's first post), and for its author edit and retract.
+// Edits and retractions need the network (the server decides on the post as it is now).
+function PostTools(props: { post: PostRow; mine: boolean; onChanged(post: PostRow): void }) {
+  const { post } = props;
+  const [mode, setMode] = useState<"none" | "edit" | "retract">("none");
+  const [text, setText] = useState(post.body);
+  const [reason, setReason] = useState("");
+  const [error, setError] = useState("");
+  const fail = (e: unknown) => setError(e instanceof OfflineError ? t("post.needsNetwork") : (e as Error).message);
+  const run = async (event: Event, action: () => Promise<PostRow>) => {
+    event.preventDefault();
+    setError("");
+    try {
+      props.onChanged(await action());
+      setMode("none");
+    } catch (e) {
+      fail(e);
+    }
+  };
+  const edit = (event: Event) =>
+    run(event, async () => {
+      const data = await gql<{ editPost: PostRow }>(EDIT_POST, { input: { postId: post.id, body: text } });
+      return data.editPost;
+    });
+  const retract = (event: Event) =>
+    run(event, async () => {
+      const data = await gql<{ retractPost: PostRow }>(RETRACT_POST, { id: post.id, reason });
+      return data.retractPost;
+    });
+  return (
+    <div class="post-tools">
+      {mode === "none" && (
+        <div class="actions">
+          {!post.replyToId && (
+            <a
+              class="button"
+              href={href({ name: "compose", patientId: post.patientId, replyTo: post.id })}
+              onClick={(e) => onLinkClick(e, { name: "compose", patientId: post.patientId, replyTo: post.id })}
+            >
+              {t("post.reply")}
+            </a>
+          )}
+          {props.mine && (
+            <>
+              <button type="button" onClick={() => setMode("edit")}>
+                {t("post.edit")}
+              </button>
+              <button type="button" onClick={() => setMode("retract")}>
+                {t("post.retract")}
+              </button>
+            </>
+          )}
+        </div>
+      )}
+      {mode === "edit" && (
+        <form class="stack" onSubmit={edit}>
+          <label class="field">
+            <span>{t("post.editBody")}</span>
+            <textarea rows={4} value={text} onInput={(e) => setText(e.currentTarget.value)} />
+          </label>
+          <div class="actions">
+            <button type="submit" class="primary">
+              {t("post.save")}
+            </button>
+            <button type="button" onClick={() => setMode("none")}>
+              {t("compose.cancel")}
+            </button>
+          </div>
+        </form>
+      )}
+      {mode === "retract" && (
+        <form class="stack" onSubmit={retract}>
+          <label class="field">
+            <span>{t("post.retractReason")}</span>
+            <input type="text" value={reason} required onInput={(e) => setReason(e.currentTarget.value)} />
+          </label>
+          <div class="actions">
+            <button type="submit" class="primary">
+              {t("post.retractConfirm")}
+            </button>
+            <button type="button" onClick={() => setMode("none")}>
+              {t("compose.cancel")}
+            </button>
+          </div>
+        </form>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}
+
+interface Version {
+  revision: number;
+  body: string;
+  writtenAt: string;
+  writtenBy: { displayName: string } | null;
+}
+
+// An edited post's earlier versions, loaded when opened.
+function PostHistory({ postId }: { postId: string }) {
+  const [versions, setVersions] = useState<Version[] | null>(null);
+  const [failed, setFailed] = useState(false);
+  const load = (event: Event) => {
+    if (!(event.currentTarget as HTMLDetailsElement).open || versions) return;
+    gql<{ post: { history: Version[] } | null }>(POST_HISTORY, { id: postId })
+      .then((data) => setVersions(data.post?.history ?? []))
+      .catch(() => setFailed(true));
+  };
+  return (
+    <details class="history" onToggle={load}>
+      <summary>{t("post.history")}</summary>
+      {failed && <p class="counts-note">{t("post.needsNetwork")}</p>}
+      {versions && (
+        <ol>
+          {versions.map((v) => (
+            <li key={v.revision}>
+              <p class="meta">
+                {t("post.revision", { n: v.revision })} · {v.writtenBy?.displayName ?? ""} ·{" "}
+                <time dateTime={v.writtenAt}>{formatDateTime(v.writtenAt)}</time>
+              </p>
+              <p class="body">{v.body}</p>
+            </li>
+          ))}
+        </ol>
+      )}
+    </details>
   );
 }
