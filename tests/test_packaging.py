@@ -31,6 +31,7 @@ from tests.support.server import ROOT, base_env, free_port, running
 # What building the package reads: its metadata, the readme it names, the package and the
 # top-level folders its data links point at.
 SOURCES = ("pyproject.toml", "README.md", "backend", "policies", "seed")
+WEB_BUILD = ROOT / "mobile-web" / "dist"
 PIP_SECONDS = 600
 STALE_SECONDS = 7 * 24 * 3600
 
@@ -86,6 +87,8 @@ def _checkout_copy(target: Path) -> Path:
             shutil.copytree(source, target / name, symlinks=True, ignore=skip)
         else:
             shutil.copy2(source, target / name)
+    if WEB_BUILD.is_dir():  # the web app's build, where the package's web_dist link points
+        shutil.copytree(WEB_BUILD, target / "mobile-web" / "dist")
     return target
 
 
@@ -109,7 +112,15 @@ def test_installed_package_runs_the_demo_from_an_empty_folder(tmp_path: Path) ->
         ["demo"], cwd=empty, env=env, port=port, command=[str(venv / "bin" / "renraku")]
     ) as server:
         assert httpx.get(f"{server.url}/healthz").status_code == 200
+        home = httpx.get(f"{server.url}/")
         printed = server.log_text()
+    # The web app when it was built before the package (as `make test` does), else the plain
+    # page: either way from the installed package, not from a checkout.
+    if (WEB_BUILD / "index.html").is_file():
+        assert '<script type="module"' in home.text
+        assert "Content-Security-Policy" in home.headers
+    else:
+        assert home.status_code == 200 and "Renraku" in home.text
     assert (empty / "var" / "renraku.db").exists()
     assert "Database is up to date." in printed
     assert "The demo world is loaded: " in printed

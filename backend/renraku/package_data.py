@@ -1,4 +1,5 @@
-"""Folders the package carries besides its modules: policies, migrations and the demo world.
+"""Folders the package carries besides its modules: policies, migrations, the demo world and,
+when it was built before packaging, the phone web app (web_dist, mobile-web/dist).
 
 The top-level `policies/` and `seed/` and `backend/migrations/` are their only copy. In a checkout,
 links inside `backend/renraku/` point at them (so a source tree and an editable install read them
@@ -13,6 +14,7 @@ from pathlib import Path
 POLICIES = "policies"
 MIGRATIONS = "migrations"
 DEMO_WORLD = "demo_world"
+WEB_DIST = "web_dist"
 
 
 def package_folder(name: str) -> Path:
@@ -22,3 +24,10 @@ def package_folder(name: str) -> Path:
     if not isinstance(found, Path) or not found.is_dir():
         raise FileNotFoundError(f"renraku/{name} is missing from the installed package")
     return found
+
+
+def web_dist_folder() -> Path:
+    """Where the package's build of the phone web app is: mobile-web/dist through the link in a
+    checkout, a copy in an installed package built after `make web`. It may not exist (the app
+    was not built): the server then answers `/` with its plain page."""
+    return Path(str(resources.files("renraku") / WEB_DIST))

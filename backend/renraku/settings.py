@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from renraku.package_data import web_dist_folder
+
 DEFAULT_SECRET_KEY = "renraku-demo-secret-key-do-not-use-in-production"  # noqa: S105 - the demo default, refused in production
 DEFAULT_DATABASE_URL = "sqlite:///var/renraku.db"
 DEFAULT_AUDIT_LOG_FILE = "var/audit-checkpoints.log"
@@ -59,7 +61,7 @@ class Settings:
     ws_queue_limit: int = 1000
     ws_max_subscriptions: int = 50
     ws_session_check_seconds: int = 5
-    web_dist: Path = field(default_factory=lambda: Path("mobile-web/dist"))
+    web_dist: Path = field(default_factory=web_dist_folder)
     # The audit checkpoint signing key (PEM Ed25519); demo mode generates one when unset.
     audit_key_file: Path | None = None
     # Every checkpoint is also appended here, outside the database (audit/outside.py).
@@ -139,7 +141,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         upload_max_pixels=_int(env, "RENRAKU_UPLOAD_MAX_PIXELS", 40_000_000),
         upload_per_hour=_int(env, "RENRAKU_UPLOAD_PER_HOUR", 120),
         writes_per_minute=_int(env, "RENRAKU_WRITES_PER_MINUTE", 600),
-        web_dist=Path(env.get("RENRAKU_WEB_DIST") or "mobile-web/dist"),
+        web_dist=Path(env["RENRAKU_WEB_DIST"])
+        if env.get("RENRAKU_WEB_DIST")
+        else web_dist_folder(),
         audit_key_file=Path(env["RENRAKU_AUDIT_KEY_FILE"])
         if env.get("RENRAKU_AUDIT_KEY_FILE")
         else None,
