@@ -11,7 +11,6 @@ workers' hubs to look: the database is the record (broker.py).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -28,7 +27,7 @@ from renraku.broker import Broker, Message
 from renraku.db import before_commit, committed_at, hold_append_lock, publish_on_commit
 from renraku.feed.models import FeedEvent
 from renraku.kinds import FeedAudience, FeedEventKind
-from renraku.metrics import FEED_COMMIT_TO_SEND, FEED_EVENTS
+from renraku.metrics import FEED_EVENTS
 from renraku.tables import table_of
 from renraku.timeutil import utcnow
 
@@ -106,8 +105,9 @@ class CommitListener(Protocol):
     async def prepare(self, session: AsyncSession, rows: list[FeedEvent]) -> object:
         """Read what delivering `rows` needs, in the storing transaction (under its lock)."""
 
-    async def committed(self, rows: list[FeedEvent], prepared: object) -> bool:
-        """`rows` are committed: deliver them (True), or leave them to the broker's hint."""
+    async def committed(self, rows: list[FeedEvent], prepared: object, at: float) -> None:
+        """`rows` were committed at `at` (epoch seconds): deliver them, now or with the
+        catch-up under way, or leave them to the broker's hint."""
 
 
 def listen_here(broker: Broker, listener: CommitListener | None) -> None:
@@ -187,8 +187,7 @@ async def _store(session: AsyncSession, broker: Broker, pending: list[NewEvent])
         FEED_EVENTS.inc(len(rows))
         if listener is not None:
             try:
-                if await listener.committed(rows, prepared):
-                    FEED_COMMIT_TO_SEND.observe(time.time() - committed)
+                await listener.committed(rows, prepared, committed)
             except Exception:
                 # The broker's hint below still brings them, read from the database.
                 log.exception("feed events not handed to this process's hub")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -31,7 +32,7 @@ from renraku.accounts.service import live_session_ids
 from renraku.feed import events as feed_events
 from renraku.feed.models import FeedEvent
 from renraku.kinds import FeedAudience
-from renraku.metrics import FEED_DELIVERIES, FEED_SUBSCRIPTIONS
+from renraku.metrics import FEED_COMMIT_TO_SEND, FEED_DELIVERIES, FEED_SUBSCRIPTIONS
 from renraku.realtime.background import every, listen, spawn
 from renraku.realtime.batch import Batch, kind_of, removed_subject, wiped
 from renraku.realtime.execution import SHARED, WHOLE, Plan
@@ -88,6 +89,10 @@ class FeedHub:
         # Live dispatch's audience plans, kept from batch to batch (building one costs more than
         # running it, and a steady feed commits one event per batch); most recently used last.
         self._kept: OrderedDict[PlanKey, Plan] = OrderedDict()
+        # A commit of this process found a catch-up under way (which then reads once more), and
+        # those commits (last event id, committed at) not yet sent.
+        self._behind = False
+        self._own_commits: list[tuple[int, float]] = []
 
     @property
     def runtime(self) -> Runtime:
@@ -199,32 +204,54 @@ class FeedHub:
             # committed is read, so a burst of publishes costs one catch-up, not one each.
             await self._catch_up()
 
-    async def committed(self, rows: list[FeedEvent], prepared: object) -> bool:
-        """Events committed in this process, delivered straight away if they are the next ones
-        (True); otherwise (another's events came between, or a catch-up is under way) the
-        broker's hint that follows brings them from the database in order."""
-        if self._last is None or not rows or self._dispatching.locked():
-            return False
+    async def committed(self, rows: list[FeedEvent], prepared: object, at: float) -> None:
+        """Events committed in this process (at `at`, epoch seconds), delivered straight away if
+        they are the next ones. If a catch-up is under way, it reads once more before it lets
+        go, so they need no hint; if another's events came between, the broker's hint that
+        follows brings them all from the database in order."""
+        if self._last is None or not rows:
+            return
+        last = rows[-1].id
+        assert last is not None
+        if self._dispatching.locked():
+            self._behind = True
+            self._own_commits.append((last, at))
+            return
         async with self._dispatching:  # free: taken without waiting
             if rows[0].id != self._last + 1:
-                return False
+                return
             await self._dispatch(rows, prepared if isinstance(prepared, Batch) else None)
+        FEED_COMMIT_TO_SEND.observe(time.time() - at)
         # Let the sockets' writers send before the committing request goes on with its reply.
         await asyncio.sleep(0)
-        return True
 
     async def _catch_up(self) -> None:
         async with self._dispatching:
             while True:
                 assert self._last is not None
+                # Set by a commit of this process that found this catch-up under way.
+                self._behind = False
                 async with self._runtime.db.session() as session:
                     batch = await feed_events.events_after(
                         session, after=self._last, patient_ids=None, limit=REPLAY_BATCH
                     )
                     prepared = await self.prepare(session, batch)
                 await self._dispatch(batch, prepared)
-                if len(batch) < REPLAY_BATCH:
+                self._sent_own_commits()
+                if len(batch) < REPLAY_BATCH and not self._behind:
                     return
+
+    def _sent_own_commits(self) -> None:
+        """This process's commits that waited for a catch-up and are now sent: timed."""
+        assert self._last is not None
+        now = time.time()
+        waiting = []
+        for last, at in self._own_commits:
+            if last <= self._last:
+                FEED_COMMIT_TO_SEND.observe(now - at)
+            else:
+                waiting.append((last, at))
+        self._own_commits = waiting
 
     async def prepare(self, session: Any, batch: list[FeedEvent]) -> Batch | None:
         """Who may see each event's patient, and the rows the events name: a few queries for the
