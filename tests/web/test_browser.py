@@ -64,6 +64,17 @@ def posts_with(server: Server, username: str, patient_name: str, body: str) -> l
     return [e["node"] for e in patient["timeline"]["edges"] if e["node"]["body"] == body]
 
 
+def my_feed(server: Server, username: str) -> list[dict]:
+    """The user's latest posts across their patients, with retraction and history."""
+    token = server.login(username)
+    query = """query { myFeed(first: 50) { edges { node {
+      retractedAt retractReason history { body } } } } }"""
+    response = httpx.post(
+        server.graphql_url, json={"query": query}, headers={"Authorization": f"Bearer {token}"}
+    )
+    return [e["node"] for e in response.json()["data"]["myFeed"]["edges"]]
+
+
 async def test_a_nurse_signs_in_and_sees_exactly_her_patients(page: Page) -> None:
     await sign_in(page, NURSE)
     await expect(page).to_have_url(re.compile(r"/patients$"))
@@ -605,13 +616,8 @@ async def test_the_nurse_replies_edits_and_retracts_her_own_post(
     await expect(post.locator("p.retracted")).to_contain_text("別の患者さんの記録でした")
     # As the server has it: retracted with that reason, both versions in its history (their
     # text no longer shown, as the post's own).
-    token = web_server.login(NURSE)
-    query = """query { myFeed(first: 50) { edges { node {
-      retractedAt retractReason history { body } } } } }"""
-    response = httpx.post(
-        web_server.graphql_url, json={"query": query}, headers={"Authorization": f"Bearer {token}"}
-    )
-    nodes = [e["node"] for e in response.json()["data"]["myFeed"]["edges"]]
-    (stored,) = [n for n in nodes if n["retractReason"] == "別の患者さんの記録でした"]
+    (stored,) = [
+        n for n in my_feed(web_server, NURSE) if n["retractReason"] == "別の患者さんの記録でした"
+    ]
     assert stored["retractedAt"]
     assert len(stored["history"]) == 2
