@@ -171,12 +171,11 @@ async def test_sqlite_checkpoints_beside_the_writers_not_inside_a_commit(tmp_pat
         await db.dispose()
 
 
-async def test_sqlite_writer_waits_asleep_while_another_process_holds_the_lock(
+async def test_sqlite_writer_waits_while_another_process_holds_the_lock(
     tmp_path: Path,
 ) -> None:
-    """Write transactions run their statements on the event loop's thread; while another
-    process holds SQLite's write lock, the writer waits without blocking the loop (other
-    work goes on) and writes once the lock is released."""
+    """While another process holds SQLite's write lock, a writer waits without blocking the
+    event loop (other work goes on) and writes once the lock is released."""
     path = tmp_path / "locked.db"
     db = Database.from_url(f"sqlite:///{path}")
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -205,9 +204,9 @@ async def test_sqlite_writer_gives_up_when_the_lock_is_never_released(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "locked.db"
+    monkeypatch.setattr(db_module, "BUSY_SECONDS", 0.2)  # SQLite's busy timeout, as connected
     db = Database.from_url(f"sqlite:///{path}")
     other = sqlite3.connect(path, isolation_level=None)
-    monkeypatch.setattr(db_module, "BUSY_SECONDS", 0.2)
     try:
         async with db.transaction() as session:
             await (await session.connection()).execute(text("CREATE TABLE t (n INTEGER)"))

@@ -1,10 +1,10 @@
 """Database engines and sessions: SQLite (WAL) by default, PostgreSQL by DATABASE_URL.
 
 Writes go through `transaction()`, which on SQLite takes the write lock up front (BEGIN IMMEDIATE)
-so two writers never deadlock upgrading a read lock; there its statements run on the event loop's
-thread (renraku/sqlite_inline.py says why), reads on aiosqlite's. Work that must come last in a
-transaction is queued with `before_commit()`; events are published only after commit, through
-`publish_on_commit()`.
+so two writers never deadlock upgrading a read lock. On SQLite, `lookup()`'s few reads by key run
+on the event loop's thread (renraku/sqlite_inline.py says why), everything else on aiosqlite's.
+Work that must come last in a transaction is queued with `before_commit()`; events are published
+only after commit, through `publish_on_commit()`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -159,15 +159,14 @@ def _ping_if_idle(engine: Any, dbapi_connection: Any, record: Any, _proxy: Any) 
         raise DisconnectionError("connection lost while idle")
 
 
-def create_writer_engine(database_url: str) -> AsyncEngine | None:
-    """On SQLite, the engine of write transactions: its statements run on the event loop's
+def create_lookup_engine(database_url: str) -> AsyncEngine | None:
+    """On SQLite, the engine of `Database.lookup`: its statements run on the event loop's
     thread (renraku/sqlite_inline.py) and never wait on SQLite's busy handler. None elsewhere
     (asyncpg is asynchronous itself)."""
     url = async_url(database_url)
     if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
         return None
     _prepare_sqlite_file(url)
-    # Writers take turns (Database.transaction): one connection is in use at a time.
     engine = create_async_engine(
         url, async_creator=inline_creator(url.database), pool_size=2, max_overflow=-1
     )
@@ -178,15 +177,15 @@ def create_writer_engine(database_url: str) -> AsyncEngine | None:
 
 class Database:
     """One engine and the way to open sessions and transactions on it (on SQLite, a second
-    engine for the transactions)."""
+    engine for lookups)."""
 
-    def __init__(self, engine: AsyncEngine, writer: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, lookups: AsyncEngine | None = None) -> None:
         self.engine = engine
-        self._writer = writer or engine
+        self._lookups = lookups or engine
         self._closed = False
         # SQLite takes one writer at a time: this process's writers queue here, in order, rather
         # than each holding a connection that polls the file lock (a burst of writers then gave
-        # up at the busy timeout). Another process's writer is waited for by _begin_immediate.
+        # up at the busy timeout). Other processes' writers still meet the busy timeout.
         self._writers = asyncio.Lock() if is_sqlite(engine) else None
         self._writing: asyncio.Task[Any] | None = None
         self._commits = 0
@@ -194,7 +193,7 @@ class Database:
 
     @classmethod
     def from_url(cls, database_url: str) -> Database:
-        return cls(create_engine(database_url), create_writer_engine(database_url))
+        return cls(create_engine(database_url), create_lookup_engine(database_url))
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -211,12 +210,12 @@ class Database:
     @contextlib.asynccontextmanager
     async def lookup(self) -> AsyncIterator[AsyncSession]:
         """A read session for a few reads by key (a token's session and user): on SQLite on
-        the event loop's thread, as write transactions are, which for reads this small costs
-        less than the hops to aiosqlite's. Never for reads whose size grows with the data."""
+        the event loop's thread, which for reads this small costs less than the hops to
+        aiosqlite's. Never for reads whose size grows with the data, nor for writes."""
         self._check_open()
-        async with AsyncSession(self._writer, expire_on_commit=False) as session:
+        async with AsyncSession(self._lookups, expire_on_commit=False) as session:
             session.info[READ_ONLY] = True
-            if is_sqlite(self._writer):
+            if is_sqlite(self._lookups):
                 await session.connection(execution_options={"sqlite_begin": READ_STATEMENTS})
             else:  # no BEGIN and ROLLBACK around one read: two round trips fewer
                 await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
@@ -232,13 +231,13 @@ class Database:
         hooks: list[AfterCommit] = []
         async with (
             self._writers or contextlib.nullcontext(),
-            AsyncSession(self._writer, expire_on_commit=False) as session,
+            AsyncSession(self.engine, expire_on_commit=False) as session,
         ):
             if self._writers is not None:
                 self._writing = asyncio.current_task()
             try:
-                if is_sqlite(self._writer):
-                    await _begin_immediate(session)
+                if is_sqlite(self.engine):
+                    await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
                 session.info[_AFTER_COMMIT] = hooks
                 last_steps: list[AfterCommit] = []
                 session.info[_BEFORE_COMMIT] = last_steps
@@ -290,26 +289,8 @@ class Database:
             with contextlib.suppress(Exception):
                 await checkpoint
         await self.engine.dispose()
-        if self._writer is not self.engine:
-            await self._writer.dispose()
-
-
-async def _begin_immediate(session: AsyncSession) -> None:
-    """Take SQLite's write lock, waiting (asleep) while another process holds it, for up to
-    BUSY_SECONDS."""
-    waited = 0.0
-    pause = 0.002
-    while True:
-        try:
-            await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-            return
-        except OperationalError as error:
-            if "locked" not in str(error.orig) or waited >= BUSY_SECONDS:
-                raise
-        await session.rollback()  # gives the connection back, with no transaction open
-        await asyncio.sleep(pause)
-        waited += pause
-        pause = min(pause * 2, 0.1)
+        if self._lookups is not self.engine:
+            await self._lookups.dispose()
 
 
 # One PostgreSQL advisory lock serialises the appends that must follow commit order, the audit
