@@ -27,12 +27,11 @@ from graphql import GraphQLSchema
 
 from renraku import revocations
 from renraku.access.notebook import may_receive, scope_of
-from renraku.access.scopes import roles_by_user
-from renraku.accounts.service import live_session_ids
 from renraku.feed import events as feed_events
 from renraku.feed.models import FeedEvent
 from renraku.kinds import FeedAudience
 from renraku.metrics import FEED_COMMIT_TO_SEND, FEED_DELIVERIES, FEED_SUBSCRIPTIONS
+from renraku.realtime.access_checks import close_lapsed_sessions, on_access_message
 from renraku.realtime.background import every, listen, spawn
 from renraku.realtime.batch import Batch, kind_of, removed_subject, wiped
 from renraku.realtime.execution import SHARED, WHOLE, Plan
@@ -381,35 +380,10 @@ class FeedHub:
         sub.delivered(event)
         FEED_DELIVERIES.inc()
 
-    # -- access and sessions ------------------------------------------------------------------
+    # -- access and sessions (realtime/access_checks.py) ---------------------------------------
+
     async def _on_access(self, message: dict[str, Any]) -> None:
-        if message.get("event") == revocations.SESSION_ENDED:
-            ended = {int(s) for s in message.get("session_ids", [])}
-            for socket in list(self._sockets):
-                if socket.actor.session_id in ended:
-                    socket.close_soon(4401, "session ended")
-            return
-        revocation = revocations.Revocation.from_message(message)
-        if revocation is None:
-            return
-        users = set(revocation.user_ids)
-        for patient_id in revocation.patient_ids:
-            subs = [s for s in self._by_patient.get(patient_id, ()) if s.actor.user_id in users]
-            if not subs:
-                continue
-            async with self._runtime.db.session() as session:
-                roles = await roles_by_user(session, patient_id)
-            for sub in subs:
-                if scope_of(roles.get(sub.actor.user_id, frozenset())) is None:
-                    self._lose(sub)
+        await on_access_message(self._runtime, message, self._sockets, self._by_patient, self._lose)
 
     async def _check_sessions(self) -> None:
-        sockets = [s for s in self._sockets if s.actor.session_id is not None]
-        if not sockets:
-            return
-        ids = sorted({s.actor.session_id for s in sockets if s.actor.session_id is not None})
-        async with self._runtime.db.session() as session:
-            live = await live_session_ids(session, ids, self._runtime.settings)
-        for socket in sockets:
-            if socket.actor.session_id not in live:
-                socket.close_soon(4401, "session ended")
+        await close_lapsed_sessions(self._runtime, self._sockets)
