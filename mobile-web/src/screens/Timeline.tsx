@@ -447,14 +447,7 @@ function PostTools(props: { post: PostRow; mine: boolean; onChanged(post: PostRo
             <span>{t("post.editBody")}</span>
             <textarea rows={4} value={text} onInput={(e) => setText(e.currentTarget.value)} />
           </label>
-          <div class="actions">
-            <button type="submit" class="primary">
-              {t("post.save")}
-            </button>
-            <button type="button" onClick={() => setMode("none")}>
-              {t("compose.cancel")}
-            </button>
-          </div>
+          <SubmitOrCancel submit={t("post.save")} cancel={() => setMode("none")} />
         </form>
       )}
       {mode === "retract" && (
@@ -463,14 +456,7 @@ function PostTools(props: { post: PostRow; mine: boolean; onChanged(post: PostRo
             <span>{t("post.retractReason")}</span>
             <input type="text" value={reason} required onInput={(e) => setReason(e.currentTarget.value)} />
           </label>
-          <div class="actions">
-            <button type="submit" class="primary">
-              {t("post.retractConfirm")}
-            </button>
-            <button type="button" onClick={() => setMode("none")}>
-              {t("compose.cancel")}
-            </button>
-          </div>
+          <SubmitOrCancel submit={t("post.retractConfirm")} cancel={() => setMode("none")} />
         </form>
       )}
       {error && (
@@ -517,5 +503,18 @@ function PostHistory({ postId }: { postId: string }) {
         </ol>
       )}
     </details>
+  );
+}
+
+function SubmitOrCancel(props: { submit: string; cancel(): void }) {
+  return (
+    <div class="actions">
+      <button type="submit" class="primary">
+        {props.submit}
+      </button>
+      <button type="button" onClick={props.cancel}>
+        {t("compose.cancel")}
+      </button>
+    </div>
   );
 }
