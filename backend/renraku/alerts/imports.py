@@ -23,13 +23,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from renraku.access.actor import SYSTEM_ACTOR_KIND
 from renraku.alerts.documents import parse_document
 from renraku.alerts.geometry import touched_municipalities
 from renraku.alerts.models import Alert, AlertMunicipality, AlertPatient
 from renraku.alerts.parsed import ACTUAL, EXERCISE, IGNORED_STATUSES, ParsedAlert, Reference
 from renraku.alerts.xml_safety import Rejected
-from renraku.audit.chain import append
+from renraku.audit.changes import record
 from renraku.db import Database
 from renraku.tables import table_of
 from renraku.teams.models import Patient
@@ -198,10 +197,9 @@ async def _store(session: AsyncSession, placed: Placed, origin: Origin) -> Impor
     alert.matched_patients = matched
     alert.reason = _reason(notes)
     session.add(alert)
-    await append(
+    await record(
         session,
-        actor_id=None,
-        actor_kind=SYSTEM_ACTOR_KIND,
+        actor=None,
         action="alert.import",
         object_type="alert",
         object_ids=[alert.id],

@@ -12,9 +12,8 @@ import secrets
 
 from sqlmodel import col, select
 
-from renraku.access.actor import SYSTEM_ACTOR_KIND
 from renraku.alerts.models import AlertSource
-from renraku.audit.chain import append
+from renraku.audit.changes import record
 from renraku.db import Database
 from renraku.errors import BadInput
 from renraku.text import clean_text
@@ -41,10 +40,9 @@ async def add_source(db: Database, name: str, *, trusted: bool) -> tuple[AlertSo
         session.add(source)
         await session.flush()
         assert source.id is not None
-        await append(
+        await record(
             session,
-            actor_id=None,
-            actor_kind=SYSTEM_ACTOR_KIND,
+            actor=None,
             action="alert_source.add",
             object_type="alert_source",
             object_ids=[source.id],

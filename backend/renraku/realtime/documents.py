@@ -3,7 +3,6 @@ arguments, and the key that says which subscriptions receive the same results.""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from graphql import (
@@ -21,6 +20,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.language import Visitor
 
+from renraku.realtime.compiled import payload_json
 from renraku.realtime.subscriptions import MY_EVENTS, PATIENT_EVENTS
 from renraku.schema import DEPTH_RULE, MAX_TOKENS, RenrakuSchema
 
@@ -64,7 +64,7 @@ def selection_key(operation: OperationDefinitionNode, query: str, variables: dic
             visit(argument, at_root)
     used = {n for n, c in everywhere.counts.items() if c > at_root.counts.get(n, 0)}
     relevant = {k: v for k, v in sorted(variables.items()) if k in used}
-    return json.dumps({"q": query, "v": relevant}, ensure_ascii=False, separators=(",", ":"))
+    return payload_json({"q": query, "v": relevant})  # the same compact JSON as a payload
 
 
 def root_field(

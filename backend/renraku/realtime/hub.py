@@ -265,14 +265,13 @@ class FeedHub:
         """The users who may hear of `patient_id` through a subscription whose selection holds
         fields of their own: what those read (unread counts, the patient's row) is read with
         the batch, so their own part runs without waiting on the database."""
-        per_viewer = self._selections.of
-        users = {
-            s.actor.user_id
-            for s in self._by_patient.get(patient_id, ())
-            if not s.ended and per_viewer(s).per_viewer
-        }
+
+        def own_fields(sub: LiveSubscription) -> bool:
+            return not sub.ended and self._selections.of(sub).per_viewer
+
+        users = {s.actor.user_id for s in self._by_patient.get(patient_id, ()) if own_fields(s)}
         for user_id, subs in self._mine_by_user.items():
-            if any(not s.ended and per_viewer(s).per_viewer for s in subs):
+            if any(own_fields(s) for s in subs):
                 users.add(user_id)
         return users
 

@@ -9,6 +9,7 @@ import heapq
 import itertools
 
 from renraku.audit.reads import ReadRecord
+from renraku.realtime.background import spawn
 from renraku.realtime.subscriptions import AUDIT_SECONDS, LiveSubscription
 from renraku.runtime import Runtime
 
@@ -32,10 +33,7 @@ class LiveAudit:
         self._live.discard(sub)
         patients, count = sub.take_audit()
         if patients:
-            task = asyncio.create_task(
-                self.record(sub, patients, events=count, what="live"),
-                name="renraku-hub-audit-flush",
-            )
+            task = spawn(self.record(sub, patients, events=count, what="live"), "audit-flush")
             self._flushing.add(task)
             task.add_done_callback(self._flushing.discard)
 

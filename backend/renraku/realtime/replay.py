@@ -72,12 +72,10 @@ class Replayer:
             if selection.shared is not None:
                 shared = await plans.own(sub, held, SHARED).data(event)
             return await plans.merged(sub, held, event, shared)
-        family = scope_of(held) is Scope.FAMILY
-        audience = self._selections.audience(sub, held)
-        payload = None if family else self._remembered.get(audience, event.id)
+        payload = self._remembered_for(sub, event, held)
         if payload is None:
             payload = await plans.own(sub, held, WHOLE).run(event)
-            self._remembered.add(audience, event.id, payload)
+            self._remembered.add(self._selections.audience(sub, held), event.id, payload)
         return payload
 
     async def _deliver(self, sub: LiveSubscription, event: FeedEvent, payload: str) -> None:
@@ -89,12 +87,15 @@ class Replayer:
 
     def _remembered_for(
         self, sub: LiveSubscription, event: FeedEvent, held: frozenset[str]
-    ) -> bool:
+    ) -> str | None:
+        """What live subscribers of `sub`'s audience were sent for `event`, if it may be sent
+        again: never to a removed viewer, nor to family (a post hidden from them since is not
+        sent again), nor for a selection with fields of the viewer's own."""
         if event.id is None or not held or scope_of(held) is Scope.FAMILY:
-            return False
+            return None
         if self._selections.of(sub).per_viewer:
-            return False
-        return self._remembered.get(self._selections.audience(sub, held), event.id) is not None
+            return None
+        return self._remembered.get(self._selections.audience(sub, held), event.id)
 
     async def _batch(self, sub: LiveSubscription) -> bool:
         """Send the next batch of stored events after the subscriber's cursor; True if more."""
@@ -124,7 +125,7 @@ class Replayer:
                 or (not held and mine and e.subject_user_id == sub.actor.user_id)
             ]
             # Only the events not remembered need their rows.
-            missed = [e for e, held in todo if not self._remembered_for(sub, e, held)]
+            missed = [e for e, held in todo if self._remembered_for(sub, e, held) is None]
             posts, users = await rows_named(session, missed)
         plans = Plans(self._runtime, self._selections, Batch(roles={}, posts=posts, users=users))
         delivered: set[int] = set()
