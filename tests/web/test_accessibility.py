@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from tests.support.graphql import DEMO
 from tests.support.server import Server
 from tests.web.conftest import PHONE, WEB
-from tests.web.test_browser import NURSE, sign_in
+from tests.web.test_browser import NURSE, api, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -42,8 +43,26 @@ async def violations(page: Page) -> list[dict[str, Any]]:
     ]
 
 
-async def test_no_serious_violation_on_any_screen(axe_page: Page) -> None:
+async def test_no_serious_violation_on_any_screen(axe_page: Page, web_server: Server) -> None:
     page = axe_page
+    # An invitation waits for the nurse, so that her patients and notices show it.
+    (patient,) = [p for p in DEMO["patients"] if p["key"] == "pt-sugiura-kazuko"]
+    assert NURSE not in patient["team"]
+    patient_id = next(
+        e["node"]["id"]
+        for e in api(
+            web_server, patient["coordinator"], "{ patients { edges { node { id displayName } } } }"
+        )["patients"]["edges"]
+        if e["node"]["displayName"] == patient["display_name"]
+    )
+    api(
+        web_server,
+        patient["coordinator"],
+        """mutation($p: ID!, $u: ID!) {
+          inviteToTeam(patientId: $p, userId: $u, role: MEMBER) { id } }""",
+        p=patient_id,
+        u=api(web_server, NURSE, "{ me { id } }")["me"]["id"],
+    )
     found: dict[str, list[dict[str, Any]]] = {}
     await page.goto("/")
     await expect(page.locator("input[name=username]")).to_be_visible()
@@ -51,6 +70,7 @@ async def test_no_serious_violation_on_any_screen(axe_page: Page) -> None:
 
     await sign_in(page, NURSE)
     await expect(page.locator("ul.patients li").first).to_be_visible()
+    await expect(page.locator("a.invitations-link")).to_be_visible()
     found["patients"] = await violations(page)
 
     await page.locator("ul.patients a").first.click()
@@ -77,7 +97,18 @@ async def test_no_serious_violation_on_any_screen(axe_page: Page) -> None:
 
     await page.get_by_role("link", name="お知らせ").click()
     await expect(page.locator("h1")).to_have_text("お知らせ")
+    await expect(page.locator("li.invitation")).to_have_count(1)
     found["notices"] = await violations(page)
+
+    # A coordinator's care team: the invitation form open, and the break-the-glass record.
+    await page.get_by_role("button", name="ログアウト").click()
+    await sign_in(page, patient["coordinator"])
+    await page.locator("ul.patients a", has_text=patient["display_name"]).click()
+    await page.get_by_role("link", name="ケアチーム").click()
+    await page.get_by_role("button", name="チームに招待する").click()
+    await expect(page.locator("form.invite select[name=invitee] option").nth(1)).to_be_attached()
+    await expect(page.locator("ol.glass-openings, section p.empty").first).to_be_visible()
+    found["care team (coordinator)"] = await violations(page)
 
     await page.get_by_role("button", name="ログアウト").click()
     await sign_in(page, "planner.gamagori")

@@ -72,3 +72,10 @@ export function formatDate(iso: string, lang: Locale = current): string {
     new Date(iso),
   );
 }
+
+/** A word the server sends (an enum value, an action) through the catalogue as `prefix.value`;
+ *  an unknown one as it came (a newer server). */
+export function word(prefix: string, value: string): string {
+  const key = `${prefix}.${value}`;
+  return known(key) ? t(key) : value;
+}

@@ -72,7 +72,7 @@ export const TEAM = `query($id: ID!) {
   patient(id: $id) {
     id displayName myRoles
     careTeam { members { role since until user { id username displayName profession } } }
-    accessHistory(first: 50) {
+    accessHistory(first: 100) {
       edges { node { at action decision actor { displayName profession } basis { kind reason } } }
     }
   }
@@ -87,4 +87,27 @@ export const MY_FEED = `query($after: String, $urgentOnly: Boolean!) {
     edges { node { ${POST_FIELDS} patient { id displayName } } }
     pageInfo { hasNextPage endCursor }
   }
+}`;
+
+// Coordinators invite a professional. The API has no search of users, so the people offered are
+// those the coordinator already sees: the professionals on the teams of her other patients.
+export const COLLEAGUES = `query {
+  patients(first: 100) {
+    edges { node { id careTeam { members { user { id username displayName displayNameKana kind profession } } } } }
+  }
+}`;
+
+export const INVITE = `mutation($p: ID!, $u: ID!, $role: TeamRole!) {
+  inviteToTeam(patientId: $p, userId: $u, role: $role) { id role createdAt expiresAt invitee { id displayName } }
+}`;
+
+export const MY_INVITATIONS = `query { myInvitations { id role createdAt expiresAt invitedBy { displayName profession } } }`;
+
+export const ACCEPT_INVITATION = `mutation($id: ID!) { acceptInvitation(id: $id) { role } }`;
+
+export const DECLINE_INVITATION = `mutation($id: ID!) { declineInvitation(id: $id) { id } }`;
+
+// Whom a post may mention: the team's members (with their ids), kept on the phone for offline use.
+export const MENTIONABLE = `query($id: ID!) {
+  patient(id: $id) { careTeam { members { role until user { id username displayName profession } } } }
 }`;

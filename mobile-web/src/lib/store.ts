@@ -70,11 +70,15 @@ export async function loadPosts(db: Store, patientId: string): Promise<PostRow[]
   return rows.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 
-/** Forget a patient the user lost access to: its row, its posts and its unsent posts.
- *  Returns how many unsent posts were discarded, to tell the user. */
+/** The meta keys kept per patient (its team for mentions, the invitations sent from here). */
+export const patientMetaKeys = (patientId: string): string[] => [`team:${patientId}`, `invites:${patientId}`];
+
+/** Forget a patient the user lost access to: its row, its posts, its unsent posts and what else
+ *  was kept of it. Returns how many unsent posts were discarded, to tell the user. */
 export async function dropPatient(db: Store, patientId: string): Promise<number> {
-  const tx = db.transaction(["patients", "posts", "outbox"], "readwrite");
+  const tx = db.transaction(["patients", "posts", "outbox", "meta"], "readwrite");
   await tx.objectStore("patients").delete(patientId);
+  for (const key of patientMetaKeys(patientId)) await tx.objectStore("meta").delete(key);
   const posts = tx.objectStore("posts");
   for (const key of await posts.index("byPatient").getAllKeys(patientId)) await posts.delete(key);
   let dropped = 0;

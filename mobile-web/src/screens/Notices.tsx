@@ -4,6 +4,7 @@ import { formatDateTime, t, type MessageKey } from "../i18n";
 import { gql, OfflineError } from "../lib/api";
 import { MARK_NOTICES_READ, NOTICES } from "../lib/queries";
 import { onLinkClick } from "../lib/router";
+import { Invitations } from "./Invitations";
 
 interface Notice {
   id: string;
@@ -58,6 +59,7 @@ export function Notices() {
   return (
     <section class="stack">
       <h1>{t("notices.title")}</h1>
+      <Invitations />
       {data.myOverdueInstructions.length > 0 && (
         <>
           <h2>{t("notices.overdue")}</h2>

@@ -8,6 +8,7 @@ import { readsNotebooks } from "../lib/roles";
 import { onLinkClick } from "../lib/router";
 import { loadPatients, reconcilePatients, savePatients } from "../lib/store";
 import type { PatientRow, Risk } from "../lib/types";
+import { InvitationsLink } from "./Invitations";
 
 interface Page {
   patients: { edges: { node: PatientRow }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
@@ -72,6 +73,7 @@ export function PatientList({ heading = true }: { heading?: boolean }) {
   return (
     <section class="stack">
       {heading && <h1>{t("patients.title")}</h1>}
+      {readsNotebooks(me) && <InvitationsLink />}
       <label class="field">
         <span>{t("patients.search")}</span>
         <input

@@ -1,9 +1,12 @@
 import { useEffect, useState } from "preact/hooks";
 import { useSession } from "../context";
-import { formatDate, formatDateTime, known, t } from "../i18n";
+import { formatDate, formatDateTime, t, word } from "../i18n";
 import { ApiError, gql, gqlPartial, OfflineError } from "../lib/api";
-import { END_MEMBERSHIP, TEAM } from "../lib/queries";
+import { glassOpenings, type AccessEntry } from "../lib/glass";
+import { openInvitations, rememberInvitation, type SentInvitation } from "../lib/invites";
+import { COLLEAGUES, END_MEMBERSHIP, INVITE, TEAM } from "../lib/queries";
 import { onLinkClick } from "../lib/router";
+import type { Store } from "../lib/store";
 
 interface Member {
   role: string;
@@ -12,13 +15,7 @@ interface Member {
   user: { id: string; username: string; displayName: string; profession: string | null };
 }
 
-interface Access {
-  at: string;
-  action: string;
-  decision: string;
-  actor: { displayName: string; profession: string | null } | null;
-  basis: { kind: string; reason: string | null } | null;
-}
+type Access = AccessEntry;
 
 interface TeamData {
   patient: {
@@ -32,23 +29,21 @@ interface TeamData {
 
 const ROLE_ORDER = ["COORDINATOR", "MEMBER", "FAMILY"];
 
-/** Known words through the catalogue; an unknown one as it came (a newer server). */
-function word(prefix: string, value: string): string {
-  const key = `${prefix}.${value}`;
-  return known(key) ? t(key) : value;
-}
 
 export function Team({ patientId }: { patientId: string }) {
-  const { me, notify } = useSession();
+  const { me, db, notify } = useSession();
   const [data, setData] = useState<TeamData["patient"] | undefined>(undefined);
   const [ending, setEnding] = useState<Member | null>(null);
   const [reason, setReason] = useState("");
   const [error, setError] = useState("");
+  const [invited, setInvited] = useState<SentInvitation[]>([]);
 
   const load = async () => {
     try {
       const { data: loaded } = await gqlPartial<TeamData>(TEAM, { id: patientId });
       setData(loaded?.patient ?? null);
+      const memberIds = new Set((loaded?.patient?.careTeam?.members ?? []).map((m) => m.user.id));
+      setInvited(await openInvitations(db, patientId, memberIds));
     } catch (caught) {
       setError(caught instanceof OfflineError ? t("app.offline") : t("app.error", { message: String(caught) }));
     }
@@ -122,6 +117,37 @@ export function Team({ patientId }: { patientId: string }) {
           </li>
         ))}
       </ul>
+      {coordinator && (
+        <Invite
+          db={db}
+          patientId={patientId}
+          memberIds={new Set(members.filter((m) => !m.until || Date.parse(m.until) > Date.now()).map((m) => m.user.id))}
+          invitedIds={new Set(invited.flatMap((i) => (i.invitee ? [i.invitee.id] : [])))}
+          onInvited={(invitation) => {
+            notify(t("team.invited", { name: invitation.invitee?.displayName ?? "" }));
+            setInvited([invitation, ...invited]);
+            void load(); // the access history has the invitation now
+          }}
+        />
+      )}
+      {coordinator && invited.length > 0 && (
+        <section class="stack" aria-labelledby="team-invited">
+          <h2 id="team-invited">{t("team.invitedTitle")}</h2>
+          <p class="note">{t("team.invitedNote")}</p>
+          <ul class="members invitations">
+            {invited.map((i) => (
+              <li key={i.id} class="member">
+                <span class="name">{i.invitee?.displayName ?? "—"}</span>
+                <span class="sub">
+                  {word("role", i.role)} · {t("team.invitedAt", { date: formatDateTime(i.createdAt) })} ·{" "}
+                  {t("team.expires", { date: formatDate(i.expiresAt) })}
+                </span>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+      {data.accessHistory && <Glass entries={data.accessHistory.edges.map((e) => e.node)} />}
       {data.accessHistory && (
         <>
           <h2>{t("team.history")}</h2>
@@ -146,5 +172,175 @@ export function Team({ patientId }: { patientId: string }) {
         </>
       )}
     </section>
+  );
+}
+
+/** Break-the-glass openings of this record, for its coordinators: who, when, why. */
+function Glass({ entries }: { entries: Access[] }) {
+  const openings = glassOpenings(entries);
+  return (
+    <section class="stack" aria-labelledby="team-glass">
+      <h2 id="team-glass">{t("team.glassTitle")}</h2>
+      {openings.length === 0 ? (
+        <p class="empty">{t("team.glassNone")}</p>
+      ) : (
+        <ol class="history glass-openings">
+          {openings.map((o, i) => (
+            <li key={i} class="glass">
+              <span class="name">
+                {o.actor?.displayName ?? "—"}
+                {o.actor?.profession ? ` · ${word("profession", o.actor.profession)}` : ""}
+              </span>
+              <span class="sub">{t("team.glassOpened", { date: formatDateTime(o.at) })}</span>
+              <span class="sub">{t("team.glassReason", { reason: o.reason ?? t("team.glassNoReason") })}</span>
+              {o.reads > 0 && <span class="sub">{t("team.glassReads", { count: o.reads })}</span>}
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
+
+interface Colleague {
+  id: string;
+  username: string;
+  displayName: string;
+  displayNameKana: string;
+  kind: string;
+  profession: string | null;
+}
+
+interface ColleaguesData {
+  patients: { edges: { node: { id: string; careTeam: { members: { user: Colleague }[] } | null } }[] };
+}
+
+const INVITE_ROLES = ["MEMBER", "COORDINATOR"] as const;
+
+/** Invite a professional: one the coordinator already works with on her other patients' teams
+ *  (the API has no search of users), in a role. */
+function Invite(props: {
+  db: Store;
+  patientId: string;
+  memberIds: Set<string>;
+  invitedIds: Set<string>;
+  onInvited(invitation: SentInvitation): void;
+}) {
+  const [open, setOpen] = useState(false);
+  const [people, setPeople] = useState<Colleague[] | null>(null);
+  const [filter, setFilter] = useState("");
+  const [chosen, setChosen] = useState("");
+  const [role, setRole] = useState<string>("MEMBER");
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+
+  const start = async () => {
+    setOpen(true);
+    setError("");
+    try {
+      const { data } = await gqlPartial<ColleaguesData>(COLLEAGUES);
+      const found = new Map<string, Colleague>();
+      for (const { node } of data?.patients.edges ?? []) {
+        for (const { user } of node.careTeam?.members ?? []) {
+          if (user.kind === "PROFESSIONAL") found.set(user.id, user);
+        }
+      }
+      setPeople([...found.values()].sort((a, b) => a.displayNameKana.localeCompare(b.displayNameKana, "ja")));
+    } catch (caught) {
+      setError(caught instanceof OfflineError ? t("team.inviteOffline") : t("app.error", { message: String(caught) }));
+      setPeople([]);
+    }
+  };
+
+  if (!open) {
+    return (
+      <div class="actions">
+        <button type="button" onClick={() => void start()}>
+          {t("team.invite")}
+        </button>
+      </div>
+    );
+  }
+
+  const wanted = filter.trim().toLowerCase();
+  const candidates = (people ?? []).filter(
+    (p) =>
+      !props.memberIds.has(p.id) &&
+      !props.invitedIds.has(p.id) &&
+      (!wanted || [p.displayName, p.displayNameKana, p.username].some((s) => s.toLowerCase().includes(wanted))),
+  );
+  const selected = candidates.find((p) => p.id === chosen) ?? null;
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    if (!selected) return setError(t("team.invitePick"));
+    setBusy(true);
+    setError("");
+    try {
+      const { inviteToTeam } = await gql<{ inviteToTeam: SentInvitation }>(INVITE, {
+        p: props.patientId,
+        u: selected.id,
+        role,
+      });
+      await rememberInvitation(props.db, props.patientId, inviteToTeam);
+      props.onInvited(inviteToTeam);
+      setOpen(false);
+      setChosen("");
+      setFilter("");
+    } catch (caught) {
+      setError(
+        caught instanceof OfflineError
+          ? t("team.inviteOffline")
+          : t("team.inviteRefused", { message: caught instanceof ApiError ? caught.message : String(caught) }),
+      );
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form class="stack card invite" onSubmit={submit} aria-labelledby="team-invite">
+      <h2 id="team-invite">{t("team.invite")}</h2>
+      <p class="note">{t("team.inviteWho")}</p>
+      <label class="field">
+        <span>{t("team.inviteFilter")}</span>
+        <input type="search" name="inviteFilter" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
+      </label>
+      <label class="field">
+        <span>{t("team.invitePerson")}</span>
+        <select name="invitee" value={chosen} onChange={(e) => setChosen(e.currentTarget.value)} disabled={people === null}>
+          <option value="">{people === null ? t("app.loading") : t("team.invitePickOption", { count: candidates.length })}</option>
+          {candidates.map((p) => (
+            <option key={p.id} value={p.id}>
+              {p.displayName}
+              {p.profession ? ` (${word("profession", p.profession)})` : ""}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label class="field">
+        <span>{t("team.inviteRole")}</span>
+        <select name="role" value={role} onChange={(e) => setRole(e.currentTarget.value)}>
+          {INVITE_ROLES.map((r) => (
+            <option key={r} value={r}>
+              {word("role", r)}
+            </option>
+          ))}
+        </select>
+      </label>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div class="actions">
+        <button type="submit" class="primary" disabled={busy}>
+          {t("team.inviteSend")}
+        </button>
+        <button type="button" onClick={() => setOpen(false)}>
+          {t("compose.cancel")}
+        </button>
+      </div>
+    </form>
   );
 }

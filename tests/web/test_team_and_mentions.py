@@ -1,0 +1,195 @@
+"""Issue 14's care-team round in the phone app, end to end (real server, Debian's Chromium):
+a coordinator invites a professional who accepts from her notices and joins the team; the
+coordinator sees who opened the record by break-the-glass, when and why; and a post's mentions,
+picked among those who can read it, reach the mentioned member even when written offline."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.support.graphql import DEMO
+from tests.support.server import Server
+from tests.web.conftest import PHONE
+from tests.web.test_browser import api, sign_in
+
+pytestmark = pytest.mark.browser
+
+ACCOUNTS = {a["username"]: a for a in DEMO["accounts"]}
+PATIENTS = {p["key"]: p for p in DEMO["patients"]}
+
+
+def name_of(username: str) -> str:
+    name: str = ACCOUNTS[username]["display_name"]
+    return name
+
+
+def patient_id(server: Server, username: str, display_name: str) -> str:
+    edges = api(server, username, "{ patients { edges { node { id displayName } } } }")
+    (found,) = [
+        e["node"]["id"]
+        for e in edges["patients"]["edges"]
+        if e["node"]["displayName"] == display_name
+    ]
+    return str(found)
+
+
+@pytest.fixture
+async def phone(browser: Browser, web_server: Server) -> AsyncIterator[object]:
+    """Opens pages on phones of their own (one browser context each), failing on script errors."""
+    contexts = []
+    errors: list[str] = []
+
+    async def open_phone() -> Page:
+        context = await browser.new_context(
+            base_url=web_server.url, viewport=PHONE, locale="ja-JP", has_touch=True
+        )
+        contexts.append(context)
+        page = await context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        return page
+
+    yield open_phone
+    for context in contexts:
+        await context.close()
+    assert not errors, errors
+
+
+async def open_team(page: Page, patient_name: str) -> None:
+    await page.locator("ul.patients a", has_text=patient_name).click()
+    await page.get_by_role("link", name="ケアチーム").click()
+    await expect(page.locator("ul.members li").first).to_be_visible()
+
+
+async def test_team_a_coordinator_invites_a_nurse_who_accepts_and_joins(
+    phone: object, web_server: Server
+) -> None:
+    patient = PATIENTS["pt-sugiura-kazuko"]
+    coordinator, nurse = patient["coordinator"], "nurse.sato"
+    assert nurse not in patient["team"]
+    coordinator_page: Page = await phone()  # type: ignore[operator]
+    nurse_page: Page = await phone()  # type: ignore[operator]
+
+    await sign_in(coordinator_page, coordinator)
+    await open_team(coordinator_page, patient["display_name"])
+    members = coordinator_page.locator("ul.members:not(.invitations) li .name")
+    assert name_of(nurse) not in await members.all_inner_texts()
+    await coordinator_page.get_by_role("button", name="チームに招待する").click()
+    form = coordinator_page.locator("form.invite")
+    # She is found among the coordinator's colleagues on her other teams; narrowed by name.
+    await form.get_by_label("名前で絞り込む").fill("さとう")
+    person = form.get_by_label("招待する専門職")
+    await expect(person.locator("option", has_text=name_of(nurse))).to_have_count(1)
+    await expect(person.locator("option", has_text=name_of("nurse.takahashi"))).to_have_count(0)
+    await person.select_option(label=f"{name_of(nurse)} (看護師)")
+    await form.get_by_label("役割").select_option("MEMBER")
+    await form.get_by_role("button", name="招待を送る").click()
+    await expect(coordinator_page.locator(".banner.notice")).to_contain_text(name_of(nurse))
+    sent = coordinator_page.locator("ul.invitations li")
+    await expect(sent).to_have_count(1)
+    await expect(sent).to_contain_text(name_of(nurse))
+    await expect(sent).to_contain_text("メンバー")
+    history = coordinator_page.locator("ol.history:not(.glass-openings) li")
+    await expect(history.filter(has_text="チームへの招待").first).to_be_visible()
+
+    # The nurse is told on her patient list and answers in her notices.
+    await sign_in(nurse_page, nurse)
+    assert (
+        patient["display_name"]
+        not in await nurse_page.locator("ul.patients li .name").all_inner_texts()
+    )
+    await nurse_page.get_by_role("link", name="ケアチームへの招待が1件あります").click()
+    invitation = nurse_page.locator("li.invitation")
+    await expect(invitation).to_contain_text(f"{name_of(coordinator)}さんからの招待")
+    await expect(invitation).to_contain_text("役割: メンバー")
+    await invitation.get_by_role("button", name="承諾する").click()
+    await expect(nurse_page.locator(".banner.notice")).to_contain_text("ケアチームに参加しました")
+    await expect(nurse_page.locator("li.invitation")).to_have_count(0)
+    await nurse_page.get_by_role("link", name="担当患者").click()
+    await expect(
+        nurse_page.locator("ul.patients li", has_text=patient["display_name"])
+    ).to_be_visible()
+    assert api(web_server, nurse, "{ myInvitations { id } }")["myInvitations"] == []
+
+    # On the coordinator's phone she is on the team now, and no longer among the invited.
+    await coordinator_page.reload()
+    await expect(members.filter(has_text=name_of(nurse))).to_have_count(1)
+    await expect(coordinator_page.locator("ul.invitations li")).to_have_count(0)
+    await expect(
+        coordinator_page.locator("ul.members li", has_text=name_of(nurse))
+    ).to_contain_text("メンバー")
+
+
+async def test_team_an_invitation_can_be_declined(phone: object, web_server: Server) -> None:
+    patient = PATIENTS["pt-hattori-kiyo"]
+    coordinator, invitee = patient["coordinator"], "pt.yoshida"
+    assert invitee not in patient["team"]
+    api(
+        web_server,
+        coordinator,
+        """mutation($p: ID!, $u: ID!) { inviteToTeam(patientId: $p, userId: $u, role: MEMBER) {
+          id } }""",
+        p=patient_id(web_server, coordinator, patient["display_name"]),
+        u=api(web_server, invitee, "{ me { id } }")["me"]["id"],
+    )
+    page: Page = await phone()  # type: ignore[operator]
+    await sign_in(page, invitee)
+    await page.get_by_role("link", name="お知らせ").click()
+    invitation = page.locator("li.invitation")
+    await expect(invitation).to_contain_text(f"{name_of(coordinator)}さんからの招待")
+    await invitation.get_by_role("button", name="辞退する").click()
+    await expect(page.locator(".banner.notice")).to_contain_text("招待を辞退しました")
+    assert api(web_server, invitee, "{ myInvitations { id } }")["myInvitations"] == []
+    await page.get_by_role("link", name="担当患者").click()
+    await expect(page.locator("ul.patients li").first).to_be_visible()
+    assert (
+        patient["display_name"] not in await page.locator("ul.patients li .name").all_inner_texts()
+    )
+
+
+async def test_team_the_coordinator_sees_who_broke_the_glass_when_and_why(
+    phone: object, web_server: Server
+) -> None:
+    patient = PATIENTS["pt-okamoto-fumi"]
+    coordinator, doctor = patient["coordinator"], "dr.inoue"
+    assert doctor not in patient["team"]
+    reason = "救急搬送先で既往歴を確認するため"
+    pid = patient_id(web_server, coordinator, patient["display_name"])
+    api(
+        web_server,
+        doctor,
+        """mutation($p: ID!, $r: String!) { breakGlass(patientId: $p, reason: $r) { id } }""",
+        p=pid,
+        r=reason,
+    )
+    api(web_server, doctor, "query($p: ID!) { patient(id: $p) { displayName } }", p=pid)
+
+    page: Page = await phone()  # type: ignore[operator]
+    await sign_in(page, coordinator)
+    await open_team(page, patient["display_name"])
+    section = page.locator(
+        "section", has=page.get_by_role("heading", name=re.compile("緊急アクセス"))
+    )
+    opening = section.locator("ol.glass-openings li")
+    await expect(opening).to_have_count(1)
+    await expect(opening).to_contain_text(name_of(doctor))
+    await expect(opening).to_contain_text("医師")
+    await expect(opening).to_contain_text(f"理由: {reason}")
+    await expect(opening).to_contain_text(re.compile(r"\d{1,2}:\d{2}に開きました"))
+
+    # The coordinator was told in her notices too.
+    await page.get_by_role("link", name="お知らせ").click()
+    await expect(
+        page.locator("ul.notices li", has_text="緊急アクセス").filter(
+            has_text=patient["display_name"]
+        )
+    ).to_have_count(1)
+
+    # In English, from the language switch.
+    await page.go_back()
+    await page.get_by_label("言語").select_option("en")
+    await expect(page.get_by_role("heading", name="Break-the-glass openings")).to_be_visible()
+    await expect(page.locator("ol.glass-openings li")).to_contain_text(f"Reason: {reason}")
