@@ -193,3 +193,110 @@ async def test_team_the_coordinator_sees_who_broke_the_glass_when_and_why(
     await page.get_by_label("言語").select_option("en")
     await expect(page.get_by_role("heading", name="Break-the-glass openings")).to_be_visible()
     await expect(page.locator("ol.glass-openings li")).to_contain_text(f"Reason: {reason}")
+
+
+OUTBOX = """async () => {
+    const db = await new Promise((ok, no) => {
+        const r = indexedDB.open("renraku");
+        r.onsuccess = () => ok(r.result);
+        r.onerror = no;
+    });
+    const rows = await new Promise((ok) => {
+        const r = db.transaction("outbox").objectStore("outbox").getAll();
+        r.onsuccess = () => ok(r.result);
+    });
+    db.close();
+    return rows;
+}"""
+
+
+def mention_notices(server: Server, username: str) -> list[dict]:
+    found = api(server, username, "{ myNotices(first: 50) { edges { node { kind data } } } }")
+    return [
+        e["node"]["data"]
+        for e in found["myNotices"]["edges"]
+        if e["node"]["kind"] == "post_mention"
+    ]
+
+
+async def test_mentions_a_post_written_offline_mentions_a_member_who_is_told(
+    phone: object, web_server: Server
+) -> None:
+    patient = PATIENTS["pt-ito-haru"]
+    author, doctor, family = "nurse.sato", "dr.suzuki", patient["family"][0]
+    assert doctor in patient["team"] and author in patient["team"]
+    before = mention_notices(web_server, doctor)
+    page: Page = await phone()  # type: ignore[operator]
+    await sign_in(page, author)
+    await page.locator("ul.patients a", has_text=patient["display_name"]).click()
+    await expect(page.locator("ol.posts li").first).to_be_visible()
+    await page.get_by_role("button", name="投稿する").click()
+    mentions = page.get_by_role("group", name="メンション(通知する人)")
+    # The team is offered, not the author; family only once the post is visible to family.
+    await expect(mentions.get_by_label(re.compile(name_of(doctor)))).to_be_visible()
+    await expect(mentions.get_by_label(re.compile(name_of(author)))).to_have_count(0)
+    await expect(mentions.get_by_label(re.compile(name_of(family)))).to_have_count(0)
+    await page.get_by_label("家族にも公開する").check()
+    await expect(mentions.get_by_label(re.compile(name_of(family)))).to_be_visible()
+    await mentions.get_by_label(re.compile(name_of(family))).check()
+    await page.get_by_label("家族にも公開する").uncheck()
+    await expect(mentions.get_by_label(re.compile(name_of(family)))).to_have_count(0)
+    await page.get_by_role("button", name="キャンセル").click()
+
+    # Written without network: the outbox keeps whom it mentions, and the post says so.
+    await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    await page.context.set_offline(True)
+    await page.context.route("**/*", lambda route: route.abort())
+    await page.get_by_role("button", name="投稿する").click()
+    body = "先生、夜間の発熱についてご確認ください。"
+    await page.get_by_label("本文").fill(body)
+    await mentions.get_by_label(re.compile(name_of(doctor))).check()
+    await page.get_by_role("button", name="送信").click()
+    pending = page.locator("li.post.pending", has_text=body)
+    await expect(pending).to_contain_text(f"メンション: {name_of(doctor)}")
+    (entry,) = [e for e in await page.evaluate(OUTBOX) if e["input"]["body"] == body]
+    doctor_id = api(web_server, doctor, "{ me { id } }")["me"]["id"]
+    assert entry["input"]["mentionIds"] == [doctor_id]
+
+    await page.context.unroute("**/*")
+    await page.context.set_offline(False)
+    await expect(page.locator("li.post.pending")).to_have_count(0, timeout=20_000)
+    (post,) = [
+        e["node"]
+        for e in api(
+            web_server,
+            author,
+            """query($p: ID!) { patient(id: $p) {
+              timeline(first: 20) { edges { node { id body } } } } }""",
+            p=patient_id(web_server, author, patient["display_name"]),
+        )["patient"]["timeline"]["edges"]
+        if e["node"]["body"] == body
+    ]
+    after = mention_notices(web_server, doctor)
+    assert [n for n in after if n not in before] == [
+        {"postId": post["id"], "patientId": patient_id(web_server, doctor, patient["display_name"])}
+    ]
+
+    # The doctor sees it in his notices and goes to the notebook from there.
+    doctor_page: Page = await phone()  # type: ignore[operator]
+    await sign_in(doctor_page, doctor)
+    await doctor_page.get_by_role("link", name="お知らせ").click()
+    notice = doctor_page.locator("ul.notices li", has_text="メンション").first
+    await expect(notice).to_contain_text(patient["display_name"])
+    await notice.locator("a").click()
+    await expect(doctor_page.locator("li.post", has_text=body)).to_be_visible()
+
+
+async def test_mentions_english_labels_and_touch_targets_at_360_px(phone: object) -> None:
+    patient = PATIENTS["pt-ito-haru"]
+    page: Page = await phone()  # type: ignore[operator]
+    await sign_in(page, "nurse.sato")
+    await page.get_by_label("言語").select_option("en")
+    await page.locator("ul.patients a", has_text=patient["display_name"]).click()
+    await page.get_by_role("button", name="New post").click()
+    mentions = page.get_by_role("group", name="Mention (notify)")
+    await expect(mentions.get_by_label(re.compile(name_of("dr.suzuki")))).to_be_visible()
+    for label in await mentions.locator("label.check").all():
+        box = await label.bounding_box()
+        assert box and box["height"] >= 44 and box["x"] + box["width"] <= PHONE["width"]
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

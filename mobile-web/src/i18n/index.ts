@@ -79,3 +79,8 @@ export function word(prefix: string, value: string): string {
   const key = `${prefix}.${value}`;
   return known(key) ? t(key) : value;
 }
+
+/** Names as a list in `lang` ("A、B" in Japanese, "A and B" in English). */
+export function formatList(items: string[], lang: Locale = current): string {
+  return new Intl.ListFormat(BCP47[lang], { type: "conjunction" }).format(items);
+}

@@ -18,11 +18,20 @@ export interface OutboxPhoto {
   uploadId: string | null;
 }
 
+/** Someone the post mentions, named for the phone's own display (the server gets the ids). */
+export interface Mention {
+  id: string;
+  displayName: string;
+}
+
 export interface OutboxEntry {
   clientId: string;
   patientId: string;
   input: CreatePostInput;
   photos?: OutboxPhoto[];
+  /** Whom `input.mentionIds` names, for showing the post while it waits; entries from before
+   *  mentions existed have none. */
+  mentions?: Mention[];
   createdAt: string;
   status: OutboxStatus;
   attempts: number;
@@ -58,12 +67,14 @@ export async function enqueue(
   input: Omit<CreatePostInput, "clientId">,
   now = new Date(),
   photos: { data: ArrayBuffer; type: string }[] = [],
+  mentions: Mention[] = [],
 ): Promise<OutboxEntry> {
   const entry: OutboxEntry = {
     clientId: newClientId(),
     patientId: input.patientId,
-    input: { ...input, clientId: "" },
+    input: { ...input, clientId: "", mentionIds: mentions.map((m) => m.id) },
     photos: photos.map((p) => ({ ...p, uploadId: null })),
+    mentions,
     createdAt: now.toISOString(),
     status: "waiting",
     attempts: 0,

@@ -104,4 +104,6 @@ export interface CreatePostInput {
   uploadIds?: string[];
   /** The post this one answers: it joins that post's thread. */
   replyTo?: string | null;
+  /** Team members to notify; each must be able to read the post (the server refuses others). */
+  mentionIds?: string[];
 }

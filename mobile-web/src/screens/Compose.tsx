@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { useSession } from "../context";
-import { t, type MessageKey } from "../i18n";
+import { t, word, type MessageKey } from "../i18n";
+import { fetchTeam, keptTeam, mentionable, type TeamMember } from "../lib/mentions";
 import { enqueue } from "../lib/outbox";
 import { preparePhoto, type PreparedPhoto } from "../lib/photos";
 import { navigate } from "../lib/router";
@@ -22,7 +23,7 @@ const VITALS: { name: VitalName; inputMode: "decimal" | "numeric" }[] = [
 // Every post goes through the outbox, online or not: one path, and a post written in a dead spot
 // is never lost. The outbox sends it at once when the network is there.
 export function Compose({ patientId, replyTo }: { patientId: string; replyTo: string | null }) {
-  const { db, outboxChanged, notify } = useSession();
+  const { db, me, outboxChanged, notify } = useSession();
   const [category, setCategory] = useState<Category>("VISIT_REPORT");
   const [body, setBody] = useState("");
   const [vitals, setVitals] = useState<Partial<Record<VitalName, string>>>({});
@@ -35,6 +36,24 @@ export function Compose({ patientId, replyTo }: { patientId: string; replyTo: st
   useEffect(() => {
     void loadSigns().then(setSigns);
   }, []);
+  // Whom the post may mention: the team kept on the phone first, the server's answer next.
+  const [team, setTeam] = useState<TeamMember[] | null>(null);
+  const [mentioned, setMentioned] = useState<Set<string>>(new Set());
+  useEffect(() => {
+    let current = true;
+    void (async () => {
+      const kept = await keptTeam(db, patientId);
+      if (current && kept) setTeam(kept);
+      const fresh = await fetchTeam(db, patientId);
+      if (current && fresh) setTeam(fresh);
+    })();
+    return () => {
+      current = false;
+    };
+  }, [db, patientId]);
+  // Only those who can read the post as it is set now (unticking "family" drops family).
+  const candidates = team === null ? [] : mentionable(team, { visibleToFamily: family, me: me.username });
+  const chosen = candidates.filter((m) => mentioned.has(m.user.id));
 
   const addPhotos = async (files: FileList | null) => {
     if (!files) return;
@@ -72,6 +91,7 @@ export function Compose({ patientId, replyTo }: { patientId: string; replyTo: st
       },
       new Date(),
       photos.map((p) => p.photo),
+      chosen.map((m) => ({ id: m.user.id, displayName: m.user.displayName })),
     );
     notify(t("compose.queued"));
     outboxChanged();
@@ -171,6 +191,35 @@ export function Compose({ patientId, replyTo }: { patientId: string; replyTo: st
         <input type="checkbox" name="visibleToFamily" checked={family} onChange={(e) => setFamily(e.currentTarget.checked)} />
         <span>{t("compose.family")}</span>
       </label>
+      <fieldset class="mentions-form" aria-describedby="mentions-help">
+        <legend>{t("compose.mentions")}</legend>
+        <p id="mentions-help" class="note">
+          {t(team === null ? "compose.mentionsNone" : "compose.mentionsHelp")}
+        </p>
+        {candidates.map((m) => (
+          <label class="check" key={m.user.id}>
+            <input
+              type="checkbox"
+              name="mention"
+              value={m.user.id}
+              checked={mentioned.has(m.user.id)}
+              onChange={(e) => {
+                const next = new Set(mentioned);
+                if (e.currentTarget.checked) next.add(m.user.id);
+                else next.delete(m.user.id);
+                setMentioned(next);
+              }}
+            />
+            <span>
+              {m.user.displayName}
+              <span class="sub">
+                {" "}
+                ({m.user.profession ? word("profession", m.user.profession) : word("role", m.role)})
+              </span>
+            </span>
+          </label>
+        ))}
+      </fieldset>
       {error && (
         <p class="error" role="alert">
           {error}

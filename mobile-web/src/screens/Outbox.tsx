@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { useSession } from "../context";
-import { formatDateTime, t, type MessageKey } from "../i18n";
+import { formatDateTime, formatList, t, type MessageKey } from "../i18n";
 import { discard, listOutbox, retryNow, type OutboxEntry } from "../lib/outbox";
 
 export function Outbox() {
@@ -32,6 +32,9 @@ export function Outbox() {
               </p>
               {entry.input.body && <p class="body">{entry.input.body}</p>}
               {!!entry.photos?.length && <p class="meta">{t("outbox.photos", { count: entry.photos.length })}</p>}
+              {!!entry.mentions?.length && (
+                <p class="meta mentions">{t("timeline.mentions", { names: formatList(entry.mentions.map((m) => m.displayName)) })}</p>
+              )}
               <p class="state">{outboxState(entry, online)}</p>
               <div class="actions">
                 {(entry.status === "refused" || entry.status === "failed") && (

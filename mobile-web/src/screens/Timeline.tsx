@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useSession } from "../context";
-import { formatDateTime, formatNumber, t, type MessageKey } from "../i18n";
+import { formatDateTime, formatList, formatNumber, t, type MessageKey } from "../i18n";
 import { gql, gqlPartial, OfflineError } from "../lib/api";
 import { outboxState } from "./Outbox";
 import { Trends } from "./Trends";
@@ -189,6 +189,9 @@ export function Timeline({ patientId }: { patientId: string }) {
               </div>
               {entry.input.body && <p class="body">{entry.input.body}</p>}
               {!!entry.photos?.length && <p class="meta">{t("outbox.photos", { count: entry.photos.length })}</p>}
+              {!!entry.mentions?.length && (
+                <p class="meta mentions">{t("timeline.mentions", { names: formatList(entry.mentions.map((m) => m.displayName)) })}</p>
+              )}
             </li>
           ))}
         </ol>
