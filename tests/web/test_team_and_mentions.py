@@ -300,3 +300,55 @@ async def test_mentions_english_labels_and_touch_targets_at_360_px(phone: object
         box = await label.bounding_box()
         assert box and box["height"] >= 44 and box["x"] + box["width"] <= PHONE["width"]
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+async def test_team_screen_speaks_both_languages_and_fits_a_phone(
+    phone: object, web_server: Server
+) -> None:
+    patient = PATIENTS["pt-goto-isamu"]
+    coordinator, invitee = patient["coordinator"], "nurse.sato"
+    assert invitee not in patient["team"]
+    # Invited already from another phone: offered here, refused by the server, said in Japanese.
+    api(
+        web_server,
+        coordinator,
+        """mutation($p: ID!, $u: ID!) { inviteToTeam(patientId: $p, userId: $u, role: MEMBER) {
+          id } }""",
+        p=patient_id(web_server, coordinator, patient["display_name"]),
+        u=api(web_server, invitee, "{ me { id } }")["me"]["id"],
+    )
+    page: Page = await phone()  # type: ignore[operator]
+    await sign_in(page, coordinator)
+    await open_team(page, patient["display_name"])
+    await page.get_by_role("button", name="チームに招待する").click()
+    form = page.locator("form.invite")
+    await expect(form.get_by_label("名前で絞り込む")).to_be_focused()
+    await form.get_by_label("招待する専門職").select_option(label=f"{name_of(invitee)} (看護師)")
+    await form.get_by_role("button", name="招待を送る").click()
+    await expect(form.get_by_role("alert")).to_have_text(
+        "この人はすでにこの役割でチームにいるか、招待に返事を待っています。"
+    )
+
+    await page.get_by_label("言語").select_option("en")
+    await expect(page.get_by_role("heading", name="Care team", exact=True)).to_be_visible()
+    await expect(form.get_by_role("heading", name="Invite to the team")).to_be_visible()
+    await expect(form.get_by_label("Professional to invite")).to_be_visible()
+    await expect(form.get_by_label("Role")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Break-the-glass openings")).to_be_visible()
+    await form.get_by_role("button", name="Send invitation").click()
+    await expect(form.get_by_role("alert")).to_have_text(
+        "This person is on the team in this role already, or has an invitation waiting."
+    )
+    # Every control a thumb can hit, and nothing wider than the phone.
+    for control in await form.locator("button, select, input").all():
+        box = await control.bounding_box()
+        assert box and box["height"] >= 44 and box["x"] + box["width"] <= PHONE["width"]
+    for control in await page.locator("ul.members button").all():
+        box = await control.bounding_box()
+        assert box and box["height"] >= 44
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    # Focus shows: a keyboard user sees where she is.
+    await form.get_by_role("button", name="Cancel").focus()
+    await page.keyboard.press("Shift+Tab")
+    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"

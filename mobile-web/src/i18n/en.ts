@@ -270,4 +270,9 @@ export const en: Record<MessageKey, string> = {
   "access.teams.risk_updated": "Risk profile changed",
   "access.teams.consent_recorded": "Consent recorded",
   "access.seed.demo": "Demo data loaded",
+  "team.inviteTaken": "This person is on the team in this role already, or has an invitation waiting.",
+  "team.inviteWrongRole": "This person cannot take this role on a care team.",
+  "team.inviteNotFound": "This person cannot be invited (an account of another municipality, for one).",
+  "team.inviteForbidden": "You may not invite to this team.",
+  "invitations.gone": "This invitation has expired or was withdrawn.",
 };

@@ -269,6 +269,11 @@ export const ja = {
   "access.teams.risk_updated": "リスク情報の変更",
   "access.teams.consent_recorded": "同意の記録",
   "access.seed.demo": "デモデータの登録",
+  "team.inviteTaken": "この人はすでにこの役割でチームにいるか、招待に返事を待っています。",
+  "team.inviteWrongRole": "この人はこの役割でチームに入れません。",
+  "team.inviteNotFound": "この人は招待できません(別の市町村のアカウントなど)。",
+  "team.inviteForbidden": "このチームに招待する権限がありません。",
+  "invitations.gone": "この招待は期限切れか、取り消されています。",
 } as const;
 
 export type MessageKey = keyof typeof ja;

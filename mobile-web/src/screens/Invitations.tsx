@@ -45,8 +45,13 @@ export function Invitations() {
       setError(
         caught instanceof OfflineError
           ? t("invitations.offline")
-          : t("invitations.failed", { message: caught instanceof ApiError ? caught.message : String(caught) }),
+          : caught instanceof ApiError && caught.code === "NOT_FOUND"
+            ? t("invitations.gone")
+            : t("invitations.failed", { message: caught instanceof ApiError ? caught.message : String(caught) }),
       );
+      if (caught instanceof ApiError && caught.code === "NOT_FOUND") {
+        setInvitations((current) => current.filter((i) => i.id !== invitation.id));
+      }
     } finally {
       setBusy(null);
     }

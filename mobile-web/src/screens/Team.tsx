@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { useSession } from "../context";
 import { formatDate, formatDateTime, t, word } from "../i18n";
 import { ApiError, gql, gqlPartial, OfflineError } from "../lib/api";
@@ -233,6 +233,10 @@ function Invite(props: {
   const [role, setRole] = useState<string>("MEMBER");
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  const first = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (open) first.current?.focus();
+  }, [open]);
 
   const start = async () => {
     setOpen(true);
@@ -288,11 +292,7 @@ function Invite(props: {
       setChosen("");
       setFilter("");
     } catch (caught) {
-      setError(
-        caught instanceof OfflineError
-          ? t("team.inviteOffline")
-          : t("team.inviteRefused", { message: caught instanceof ApiError ? caught.message : String(caught) }),
-      );
+      setError(inviteError(caught));
     } finally {
       setBusy(false);
     }
@@ -304,7 +304,7 @@ function Invite(props: {
       <p class="note">{t("team.inviteWho")}</p>
       <label class="field">
         <span>{t("team.inviteFilter")}</span>
-        <input type="search" name="inviteFilter" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
+        <input ref={first} type="search" name="inviteFilter" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
       </label>
       <label class="field">
         <span>{t("team.invitePerson")}</span>
@@ -343,4 +343,17 @@ function Invite(props: {
       </div>
     </form>
   );
+}
+
+/** What the coordinator is told when an invitation is not sent, in her language. */
+function inviteError(caught: unknown): string {
+  if (caught instanceof OfflineError) return t("team.inviteOffline");
+  if (caught instanceof ApiError) {
+    if (caught.code === "BAD_USER_INPUT" && caught.field === "userId") return t("team.inviteTaken");
+    if (caught.code === "BAD_USER_INPUT" && caught.field === "role") return t("team.inviteWrongRole");
+    if (caught.code === "NOT_FOUND") return t("team.inviteNotFound");
+    if (caught.code === "FORBIDDEN") return t("team.inviteForbidden");
+    return t("team.inviteRefused", { message: caught.message });
+  }
+  return t("team.inviteRefused", { message: String(caught) });
 }
