@@ -180,16 +180,17 @@ async def test_team_the_coordinator_sees_who_broke_the_glass_when_and_why(
     await expect(opening).to_contain_text(f"理由: {reason}")
     await expect(opening).to_contain_text(re.compile(r"\d{1,2}:\d{2}に開きました"))
 
-    # The coordinator was told in her notices too.
+    # The coordinator was told in her notices too, which lead back to this record.
     await page.get_by_role("link", name="お知らせ").click()
-    await expect(
-        page.locator("ul.notices li", has_text="緊急アクセス").filter(
-            has_text=patient["display_name"]
-        )
-    ).to_have_count(1)
+    notice = page.locator("ul.notices li", has_text="緊急アクセス").filter(
+        has_text=patient["display_name"]
+    )
+    await expect(notice).to_have_count(1)
+    await notice.locator("a").click()
+    await expect(page.locator("h1")).to_have_text("ケアチーム")
+    await expect(page.locator("ol.glass-openings li")).to_contain_text(name_of(doctor))
 
     # In English, from the language switch.
-    await page.go_back()
     await page.get_by_label("言語").select_option("en")
     await expect(page.get_by_role("heading", name="Break-the-glass openings")).to_be_visible()
     await expect(page.locator("ol.glass-openings li")).to_contain_text(f"Reason: {reason}")

@@ -3,7 +3,7 @@ import { useSession } from "../context";
 import { formatDateTime, t, type MessageKey } from "../i18n";
 import { gql, OfflineError } from "../lib/api";
 import { MARK_NOTICES_READ, NOTICES } from "../lib/queries";
-import { onLinkClick } from "../lib/router";
+import { href, onLinkClick, type Route } from "../lib/router";
 import { Invitations } from "./Invitations";
 
 interface Notice {
@@ -33,6 +33,13 @@ const KNOWN = new Set(["post_mention", "urgent_unread", "glass_opened", "member_
 export function noticeText(notice: Notice): string {
   const key = `notices.${KNOWN.has(notice.kind) ? notice.kind : "other"}` as MessageKey;
   return t(key, { patient: notice.patient?.displayName ?? "" });
+}
+
+/** Where a notice leads: a break-the-glass opening to the care team, where coordinators see who
+ *  opened the record and why; anything else to the notebook. */
+function noticeRoute(notice: Notice): Route {
+  const patientId = notice.patientId ?? "";
+  return notice.kind === "glass_opened" ? { name: "team", patientId } : { name: "timeline", patientId };
 }
 
 // Notices are read once shown: opening this screen marks the unread ones read.
@@ -86,10 +93,7 @@ export function Notices() {
           {notices.map((notice) => (
             <li key={notice.id} class={notice.readAt ? "notice" : "notice unread"}>
               {notice.patientId ? (
-                <a
-                  href={`/patients/${encodeURIComponent(notice.patientId)}`}
-                  onClick={(e) => onLinkClick(e, { name: "timeline", patientId: notice.patientId! })}
-                >
+                <a href={href(noticeRoute(notice))} onClick={(e) => onLinkClick(e, noticeRoute(notice))}>
                   <NoticeBody notice={notice} />
                 </a>
               ) : (
