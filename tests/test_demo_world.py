@@ -31,7 +31,8 @@ async def test_seeding_twice_changes_nothing(database_url: str, demo: dict[str, 
         assert await seed_demo(db) == {
             "patients": 0,
             "accounts": 0,
-            "emergencies": 0,
+            "incidents": 0,
+            "alerts": 0,
             "posts": 0,
         }
         assert await _counts(db) == before

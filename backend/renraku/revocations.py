@@ -1,7 +1,7 @@
 """The signal that someone lost access to patients, sent once the change is committed.
 
 Whatever takes access away (ending a membership, offboarding, archiving a patient, ending an
-emergency) calls `revoke_on_commit` in its transaction; live subscriptions listen on CHANNEL and
+incident) calls `revoke_on_commit` in its transaction; live subscriptions listen on CHANNEL and
 re-check the named users' access to the named patients at once, instead of at their next event.
 The signal only hurries that re-check: access is decided from the database every time, so a
 signal lost with a broker connection delays an ending, never extends access. A logout sends
@@ -40,7 +40,7 @@ class RevocationReason(StrEnum):
     MEMBERSHIP_ENDED = "membership_ended"
     OFFBOARDED = "offboarded"
     PATIENT_ARCHIVED = "patient_archived"
-    EMERGENCY_ENDED = "emergency_ended"
+    INCIDENT_ENDED = "incident_ended"
 
 
 @dataclass(frozen=True)

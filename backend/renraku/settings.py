@@ -46,6 +46,9 @@ class Settings:
     urgent_escalation_minutes: int = 30
     # An instruction still awaiting acknowledgement after this is overdue (feed/receipts.py).
     instruction_overdue_hours: int = 24
+    # An incident started by alerts stays open this long after its last alert expires or is
+    # cancelled (overlay/incidents.py): carers are still reporting back.
+    incident_grace_hours: int = 6
     max_body_bytes: int = 1_000_000
     # Photos (feed/uploads.py): the largest file, the most pixels (a decompression bomb is
     # refused before decoding), and how many one account may upload in an hour.
@@ -133,6 +136,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         glass_hours=_int(env, "RENRAKU_GLASS_HOURS", 4),
         urgent_escalation_minutes=_int(env, "RENRAKU_URGENT_ESCALATION_MINUTES", 30),
         instruction_overdue_hours=_int(env, "RENRAKU_INSTRUCTION_OVERDUE_HOURS", 24),
+        incident_grace_hours=_int(env, "RENRAKU_INCIDENT_GRACE_HOURS", 6),
         ws_init_timeout_seconds=_int(env, "RENRAKU_WS_INIT_TIMEOUT_SECONDS", 3),
         ws_queue_limit=_int(env, "RENRAKU_WS_QUEUE_LIMIT", 1000),
         ws_max_subscriptions=_int(env, "RENRAKU_WS_MAX_SUBSCRIPTIONS", 50),

@@ -18,7 +18,7 @@ from tests.feed.upload_support import encode, halves, post_photo
 from tests.support.graphql import GraphQLClient, error_codes
 from tests.teams.helpers import patient_id
 
-PATIENT = "pt-ito-haru"  # inside the demo emergency: planner.gamagori sees it; nurse.sato's team
+PATIENT = "pt-ito-haru"  # inside the demo incident: planner.gamagori sees it; nurse.sato's team
 POST = "query($id: ID!) { post(id: $id) { id body } }"
 PATIENT_NAME = "query($id: ID!) { patient(id: $id) { id displayName } }"
 PATIENTS_PAGE = """query($after: String) {

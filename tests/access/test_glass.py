@@ -188,7 +188,7 @@ async def test_an_expired_access_is_not_found_again(gql: GraphQLClient, runtime:
         ("planner.nishio", "NOT_FOUND"),
         ("operator", "NOT_FOUND"),
         ("manager.gamagori", "FORBIDDEN"),  # sees the patient, may not open it
-        ("planner.gamagori", "FORBIDDEN"),  # sees it inside the demo emergency
+        ("planner.gamagori", "FORBIDDEN"),  # sees it inside the demo incident
         ("nurse.sato", "BAD_USER_INPUT"),  # on the team already
         ("helper.kobayashi", "BAD_USER_INPUT"),
         ("family.ito", "BAD_USER_INPUT"),

@@ -17,7 +17,7 @@ import pytest
 from sqlmodel import select
 
 from renraku.ids import decode_id, encode_id
-from renraku.overlay.models import Emergency
+from renraku.overlay.models import Incident
 from renraku.runtime import Runtime
 from renraku.timeutil import utcnow
 from tests.access.matrix_support import (
@@ -80,7 +80,7 @@ def _colleague(username: str) -> str:
     )
 
 
-# HOME has the demo emergency (DESIGN.md: the first planner listed is of that municipality).
+# HOME has the demo incident (DESIGN.md: the first planner listed is of that municipality).
 HOME = next(a["municipality"] for a in DEMO["accounts"] if a["kind"] == "planner")
 OTHER = next(m["code"] for m in DEMO["municipalities"] if m["code"] != HOME)
 PERSONAS = {
@@ -113,7 +113,7 @@ ELSEWHERE_TEAM = {
 
 
 def _place(*, municipality: str, inside: bool) -> tuple[str, list[float]]:
-    """A demo patient's home: inside the demo emergency's area (seen by the planner for that
+    """A demo patient's home: inside the demo incident's area (seen by the planner for that
     reason alone) or outside it (not seen at all)."""
     seen = expected_patient_names(DEMO, PERSONAS["planner"])
     for patient in DEMO["patients"]:
@@ -140,7 +140,7 @@ LEAVE = """mutation($id: ID!, $user: ID!) {
   endTeamMembership(patientId: $id, userId: $user, reason: "left") { role } }"""
 CONSENT = """mutation($id: ID!, $granted: Boolean!) {
   recordConsent(patientId: $id, kind: PLANNER_SHARING, granted: $granted) { granted } }"""
-END_EMERGENCY = "mutation($id: ID!) { endEmergency(id: $id) { id } }"
+END_INCIDENT = "mutation($id: ID!) { endIncident(id: $id) { id } }"
 
 
 @pytest.fixture
@@ -197,17 +197,17 @@ async def elsewhere(world: World) -> Target:
     return await new_patient(world, "elsewhere", ELSEWHERE_TEAM)
 
 
-async def in_emergency(world: World) -> Target:
+async def in_incident(world: World) -> Target:
     return await new_patient(world, "inside", COLLEAGUES)
 
 
-async def emergency_ended(world: World) -> Target:
-    target = await in_emergency(world)
+async def incident_ended(world: World) -> Target:
+    target = await in_incident(world)
     manager = world.clients["manager"]
-    listed = await manager.execute("{ emergencies(active: true) { id } }")
-    assert listed["data"]["emergencies"], listed
-    for emergency in listed["data"]["emergencies"]:
-        ended = await manager.execute(END_EMERGENCY, {"id": emergency["id"]})
+    listed = await manager.execute("{ incidents(active: true) { id } }")
+    assert listed["data"]["incidents"], listed
+    for incident in listed["data"]["incidents"]:
+        ended = await manager.execute(END_INCIDENT, {"id": incident["id"]})
         assert "errors" not in ended, ended
     return target
 
@@ -308,8 +308,8 @@ RELATIONS: dict[str, tuple[Builder, str]] = {
         """),
     ),
     "break-the-glass expired": (glass_expired, table()),
-    "inside an active emergency": (in_emergency, table(planner=PLANNER_SEES)),
-    "inside an emergency that has ended": (emergency_ended, table()),
+    "inside an active incident": (in_incident, table(planner=PLANNER_SEES)),
+    "inside an incident that has ended": (incident_ended, table()),
     "consented to planner sharing": (consented, table(planner=PLANNER_SEES)),
     "planner sharing consent withdrawn": (consent_withdrawn, table()),
     # Archived: out of everyone's reach, the glass included, until purged.
@@ -384,11 +384,11 @@ async def test_without_a_session_every_operation_is_unauthenticated(
 
 
 # The municipality as a whole: the persona's relation to it, not to a patient. "list": HOME's
-# emergency shows in `emergencies`; "end": ending one of HOME's; "inside": counts restricted to
-# HOME's emergency; "report": the access report of one's own municipality. Municipalities are
-# public (FORBIDDEN), another municipality's emergencies are not (NOT_FOUND).
-EMERGENCY_COLUMNS = ("list", "declare", "end", "counts", "inside", "report")
-EMERGENCY_TABLE = """
+# incident shows in `incidents`; "end": ending one of HOME's; "inside": counts restricted to
+# HOME's incident; "report": the access report of one's own municipality. Municipalities are
+# public (FORBIDDEN), another municipality's incidents are not (NOT_FOUND).
+INCIDENT_COLUMNS = ("list", "declare", "end", "counts", "inside", "report")
+INCIDENT_TABLE = """
 persona        list declare end counts inside report
 nurse          F    F       N   F      F      F
 helper         F    F       N   F      F      F
@@ -400,54 +400,54 @@ planner        A    A       A   A      A      F
 planner_other  N    A       N   A      N      F
 operator       F    F       N   F      F      F
 """
-LIST_EMERGENCIES = "{ emergencies(active: true) { id } }"
+LIST_INCIDENTS = "{ incidents(active: true) { id } }"
 DECLARE = """mutation($endsAt: DateTime!) {
-  declareEmergency(input: {reason: "Matrix drill", endsAt: $endsAt}) { id } }"""
-COUNTS = """query($emergency: ID) {
-  patientCounts(rows: CARE_LEVEL, columns: LIVING, emergencyId: $emergency) { total } }"""
+  declareIncident(input: {reason: "Matrix drill", endsAt: $endsAt}) { id } }"""
+COUNTS = """query($incident: ID) {
+  patientCounts(rows: CARE_LEVEL, columns: LIVING, incidentId: $incident) { total } }"""
 REPORT = "query($since: DateTime!) { accessReport(since: $since) { municipalityCode } }"
 
 
-async def test_emergencies_counts_and_reports_follow_the_relation_to_the_municipality(
+async def test_incidents_counts_and_reports_follow_the_relation_to_the_municipality(
     world: World,
 ) -> None:
-    expected = parse_table(EMERGENCY_TABLE, EMERGENCY_COLUMNS)
+    expected = parse_table(INCIDENT_TABLE, INCIDENT_COLUMNS)
     manager = world.clients["manager"]
-    demo = (await manager.execute(LIST_EMERGENCIES))["data"]["emergencies"][0]["id"]
+    demo = (await manager.execute(LIST_INCIDENTS))["data"]["incidents"][0]["id"]
     ends_at = (utcnow() + timedelta(hours=2)).isoformat()
-    # One emergency of HOME per persona to try to end, so that one ending leaves the others.
+    # One incident of HOME per persona to try to end, so that one ending leaves the others.
     mine = {}
     for persona in PERSONAS:
         declared = await manager.execute(DECLARE, {"endsAt": ends_at})
-        mine[persona] = declared["data"]["declareEmergency"]["id"]
+        mine[persona] = declared["data"]["declareIncident"]["id"]
 
     async def run(persona: str) -> dict[str, Outcome]:
         client = world.clients[persona]
-        listed = await client.execute(LIST_EMERGENCIES)
-        seen = {"list": outcome_of(listed, "emergencies")}
+        listed = await client.execute(LIST_INCIDENTS)
+        seen = {"list": outcome_of(listed, "incidents")}
         if seen["list"] is A:
-            seen["list"] = A if demo in {e["id"] for e in listed["data"]["emergencies"]} else N
-        counts = await client.execute(COUNTS, {"emergency": None})
+            seen["list"] = A if demo in {e["id"] for e in listed["data"]["incidents"]} else N
+        counts = await client.execute(COUNTS, {"incident": None})
         seen["counts"] = outcome_of(counts, "patientCounts")
-        inside = await client.execute(COUNTS, {"emergency": demo})
+        inside = await client.execute(COUNTS, {"incident": demo})
         seen["inside"] = outcome_of(inside, "patientCounts")
         report = await client.execute(REPORT, {"since": "2000-01-01T00:00:00+00:00"})
         seen["report"] = outcome_of(report, "accessReport")
         declared = await client.execute(DECLARE, {"endsAt": ends_at})
-        seen["declare"] = outcome_of(declared, "declareEmergency")
-        ended = await client.execute(END_EMERGENCY, {"id": mine[persona]})
-        seen["end"] = outcome_of(ended, "endEmergency")
+        seen["declare"] = outcome_of(declared, "declareIncident")
+        ended = await client.execute(END_INCIDENT, {"id": mine[persona]})
+        seen["end"] = outcome_of(ended, "endIncident")
         return seen
 
     seen = dict(zip(PERSONAS, await side_by_side(*(run(p) for p in PERSONAS)), strict=True))
     wrong = mismatches(expected, seen)
     assert not wrong, "\n".join(wrong)
     async with world.runtime.db.session() as session:
-        emergencies = (await session.exec(select(Emergency))).all()
+        incidents = (await session.exec(select(Incident))).all()
     for persona, username in PERSONAS.items():
-        declared_by = [e for e in emergencies if e.declared_by == world.ids[username]]
+        declared_by = [e for e in incidents if e.declared_by == world.ids[username]]
         assert bool(declared_by) == (seen[persona]["declare"] is A), persona
-        target = next(e for e in emergencies if e.id == decode_id("Emergency", mine[persona]))
+        target = next(e for e in incidents if e.id == decode_id("Incident", mine[persona]))
         assert (target.ended_at is not None) == (seen[persona]["end"] is A), persona
 
 
@@ -513,7 +513,7 @@ NOTEBOOK_RELATIONS: dict[str, tuple[str, dict[str, str], str | None, str]] = {
         family        {NOTEBOOK_UNRELATED}
         """),
     ),
-    "inside an active emergency": (
+    "inside an active incident": (
         "inside",
         {**COLLEAGUES, AUTHOR: "MEMBER"},
         None,

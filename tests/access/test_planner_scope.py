@@ -1,4 +1,4 @@
-"""Planners see patients inside an active emergency of their municipality, or who consented."""
+"""Planners see patients inside an active incident of their municipality, or who consented."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.support.visibility import expected_patient_names
 PATIENTS = "{ patients(first: 100) { edges { node { id displayName phone risk { careLevel } } } } }"
 
 
-async def test_each_planner_sees_exactly_the_emergency_or_consenting_patients(
+async def test_each_planner_sees_exactly_the_incident_or_consenting_patients(
     gql: GraphQLClient, demo: dict[str, Any]
 ) -> None:
     planners = [a["username"] for a in demo["accounts"] if a["kind"] == "planner"]
@@ -21,7 +21,7 @@ async def test_each_planner_sees_exactly_the_emergency_or_consenting_patients(
         names = {e["node"]["displayName"] for e in result["data"]["patients"]["edges"]}
         assert names == expected_patient_names(demo, username), username
     first = expected_patient_names(demo, planners[0])
-    assert len(first) >= 3  # the demo emergency holds several patients
+    assert len(first) >= 3  # the demo incident holds several patients
 
 
 async def test_planner_never_sees_the_care_team(gql: GraphQLClient) -> None:
@@ -61,7 +61,7 @@ async def test_planner_of_another_municipality_gets_not_found(gql: GraphQLClient
     assert error_codes(other) == ["NOT_FOUND"]
 
 
-async def test_new_and_moved_patients_follow_the_emergency_area(
+async def test_new_and_moved_patients_follow_the_incident_area(
     gql: GraphQLClient, demo: dict[str, Any]
 ) -> None:
     inside = next(

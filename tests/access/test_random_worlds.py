@@ -22,7 +22,7 @@ from renraku.accounts.service import actor_for
 from renraku.db import Database
 from renraku.glass.models import GlassAccess
 from renraku.kinds import ConsentKind, TeamRole, UserKind
-from renraku.overlay.models import Emergency, EmergencyPatient
+from renraku.overlay.models import Incident, IncidentPatient
 from renraku.teams.models import Consent, Patient, TeamMembership
 from renraku.teams.service import list_patients
 from renraku.timeutil import utcnow
@@ -94,7 +94,7 @@ class World:
     residents: list[Resident]
     memberships: list[Membership]
     consents: list[ConsentRecord]
-    emergencies: list[Declared]
+    incidents: list[Declared]
     glass: list[Glass]
 
 
@@ -116,7 +116,7 @@ def worlds(draw: st.DrawFn) -> World:
             max_size=6,
         )
     )
-    # A planner of each municipality with patients, whom consents and emergencies concern, and
+    # A planner of each municipality with patients, whom consents and incidents concern, and
     # a nurse, who can hold break-the-glass grants.
     people += [Person(UserKind.PLANNER, code, None) for code in CODES[:2]]
     people.append(Person(UserKind.PROFESSIONAL, CODES[0], "nurse"))
@@ -167,14 +167,14 @@ def worlds(draw: st.DrawFn) -> World:
         )
     ]
     # Times lean towards "in force now", so that most worlds have something live to get wrong.
-    emergencies = []
+    incidents = []
     for code in draw(st.lists(codes, min_size=1, max_size=3)):
         theirs = [i for i, r in enumerate(residents) if r.municipality == code]
         inside = draw(st.sets(st.sampled_from(theirs))) if theirs else set()
         starts = draw(st.sampled_from([-24, -1, -1, 24]))
         ends = draw(st.sampled_from([-1, 1, 24, 72]))
         ended = draw(st.sampled_from([None, None, -1]))
-        emergencies.append(Declared(code, starts, ends, ended, frozenset(inside)))
+        incidents.append(Declared(code, starts, ends, ended, frozenset(inside)))
     professionals = [i for i, p in enumerate(people) if p.kind is UserKind.PROFESSIONAL]
     # Grants are only ever opened by professionals, starting when opened.
     glass = draw(
@@ -191,7 +191,7 @@ def worlds(draw: st.DrawFn) -> World:
             max_size=4,
         )
     )
-    return World(people, residents, memberships, consents, emergencies, glass)
+    return World(people, residents, memberships, consents, incidents, glass)
 
 
 def _live(starts: int, ends: int | None, ended: int | None = None) -> bool:
@@ -225,7 +225,7 @@ def expected_roles(world: World, who: int) -> dict[int, frozenset[str]]:
                 e.municipality == me.municipality
                 and index in e.inside
                 and _live(e.starts, e.ends, e.ended)
-                for e in world.emergencies
+                for e in world.incidents
             ):
                 roles.add("planner")
             # The latest planner-sharing record is the one in force; on a tie, the later written.
@@ -336,19 +336,19 @@ async def write(db: Database, world: World) -> tuple[list[int], list[int]]:
                 )
             )
             await session.flush()
-        for e in world.emergencies:
-            emergency = Emergency(
+        for e in world.incidents:
+            incident = Incident(
                 municipality_code=e.municipality,
                 reason="random",
                 starts_at=at(e.starts),
                 ends_at=at(e.ends),
                 ended_at=None if e.ended is None else at(e.ended),
             )
-            session.add(emergency)
+            session.add(incident)
             await session.flush()
-            assert emergency.id is not None
+            assert incident.id is not None
             session.add_all(
-                EmergencyPatient(emergency_id=emergency.id, patient_id=pid[i]) for i in e.inside
+                IncidentPatient(incident_id=incident.id, patient_id=pid[i]) for i in e.inside
             )
         session.add_all(
             GlassAccess(

@@ -11,6 +11,7 @@ from sqlmodel import select
 from renraku.alerts.models import Alert, AlertMunicipality, AlertPatient, AlertSource
 from renraku.audit.models import AuditRecord
 from renraku.db import Database
+from renraku.overlay.models import Incident, IncidentAlert, IncidentPatient
 
 DATA = Path(__file__).parent.parent / "data" / "alerts"
 SENDER = "bousai@example.invalid"
@@ -27,10 +28,19 @@ def real_samples() -> list[str]:
 
 
 async def state(db: Database) -> tuple[int, ...]:
-    """Row counts of every table an import writes to, the audit log included."""
+    """Row counts of every table an import writes to, the audit log and incidents included."""
     counts = []
     async with db.session() as session:
-        for model in (Alert, AlertMunicipality, AlertPatient, AlertSource, AuditRecord):
+        for model in (
+            Alert,
+            AlertMunicipality,
+            AlertPatient,
+            AlertSource,
+            AuditRecord,
+            Incident,
+            IncidentAlert,
+            IncidentPatient,
+        ):
             counts.append((await session.exec(select(func.count()).select_from(model))).one())
     return tuple(counts)
 

@@ -1,5 +1,5 @@
 """`patientCounts`: counted in SQL, small counts suppressed, whole only inside an active
-emergency; planners and managers of the municipality only."""
+incident; planners and managers of the municipality only."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from tests.overlay.helpers import (
     END,
     NISHIO,
     NISHIO_HOME,
-    demo_emergency_id,
+    demo_incident_id,
     patients_inside,
 )
 from tests.support.databases import one_database
@@ -200,11 +200,11 @@ async def test_counts_match_the_patients_and_only_small_ones_are_hidden(
     assert shown > 0  # enough patients that large cells are published, and checked above
 
 
-async def test_inside_an_active_emergency_the_counts_are_whole(
+async def test_inside_an_active_incident_the_counts_are_whole(
     gql: GraphQLClient, runtime: Runtime, demo: dict[str, Any]
 ) -> None:
-    emergency = await demo_emergency_id(runtime)
-    inside = await patients_inside(runtime, decode_id("Emergency", emergency))
+    incident = await demo_incident_id(runtime)
+    inside = await patients_inside(runtime, decode_id("Incident", incident))
     async with runtime.db.session() as session:
         refs = await session.exec(select(Patient.external_ref).where(col(Patient.id).in_(inside)))
         keys = set(refs.all())
@@ -213,7 +213,7 @@ async def test_inside_an_active_emergency_the_counts_are_whole(
     truth = Counter((p["risk"]["care_level"], p["risk"]["living"]) for p in patients)
     for username in ("planner.gamagori", "manager.gamagori"):
         client = await gql.login(username)
-        table = await counts(client, "CARE_LEVEL", "LIVING", emergencyId=emergency)
+        table = await counts(client, "CARE_LEVEL", "LIVING", incidentId=incident)
         assert table["suppressed"] is False
         assert table["total"] == len(patients)
         cells = {
@@ -225,31 +225,31 @@ async def test_inside_an_active_emergency_the_counts_are_whole(
         assert sum(table["rowTotals"]) == sum(table["columnTotals"]) == len(patients)
 
 
-async def test_an_ended_or_foreign_emergency_is_not_found(
+async def test_an_ended_or_foreign_incident_is_not_found(
     gql: GraphQLClient, runtime: Runtime
 ) -> None:
-    emergency = await demo_emergency_id(runtime)
+    incident = await demo_incident_id(runtime)
     for username in ("planner.nishio", "manager.nishio"):
         client = await gql.login(username)
         result = await client.execute(
-            COUNTS, {"rows": "CARE_LEVEL", "columns": "LIVING", "emergencyId": emergency}
+            COUNTS, {"rows": "CARE_LEVEL", "columns": "LIVING", "incidentId": incident}
         )
         assert error(result) == ("NOT_FOUND", None)
     planner = await gql.login("planner.gamagori")
-    assert "errors" not in await planner.execute(END, {"id": emergency})
+    assert "errors" not in await planner.execute(END, {"id": incident})
     result = await planner.execute(
-        COUNTS, {"rows": "CARE_LEVEL", "columns": "LIVING", "emergencyId": emergency}
+        COUNTS, {"rows": "CARE_LEVEL", "columns": "LIVING", "incidentId": incident}
     )
     assert error(result) == ("NOT_FOUND", None)
 
 
 @pytest.mark.parametrize(
-    "bad_id", ["", "nonsense", encode_id("Emergency", 999_999), encode_id("Patient", 1), "x" * 5000]
+    "bad_id", ["", "nonsense", encode_id("Incident", 999_999), encode_id("Patient", 1), "x" * 5000]
 )
-async def test_an_id_that_names_no_emergency_is_not_found(gql: GraphQLClient, bad_id: str) -> None:
+async def test_an_id_that_names_no_incident_is_not_found(gql: GraphQLClient, bad_id: str) -> None:
     planner = await gql.login("planner.gamagori")
     result = await planner.execute(
-        COUNTS, {"rows": "CARE_LEVEL", "columns": "LIVING", "emergencyId": bad_id}
+        COUNTS, {"rows": "CARE_LEVEL", "columns": "LIVING", "incidentId": bad_id}
     )
     assert error(result) == ("NOT_FOUND", None)
 
@@ -259,7 +259,7 @@ async def test_anyone_else_is_forbidden(
     gql: GraphQLClient, runtime: Runtime, username: str
 ) -> None:
     client = await gql.login(username)
-    for extra in ({}, {"emergencyId": await demo_emergency_id(runtime)}, {"emergencyId": "x"}):
+    for extra in ({}, {"incidentId": await demo_incident_id(runtime)}, {"incidentId": "x"}):
         result = await client.execute(COUNTS, {"rows": "CARE_LEVEL", "columns": "LIVING", **extra})
         assert error(result) == ("FORBIDDEN", None)
 

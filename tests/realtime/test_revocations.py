@@ -23,7 +23,7 @@ from renraku.runtime import Runtime, build_runtime
 from renraku.settings import Settings
 from renraku.teams.models import TeamMembership
 from tests.conftest import make_settings
-from tests.overlay.helpers import END, demo_emergency_id, patients_inside
+from tests.overlay.helpers import END, demo_incident_id, patients_inside
 from tests.realtime.support import (
     BROKER_KINDS,
     REDIS_URL,
@@ -184,8 +184,8 @@ async def _expected_offboard(runtime: Runtime, demo: dict[str, Any]) -> Revocati
     )
 
 
-async def _expected_emergency_end(runtime: Runtime, demo: dict[str, Any]) -> Revocation:
-    emergency = decode_id("Emergency", await demo_emergency_id(runtime))
+async def _expected_incident_end(runtime: Runtime, demo: dict[str, Any]) -> Revocation:
+    incident = decode_id("Incident", await demo_incident_id(runtime))
     planners = [
         await user_pk(runtime, a["username"])
         for a in demo["accounts"]
@@ -193,8 +193,8 @@ async def _expected_emergency_end(runtime: Runtime, demo: dict[str, Any]) -> Rev
     ]
     return Revocation(
         tuple(sorted(planners)),
-        tuple(sorted(await patients_inside(runtime, emergency))),
-        RevocationReason.EMERGENCY_ENDED,
+        tuple(sorted(await patients_inside(runtime, incident))),
+        RevocationReason.INCIDENT_ENDED,
     )
 
 
@@ -211,9 +211,9 @@ async def _offboard(gql: GraphQLClient, runtime: Runtime) -> dict[str, Any]:
     return await manager.execute(OFFBOARD, {"u": await user_id(runtime, "nurse.kimura")})
 
 
-async def _end_emergency(gql: GraphQLClient, runtime: Runtime) -> dict[str, Any]:
+async def _end_incident(gql: GraphQLClient, runtime: Runtime) -> dict[str, Any]:
     planner = await gql.login("planner.gamagori")
-    return await planner.execute(END, {"id": await demo_emergency_id(runtime)})
+    return await planner.execute(END, {"id": await demo_incident_id(runtime)})
 
 
 @pytest.mark.parametrize(
@@ -221,9 +221,9 @@ async def _end_emergency(gql: GraphQLClient, runtime: Runtime) -> dict[str, Any]
     [
         (_archive, _expected_archive),
         (_offboard, _expected_offboard),
-        (_end_emergency, _expected_emergency_end),
+        (_end_incident, _expected_incident_end),
     ],
-    ids=["archivePatient", "offboardProfessional", "endEmergency"],
+    ids=["archivePatient", "offboardProfessional", "endIncident"],
 )
 async def test_each_way_of_losing_access_names_who_lost_which_patients(
     gql: GraphQLClient,

@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from shapely.geometry import Point, shape
+from shapely.geometry import Point, Polygon, shape
 
 from renraku.seed.demo import demo_file
 
 
+def _alert_polygons(demo: dict[str, Any]) -> list[Any]:
+    """The demo alerts' polygons, read from the CAP files ("lat,lon lat,lon ...")."""
+    found = []
+    for alert in demo.get("alerts", []):
+        text = (Path(demo_file()).parent / alert["file"]).read_text("utf-8")
+        for ring in re.findall(r"<polygon>([^<]+)</polygon>", text):
+            pairs = [tuple(map(float, p.split(","))) for p in ring.split()]
+            found.append(Polygon([(lon, lat) for lat, lon in pairs]))
+    return found
+
+
 def _areas(demo: dict[str, Any], code: str) -> list[Any]:
+    """Where the demo's incident of this municipality lies: its declaration and the trusted
+    alerts that joined it (every demo alert touches the first planner's municipality)."""
     areas: list[Any] = []
-    for emergency in demo.get("emergencies", []):
-        if emergency["municipality"] != code:
+    if code == demo["emergencies"][0]["municipality"]:
+        areas += _alert_polygons(demo)
+    for incident in demo.get("emergencies", []):
+        if incident["municipality"] != code:
             continue
-        if emergency["area"] == "municipality":
+        if incident["area"] == "municipality":
             areas.append(None)
             continue
-        data = json.loads((Path(demo_file()).parent / emergency["area"]).read_text("utf-8"))
+        data = json.loads((Path(demo_file()).parent / incident["area"]).read_text("utf-8"))
         areas.append(shape(data["features"][0]["geometry"]))
     return areas
 

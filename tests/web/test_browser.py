@@ -562,20 +562,21 @@ async def test_my_feed_spans_my_patients_and_filters_urgent(page: Page) -> None:
     await expect(page.locator("li.feed-item", has_text=urgent[0]["body"])).to_be_visible()
 
 
-async def test_planners_see_their_emergencies_and_the_counts_small_ones_hidden_outside_one(
+async def test_planners_see_their_incidents_and_the_counts_small_ones_hidden_outside_one(
     page: Page, context: BrowserContext
 ) -> None:
-    """The planner whose municipality has the demo emergency sees it and the counts in full;
-    the other municipality's planner sees no emergency, and the small counts hidden."""
+    """The planner whose municipality has the demo incident (災害対応) sees it and the counts in
+    full; the other municipality's planner sees none, and the small counts hidden."""
     await sign_in(page, "planner.gamagori")
-    await expect(page.locator("ul.emergencies li").first).to_be_visible()
-    table = page.get_by_role("table", name="緊急事態の範囲内の患者数")
+    await expect(page.locator("ul.incidents li")).to_have_count(1)
+    await expect(page.locator("ul.incidents li")).to_contain_text("警戒レベル3")
+    table = page.get_by_role("table", name="災害対応の範囲内の患者数")
     await expect(table.locator("tbody tr")).to_have_count(8)
     await expect(table).not_to_contain_text("—")
     await expect(page.locator("p.counts-note")).to_have_count(0)
     await page.get_by_role("button", name="ログアウト").click()
     await sign_in(page, "planner.nishio")
-    await expect(page.get_by_text("発令中の緊急事態はありません")).to_be_visible()
+    await expect(page.get_by_text("対応中の災害対応はありません")).to_be_visible()
     await expect(page.locator("p.counts-note")).to_contain_text("表示しません")
     await expect(page.get_by_role("table", name="担当市町村の患者数")).to_contain_text("—")
 

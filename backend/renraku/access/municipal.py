@@ -1,4 +1,4 @@
-"""Decisions about a municipality as a whole: creating patients, emergencies, counts.
+"""Decisions about a municipality as a whole: creating patients, incidents, counts.
 
 The actor's relation to the municipality (its team manager, its planner, or none) comes from the
 actor; what that relation allows lives in policies/roles.csv, like every other decision.

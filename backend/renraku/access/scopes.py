@@ -30,12 +30,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from renraku.access.actor import Actor
 from renraku.glass.models import GlassAccess, live_glass
 from renraku.kinds import ConsentKind, UserKind
-from renraku.overlay.models import Emergency, EmergencyPatient, active_emergency
+from renraku.overlay.models import Incident, IncidentPatient, active_incident
 from renraku.teams.models import Consent, Patient, TeamMembership
 from renraku.timeutil import utcnow
 
 MANAGER = "manager"
-# A planner sees a patient inside an active emergency of their municipality, or one who consented
+# A planner sees a patient inside an active incident of their municipality, or one who consented
 # to sharing with planners in normal times; the two roles allow the same minimum-necessary fields
 # but are audited with different reasons.
 PLANNER = "planner"
@@ -54,11 +54,11 @@ def active_membership(now: ColumnElement[datetime] | datetime | None = None) -> 
     )
 
 
-def in_active_emergency() -> ColumnElement[bool]:
+def in_active_incident() -> ColumnElement[bool]:
     return exists().where(
-        col(EmergencyPatient.patient_id) == col(Patient.id),
-        col(EmergencyPatient.emergency_id) == col(Emergency.id),
-        active_emergency(),
+        col(IncidentPatient.patient_id) == col(Patient.id),
+        col(IncidentPatient.incident_id) == col(Incident.id),
+        active_incident(),
     )
 
 
@@ -99,7 +99,7 @@ def visible_patients(actor: Actor) -> ColumnElement[bool]:
         return and_(
             live,
             col(Patient.municipality_code) == actor.municipality_code,
-            or_(in_active_emergency(), consented_to_planners()),
+            or_(in_active_incident(), consented_to_planners()),
         )
     # Operators never see patient data.
     return false()
@@ -117,16 +117,16 @@ async def roles_on(
         found = await _team_and_glass(session, user_id=actor.user_id, patient_ids=ids)
         roles.update({pid: set(r) for (pid, _uid), r in found.items()})
     elif actor.kind is UserKind.PLANNER:
-        emergency = in_active_emergency().label("emergency")
+        incident = in_active_incident().label("incident")
         consent = consented_to_planners().label("consent")
         rows3 = await session.exec(
-            select(Patient.id, emergency, consent).where(
+            select(Patient.id, incident, consent).where(
                 col(Patient.id).in_(ids), visible_patients(actor)
             )
         )
-        for patient_id3, in_emergency, consented in rows3.all():
+        for patient_id3, in_incident, consented in rows3.all():
             assert patient_id3 is not None
-            if in_emergency:
+            if in_incident:
                 roles[patient_id3].add(PLANNER)
             if consented:
                 roles[patient_id3].add(PLANNER_CONSENT)

@@ -1,4 +1,4 @@
-"""Small-cell suppression for the counts planners see outside an emergency.
+"""Small-cell suppression for the counts planners see outside an incident.
 
 Every published count from 1 to 10 is hidden (primary suppression). Because the table also
 publishes row, column and grand totals, a lone hidden cell in any of those sums could be

@@ -29,7 +29,7 @@ class Obj(StrEnum):
     POST_OTHERS = "post.others"
     UPLOAD = "upload"
     STAFF = "staff"
-    EMERGENCY = "emergency"
+    INCIDENT = "incident"
     COUNTS = "counts"
     AUDIT_REPORT = "audit.report"
 
@@ -45,6 +45,8 @@ class Act(StrEnum):
     BREAK_GLASS = "break_glass"
     DECLARE = "declare"
     END = "end"
+    CONFIRM = "confirm"
+    PRIORITY = "priority"
     MARK_READ = "mark_read"
     ACKNOWLEDGE = "acknowledge"
     RETRACT = "retract"

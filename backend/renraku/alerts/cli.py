@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from renraku.alerts.imports import REJECTED, ImportResult, Origin, import_document
@@ -60,7 +61,17 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 if isinstance(data, str):
                     results.append((path, ImportResult(REJECTED, data)))
                     continue
-                results.append((path, await import_document(db, data, OPERATOR)))
+                results.append(
+                    (
+                        path,
+                        await import_document(
+                            db,
+                            data,
+                            OPERATOR,
+                            incident_grace=timedelta(hours=settings.incident_grace_hours),
+                        ),
+                    )
+                )
         finally:
             await db.dispose()
         return results

@@ -8,6 +8,7 @@ The answer is the `alerts import --json` object without `file`.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -55,7 +56,8 @@ async def post_alert(request: Request) -> Response:
         return Response(status_code=400)
     assert source.id is not None
     origin = Origin(trusted=source.trusted, source_id=source.id, source_name=source.name)
-    result = await import_document(runtime.db, bytes(body), origin)
+    grace = timedelta(hours=runtime.settings.incident_grace_hours)
+    result = await import_document(runtime.db, bytes(body), origin, incident_grace=grace)
     # Status and ids only: a document's text may name people.
     _log.info(
         "alert received",

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shapely.geometry import MultiPolygon, Point, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from renraku.accounts.models import Municipality
 from renraku.alerts.documents import parse_document
 from renraku.alerts.geometry import touched_municipalities
 from renraku.alerts.models import Alert, AlertMunicipality, AlertPatient
@@ -30,6 +31,8 @@ from renraku.alerts.parsed import ACTUAL, EXERCISE, IGNORED_STATUSES, ParsedAler
 from renraku.alerts.xml_safety import Rejected
 from renraku.audit.changes import record
 from renraku.db import Database
+from renraku.overlay.incidents import do_follow_alert
+from renraku.settings import Settings
 from renraku.tables import table_of
 from renraku.teams.models import Patient
 from renraku.timeutil import utcnow
@@ -43,6 +46,7 @@ REJECTED = "rejected"
 # Outcomes whose area is in force (by its own times): the patients inside are counted.
 COVERING = frozenset({ACCEPTED, UPDATED, DRILL})
 MAX_REASON_NOTES = 40
+DEFAULT_GRACE = timedelta(hours=Settings.incident_grace_hours)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class ImportResult:
     reason: str
     alert_id: int | None = None
     matched_patients: int = 0
+    # The incidents the alert opened, joined, changed or ended.
+    incident_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,9 @@ def place_document(data: bytes) -> Placed:
     return Placed(parsed, shapes, covering, municipalities, hashlib.sha256(data).hexdigest())
 
 
-async def import_document(db: Database, data: bytes, origin: Origin) -> ImportResult:
+async def import_document(
+    db: Database, data: bytes, origin: Origin, *, incident_grace: timedelta = DEFAULT_GRACE
+) -> ImportResult:
     try:
         # Up to 5 MB of XML and its shapes: off the event loop, which serves everyone else.
         placed = await asyncio.to_thread(place_document, data)
@@ -93,12 +101,12 @@ async def import_document(db: Database, data: bytes, origin: Origin) -> ImportRe
         return ImportResult(REJECTED, rejected.reason)
     try:
         async with db.transaction() as session:
-            return await _store(session, placed, origin)
+            return await _store(session, placed, origin, incident_grace)
     except IntegrityError:
         # The same message arrived twice at once and the other copy committed first: this one
         # now finds it and answers as for a repeat.
         async with db.transaction() as session:
-            return await _store(session, placed, origin)
+            return await _store(session, placed, origin, incident_grace)
 
 
 def _outcome(parsed: ParsedAlert) -> str:
@@ -118,7 +126,9 @@ def _polygonal(shapes: list[BaseGeometry]) -> BaseGeometry | None:
     return unary_union(parts) if parts else None
 
 
-async def _store(session: AsyncSession, placed: Placed, origin: Origin) -> ImportResult:
+async def _store(
+    session: AsyncSession, placed: Placed, origin: Origin, incident_grace: timedelta
+) -> ImportResult:
     parsed, shapes, digest = placed.parsed, placed.shapes, placed.digest
     municipalities = placed.municipalities
     existing = (
@@ -197,6 +207,19 @@ async def _store(session: AsyncSession, placed: Placed, origin: Origin) -> Impor
     alert.matched_patients = matched
     alert.reason = _reason(notes)
     session.add(alert)
+    incidents: list[int] = []
+    if status != IGNORED:
+        served = await session.exec(
+            select(Municipality.code).where(col(Municipality.code).in_(sorted(municipalities)))
+        )
+        incidents = await do_follow_alert(
+            session,
+            alert=alert,
+            municipalities=sorted(municipalities),
+            served=list(served.all()),
+            grace=incident_grace,
+            now=now,
+        )
     await record(
         session,
         actor=None,
@@ -209,9 +232,10 @@ async def _store(session: AsyncSession, placed: Placed, origin: Origin) -> Impor
             "status": status,
             "matched_patients": matched,
             "sha256": digest,
+            "incidents": incidents,
         },
     )
-    return ImportResult(status, alert.reason, alert.id, matched)
+    return ImportResult(status, alert.reason, alert.id, matched, tuple(incidents))
 
 
 def _reason(notes: list[str]) -> str:

@@ -2,7 +2,7 @@
 
 Alerts are never deleted: an update marks the one it replaces `superseded_by`, a cancel marks what
 it ends `cancelled_by`, and both stay as history. Which patients an alert covers is computed once
-at import and kept in `alertpatient`, as `emergencypatient` is for declarations.
+at import and kept in `alertpatient`, as `incident_patient` is for declarations.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ ID_TYPES = {
     "glass_access_id": "GlassAccess",
     "user_id": "User",
     "patient_id": "Patient",
-    "emergency_id": "Emergency",
+    "incident_id": "Incident",
     "post_id": "Post",
 }
 MAX_MARKED = 100

@@ -1,4 +1,4 @@
-"""Emergency and hazard areas: GeoJSON in, validated shapely geometry out."""
+"""Incident and hazard areas: GeoJSON in, validated shapely geometry out."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ managers.
 
 Counted in SQL (one GROUP BY over live patients and their risk profiles), then published through
 access/suppression.py: every cell and total from 1 to 10 is hidden, with complementary cells. A
-table restricted to an active emergency's area is published whole: there the planner sees the
+table restricted to an active incident's area is published whole: there the planner sees the
 patients' names anyway (DESIGN.md, the need-to-know table).
 """
 
@@ -23,8 +23,8 @@ from renraku.access.municipal import relations_to_municipality
 from renraku.access.suppression import TOTAL, Key, suppress
 from renraku.errors import BadInput, Forbidden, NotFound
 from renraku.kinds import CareLevel, Living, Mobility
-from renraku.overlay.declarations import access_emergency
-from renraku.overlay.models import Emergency, EmergencyPatient, active_emergency
+from renraku.overlay.declarations import access_incident
+from renraku.overlay.models import Incident, IncidentPatient, active_incident
 from renraku.teams.models import Patient, RiskProfile
 
 # Ages are counted on the calendar of Japan, which has no daylight saving time.
@@ -115,10 +115,10 @@ async def count_by(
     municipality_code: str,
     rows: CountDimension,
     columns: CountDimension,
-    emergency_id: int | None = None,
+    incident_id: int | None = None,
     today: date | None = None,
 ) -> dict[Key, int]:
-    """Live patients of the municipality (inside the emergency, if given) per (row, column)."""
+    """Live patients of the municipality (inside the incident, if given) per (row, column)."""
     today = today or datetime.now(UTC).astimezone(JAPAN).date()
     per_patient = (
         select(
@@ -132,11 +132,11 @@ async def count_by(
             col(Patient.archived_at).is_(None),
         )
     )
-    if emergency_id is not None:
+    if incident_id is not None:
         per_patient = per_patient.where(
             exists().where(
-                col(EmergencyPatient.patient_id) == col(Patient.id),
-                col(EmergencyPatient.emergency_id) == emergency_id,
+                col(IncidentPatient.patient_id) == col(Patient.id),
+                col(IncidentPatient.incident_id) == incident_id,
             )
         )
     # Grouping over a subquery: PostgreSQL would not match the date parameters of a CASE
@@ -184,20 +184,20 @@ async def access_counts(
     actor: Actor,
     rows: CountDimension,
     columns: CountDimension,
-    emergency_id: int | None,
+    incident_id: int | None,
 ) -> CountTable:
-    """The actor's municipality's counts: suppressed, or whole inside one active emergency."""
+    """The actor's municipality's counts: suppressed, or whole inside one active incident."""
     code = require_counts(actor)
     validate_dimensions(rows, columns)
-    if emergency_id is not None:
+    if incident_id is not None:
         # Readable means of the actor's own municipality; only an active one lifts suppression.
-        await access_emergency(session, actor=actor, emergency_id=emergency_id, act="read")
+        await access_incident(session, actor=actor, incident_id=incident_id, act="read")
         active = await session.exec(
-            select(Emergency.id).where(Emergency.id == emergency_id, active_emergency())
+            select(Incident.id).where(Incident.id == incident_id, active_incident())
         )
         if active.first() is None:
             raise NotFound
     counts = await count_by(
-        session, municipality_code=code, rows=rows, columns=columns, emergency_id=emergency_id
+        session, municipality_code=code, rows=rows, columns=columns, incident_id=incident_id
     )
-    return _published(counts, suppressed=emergency_id is None)
+    return _published(counts, suppressed=incident_id is None)

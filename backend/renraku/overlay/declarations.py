@@ -1,8 +1,8 @@
-"""Emergencies for an actor: declare, end and list, decided through renraku.access.
+"""Incidents for an actor: declare, end and list, decided through renraku.access.
 
 Who may is the actor's relation to the municipality (access/municipal.py: its manager or its
-planner) and policies/roles.csv, object `emergency`. Declaring answers FORBIDDEN to anyone else
-(municipalities are public); an emergency the actor may not read answers NOT_FOUND, like any id.
+planner) and policies/roles.csv, object `incident`. Declaring answers FORBIDDEN to anyone else
+(municipalities are public); an incident the actor may not read answers NOT_FOUND, like any id.
 Ending one tells its municipality's planners' live subscriptions at once (revocations.py).
 """
 
@@ -22,19 +22,21 @@ from renraku.accounts.models import User
 from renraku.errors import Forbidden, NotFound
 from renraku.kinds import UserKind
 from renraku.overlay.areas import parse_area
-from renraku.overlay.emergencies import (
+from renraku.overlay.incidents import (
     MAX_REASON_LENGTH,
-    do_declare_emergency,
-    do_end_emergency,
-    list_emergencies,
+    TRIGGER_LEVEL,
+    do_confirm_incident,
+    do_declare_incident,
+    do_end_incident,
+    list_incidents,
 )
-from renraku.overlay.models import Emergency, EmergencyPatient
+from renraku.overlay.models import Incident, IncidentPatient
 from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
 from renraku.text import validate_text
 
-OBJECT = "emergency"
-# Emergencies are rare (a few a year); the list shows the latest ones.
+OBJECT = "incident"
+# Incidents are rare (a few a year); the list shows the latest ones.
 MAX_LISTED = 100
 
 
@@ -44,10 +46,16 @@ def _allowed_on(actor: Actor, municipality_code: str | None, act: str) -> bool:
     return allowed(relations_to_municipality(actor, municipality_code), OBJECT, act)
 
 
-async def check_declare_emergency(
-    runtime: Runtime, *, actor: Actor, area: str | None, reason: str, ends_at: datetime
-) -> Emergency:
-    """Declare an emergency in the actor's own municipality (omitted area = all of it)."""
+async def check_declare_incident(
+    runtime: Runtime,
+    *,
+    actor: Actor,
+    area: str | None,
+    reason: str,
+    ends_at: datetime,
+    level: int = TRIGGER_LEVEL,
+) -> Incident:
+    """Declare an incident in the actor's own municipality (omitted area = all of it)."""
     code = actor.municipality_code
     if code is None or not _allowed_on(actor, code, "declare"):
         raise Forbidden
@@ -56,70 +64,85 @@ async def check_declare_emergency(
     )
     shape = parse_area(area) if area is not None else None
     async with runtime.db.transaction() as session:
-        return await do_declare_emergency(
-            session, actor=actor, municipality_code=code, area=shape, reason=text, ends_at=ends_at
+        return await do_declare_incident(
+            session,
+            actor=actor,
+            municipality_code=code,
+            area=shape,
+            reason=text,
+            ends_at=ends_at,
+            level=level,
         )
 
 
-async def access_emergency(
-    session: AsyncSession, *, actor: Actor, emergency_id: int, act: str, for_update: bool = False
-) -> Emergency:
-    """The emergency if the actor may read it and do `act`; NotFound if missing or unreadable."""
-    query = select(Emergency).where(Emergency.id == emergency_id)
+async def access_incident(
+    session: AsyncSession, *, actor: Actor, incident_id: int, act: str, for_update: bool = False
+) -> Incident:
+    """The incident if the actor may read it and do `act`; NotFound if missing or unreadable."""
+    query = select(Incident).where(Incident.id == incident_id)
     if for_update:
         query = query.with_for_update()
-    emergency = (await session.exec(query)).first()
-    if emergency is None or not _allowed_on(actor, emergency.municipality_code, "read"):
+    incident = (await session.exec(query)).first()
+    if incident is None or not _allowed_on(actor, incident.municipality_code, "read"):
         raise NotFound
-    if not _allowed_on(actor, emergency.municipality_code, act):
+    if not _allowed_on(actor, incident.municipality_code, act):
         raise Forbidden
-    return emergency
+    return incident
 
 
-async def check_end_emergency(runtime: Runtime, *, actor: Actor, emergency_id: int) -> Emergency:
-    """End an active emergency now; its planners lose the identifiable view with it."""
+async def check_end_incident(runtime: Runtime, *, actor: Actor, incident_id: int) -> Incident:
+    """End an active incident now; its planners lose the identifiable view with it."""
     async with runtime.db.transaction() as session:
-        emergency = await access_emergency(
-            session, actor=actor, emergency_id=emergency_id, act="end", for_update=True
+        incident = await access_incident(
+            session, actor=actor, incident_id=incident_id, act="end", for_update=True
         )
-        ended = await do_end_emergency(session, actor=actor, emergency=emergency)
+        ended = await do_end_incident(session, actor=actor, incident=incident)
         planners = await session.exec(
             select(User.id).where(
                 User.kind == UserKind.PLANNER.value,
-                User.municipality_code == emergency.municipality_code,
+                User.municipality_code == incident.municipality_code,
             )
         )
         inside = await session.exec(
-            select(EmergencyPatient.patient_id).where(EmergencyPatient.emergency_id == emergency_id)
+            select(IncidentPatient.patient_id).where(IncidentPatient.incident_id == incident_id)
         )
         revoke_on_commit(
             session,
             runtime,
             user_ids=[uid for uid in planners.all() if uid is not None],
             patient_ids=inside.all(),
-            reason=RevocationReason.EMERGENCY_ENDED,
+            reason=RevocationReason.INCIDENT_ENDED,
         )
     return ended
 
 
-async def list_emergencies_for(
+async def check_confirm_incident(runtime: Runtime, *, actor: Actor, incident_id: int) -> Incident:
+    """Confirm a pending incident (opened by an untrusted source's alert): names unlock now."""
+    async with runtime.db.transaction() as session:
+        incident = await access_incident(
+            session, actor=actor, incident_id=incident_id, act="confirm", for_update=True
+        )
+        return await do_confirm_incident(session, actor=actor, incident=incident)
+
+
+async def list_incidents_for(
     session: AsyncSession, *, actor: Actor, active: bool | None
-) -> list[Emergency]:
-    """The emergencies of the actor's own municipality, newest first (managers and planners)."""
+) -> list[Incident]:
+    """The incidents of the actor's own municipality, newest first (managers and planners)."""
     code = actor.municipality_code
     if code is None or not _allowed_on(actor, code, "read"):
         raise Forbidden
-    found = await list_emergencies(session, municipality_code=code, active=active)
+    found = await list_incidents(session, municipality_code=code, active=active)
     return found[:MAX_LISTED]
 
 
-async def count_inside(session: AsyncSession, emergency_ids: Sequence[int]) -> dict[int, int]:
-    """How many patients each emergency holds, in one query."""
-    if not emergency_ids:
+async def count_inside(session: AsyncSession, incident_ids: Sequence[int]) -> dict[int, int]:
+    """How many patients each incident holds, in one query."""
+    if not incident_ids:
         return {}
     rows = await session.exec(
-        select(EmergencyPatient.emergency_id, func.count())
-        .where(col(EmergencyPatient.emergency_id).in_(list(emergency_ids)))
-        .group_by(col(EmergencyPatient.emergency_id))
+        select(IncidentPatient.incident_id, func.count())
+        .where(col(IncidentPatient.incident_id).in_(list(incident_ids)))
+        .group_by(col(IncidentPatient.incident_id))
     )
-    return {emergency_id: int(count) for emergency_id, count in rows.all()}
+    return {incident_id: int(count) for incident_id, count in rows.all()}

@@ -1,11 +1,12 @@
-"""GraphQL for emergencies and aggregate counts: `declareEmergency`, `endEmergency`,
-`emergencies`, `patientCounts`. Decisions and validation live in overlay/declarations.py and
+"""GraphQL for incidents and aggregate counts: `declareIncident`, `endIncident`,
+`incidents`, `patientCounts`. Decisions and validation live in overlay/declarations.py and
 overlay/counts.py."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from enum import Enum
 
 import strawberry
 
@@ -13,29 +14,61 @@ from renraku.context import Info
 from renraku.ids import decode_id, encode_id
 from renraku.overlay import counts, declarations
 from renraku.overlay.counts import CountDimension
-from renraku.overlay.models import Emergency as EmergencyRow
+from renraku.overlay.incidents import TRIGGER_LEVEL
+from renraku.overlay.models import ALERT, DECLARED
+from renraku.overlay.models import Incident as IncidentRow
 from renraku.timeutil import utcnow
 
 strawberry.enum(CountDimension)
 
 
+@strawberry.enum
+class IncidentOrigin(Enum):
+    DECLARED = DECLARED
+    ALERT = ALERT
+
+
 @strawberry.type
-class Emergency:
-    row: strawberry.Private[EmergencyRow]
+class Incident:
+    row: strawberry.Private[IncidentRow]
     inside: strawberry.Private[int]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
         assert self.row.id is not None
-        return strawberry.ID(encode_id("Emergency", self.row.id))
+        return strawberry.ID(encode_id("Incident", self.row.id))
 
     @strawberry.field
     def municipality_code(self) -> str:
         return self.row.municipality_code
 
-    @strawberry.field
+    @strawberry.field(
+        description="The declaration's reason, or the headline of the alert that started it."
+    )
     def reason(self) -> str:
         return self.row.reason
+
+    @strawberry.field(description="What started it: DECLARED (by hand) or ALERT.")
+    def origin(self) -> IncidentOrigin:
+        return IncidentOrigin(self.row.origin)
+
+    @strawberry.field(description="True when a planner or manager declared it (alerts may join).")
+    def declared(self) -> bool:
+        return self.row.declared
+
+    @strawberry.field(description="The warning level, 1 to 5 (警戒レベル); 3 is the trigger.")
+    def level(self) -> int:
+        return self.row.level
+
+    @strawberry.field(
+        description="Opened by an untrusted source's alert: names stay hidden until confirmed."
+    )
+    def pending(self) -> bool:
+        return self.row.pending
+
+    @strawberry.field(description="A drill: works fully, kept out of real incidents' reports.")
+    def drill(self) -> bool:
+        return self.row.drill
 
     @strawberry.field(
         description="GeoJSON geometry of the area; null means the whole municipality."
@@ -55,7 +88,9 @@ class Emergency:
     def ended_at(self) -> datetime | None:
         return self.row.ended_at
 
-    @strawberry.field
+    @strawberry.field(
+        description="Open (not ended, not past its end); a pending one unlocks nothing."
+    )
     def active(self) -> bool:
         now = utcnow()
         return self.row.ended_at is None and self.row.starts_at <= now < self.row.ends_at
@@ -66,7 +101,7 @@ class Emergency:
 
 
 @strawberry.input
-class DeclareEmergencyInput:
+class DeclareIncidentInput:
     area: str | None = strawberry.field(
         default=None,
         description="A GeoJSON Polygon or MultiPolygon ([longitude, latitude]), as text; "
@@ -74,6 +109,7 @@ class DeclareEmergencyInput:
     )
     reason: str
     ends_at: datetime
+    level: int = strawberry.field(default=TRIGGER_LEVEL, description="1 to 5; 3 unless given.")
 
 
 @strawberry.type
@@ -87,26 +123,26 @@ class CountTable:
     column_totals: list[int | None]
     total: int | None
     suppressed: bool = strawberry.field(
-        description="True when small counts are hidden (outside an active emergency)."
+        description="True when small counts are hidden (outside an active incident)."
     )
 
 
-async def _with_count(info: Info, row: EmergencyRow) -> Emergency:
+async def _with_count(info: Info, row: IncidentRow) -> Incident:
     assert row.id is not None
     async with info.context.runtime.db.session() as session:
         found = await declarations.count_inside(session, [row.id])
-    return Emergency(row=row, inside=found.get(row.id, 0))
+    return Incident(row=row, inside=found.get(row.id, 0))
 
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Your municipality's emergencies, newest first.")
-    async def emergencies(self, info: Info, active: bool | None = None) -> list[Emergency]:
+    @strawberry.field(description="Your municipality's incidents, newest first.")
+    async def incidents(self, info: Info, active: bool | None = None) -> list[Incident]:
         actor = info.context.require_actor()
         async with info.context.runtime.db.session() as session:
-            rows = await declarations.list_emergencies_for(session, actor=actor, active=active)
+            rows = await declarations.list_incidents_for(session, actor=actor, active=active)
             inside = await declarations.count_inside(session, [r.id for r in rows if r.id])
-        return [Emergency(row=r, inside=inside.get(r.id or 0, 0)) for r in rows]
+        return [Incident(row=r, inside=inside.get(r.id or 0, 0)) for r in rows]
 
     @strawberry.field(description="Your municipality's patients counted by two dimensions.")
     async def patient_counts(
@@ -114,14 +150,14 @@ class Query:
         info: Info,
         rows: CountDimension,
         columns: CountDimension,
-        emergency_id: strawberry.ID | None = None,
+        incident_id: strawberry.ID | None = None,
     ) -> CountTable:
         actor = info.context.require_actor()
         counts.require_counts(actor)
-        emergency = decode_id("Emergency", emergency_id) if emergency_id is not None else None
+        incident = decode_id("Incident", incident_id) if incident_id is not None else None
         async with info.context.runtime.db.session() as session:
             table = await counts.access_counts(
-                session, actor=actor, rows=rows, columns=columns, emergency_id=emergency
+                session, actor=actor, rows=rows, columns=columns, incident_id=incident
             )
         return CountTable(
             rows=list(table.rows),
@@ -136,21 +172,32 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Declare an emergency in your municipality.")
-    async def declare_emergency(self, info: Info, input: DeclareEmergencyInput) -> Emergency:
-        row = await declarations.check_declare_emergency(
+    @strawberry.mutation(description="Declare an incident in your municipality.")
+    async def declare_incident(self, info: Info, input: DeclareIncidentInput) -> Incident:
+        row = await declarations.check_declare_incident(
             info.context.runtime,
             actor=info.context.require_actor(),
             area=input.area,
             reason=input.reason,
             ends_at=input.ends_at,
+            level=input.level,
         )
         return await _with_count(info, row)
 
-    @strawberry.mutation(description="End an active emergency of your municipality now.")
-    async def end_emergency(self, info: Info, id: strawberry.ID) -> Emergency:
+    @strawberry.mutation(description="End an active incident of your municipality now.")
+    async def end_incident(self, info: Info, id: strawberry.ID) -> Incident:
         actor = info.context.require_actor()
-        row = await declarations.check_end_emergency(
-            info.context.runtime, actor=actor, emergency_id=decode_id("Emergency", id)
+        row = await declarations.check_end_incident(
+            info.context.runtime, actor=actor, incident_id=decode_id("Incident", id)
+        )
+        return await _with_count(info, row)
+
+    @strawberry.mutation(
+        description="Confirm a pending incident (opened by an untrusted source's alert)."
+    )
+    async def confirm_incident(self, info: Info, id: strawberry.ID) -> Incident:
+        actor = info.context.require_actor()
+        row = await declarations.check_confirm_incident(
+            info.context.runtime, actor=actor, incident_id=decode_id("Incident", id)
         )
         return await _with_count(info, row)

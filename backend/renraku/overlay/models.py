@@ -1,8 +1,10 @@
-"""Declared emergencies and the patients inside them.
+"""Incidents (declared by a planner or manager, or started by alerts) and the patients inside.
 
-Which patients lie inside an emergency's area is computed with shapely when the emergency is
-declared (and when a patient is created or moved), and kept in `emergencypatient`, so that every
-planner's list is a plain indexed SQL filter.
+An incident is one concept whatever started it: a declaration, an alert from a trusted source,
+or an untrusted source's alert that waits (`pending`) for a planner to confirm it. Which patients
+lie inside its area is computed with shapely when the area is set or changes (and when a patient
+is created or moved), and kept in `incident_patient`, so that every planner's list is a plain
+indexed SQL filter.
 """
 
 from __future__ import annotations
@@ -16,13 +18,29 @@ from sqlmodel import Field, SQLModel, col
 from renraku.tables import when_column
 from renraku.timeutil import utcnow
 
+DECLARED = "declared"
+ALERT = "alert"
 
-class Emergency(SQLModel, table=True):
+
+class Incident(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     municipality_code: str = Field(foreign_key="municipality.code", max_length=6, index=True)
-    # A GeoJSON Polygon or MultiPolygon geometry; None means the whole municipality.
+    # A GeoJSON Polygon or MultiPolygon geometry in force; None means the whole municipality.
     area: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # What started it: "declared" (by hand) or "alert". A declaration's own area is kept apart,
+    # so that alerts joining and leaving it never shrink what the planner declared.
+    origin: str = Field(default=DECLARED, max_length=10)
+    declared: bool = False
+    declared_area: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
     reason: str = Field(max_length=400)
+    # The Japanese five-level warning scale (警戒レベル); 3 is when elderly people must leave.
+    level: int = 3
+    # Opened by an untrusted source's alert: unlocks nothing until a planner confirms it.
+    pending: bool = False
+    confirmed_by: int | None = Field(default=None, foreign_key="app_user.id")
+    drill: bool = False
     starts_at: datetime = Field(default_factory=utcnow, sa_column=when_column())
     ends_at: datetime = Field(sa_column=when_column())
     declared_by: int | None = Field(default=None, foreign_key="app_user.id")
@@ -30,16 +48,32 @@ class Emergency(SQLModel, table=True):
     ended_by: int | None = Field(default=None, foreign_key="app_user.id")
 
 
-class EmergencyPatient(SQLModel, table=True):
-    emergency_id: int = Field(foreign_key="emergency.id", primary_key=True)
+class IncidentPatient(SQLModel, table=True):
+    __tablename__ = "incident_patient"
+
+    incident_id: int = Field(foreign_key="incident.id", primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", primary_key=True, index=True)
 
 
-def active_emergency(now: datetime | None = None) -> ColumnElement[bool]:
-    """A WHERE clause on Emergency: declared, started, not ended and not past its end time."""
+class IncidentAlert(SQLModel, table=True):
+    """The alerts that started or joined an incident (history: rows are never removed)."""
+
+    __tablename__ = "incident_alert"
+
+    incident_id: int = Field(foreign_key="incident.id", primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", primary_key=True, index=True)
+
+
+def open_incident(now: datetime | None = None) -> ColumnElement[bool]:
+    """A WHERE clause on Incident: started, not ended and not past its end time (pending or not)."""
     now = now or utcnow()
     return and_(
-        col(Emergency.starts_at) <= now,
-        col(Emergency.ends_at) > now,
-        col(Emergency.ended_at).is_(None),
+        col(Incident.starts_at) <= now,
+        col(Incident.ends_at) > now,
+        col(Incident.ended_at).is_(None),
     )
+
+
+def active_incident(now: datetime | None = None) -> ColumnElement[bool]:
+    """An open incident that is in force: not waiting for a planner to confirm it."""
+    return and_(open_incident(now), col(Incident.pending).is_(False))

@@ -47,7 +47,7 @@ def sees(kind: str, visible: int) -> str:
         "family": f"{patients}: their family member",
         "patient": "their own notebook",
         "municipality": f"{patients} of their municipality, without clinical content",
-        "planner": f"{patients} inside an active emergency or who consented to sharing",
+        "planner": f"{patients} inside an active incident or who consented to sharing",
         "operator": "no patient data",
     }[kind]
 
@@ -60,7 +60,8 @@ def loaded_sentence(created: dict[str, int]) -> str:
             ("patients", "patient", None),
             ("accounts", "account", None),
             ("posts", "notebook post", None),
-            ("emergencies", "emergency", "emergencies"),
+            ("incidents", "incident", "incidents"),
+            ("alerts", "alert", None),
         )
         if created[key]
     ]

@@ -18,9 +18,10 @@ from renraku.db import Database
 from renraku.geo import municipalities
 from renraku.kinds import ConsentKind, TeamRole
 from renraku.overlay.areas import parse_area
-from renraku.overlay.emergencies import do_declare_emergency
-from renraku.overlay.models import Emergency, active_emergency
+from renraku.overlay.incidents import do_declare_incident
+from renraku.overlay.models import Incident, active_incident
 from renraku.package_data import DEMO_WORLD, package_folder
+from renraku.seed.demo_alerts import load_demo_alerts
 from renraku.seed.demo_posts import load_demo_posts
 from renraku.teams.models import Consent, Patient, PatientContact, RiskProfile, TeamMembership
 from renraku.timeutil import utcnow
@@ -183,16 +184,16 @@ async def _patient(
     return pid
 
 
-async def _emergencies(session: AsyncSession, world: dict[str, Any], folder: Path) -> int:
-    """Declare each demo emergency unless an active one with the same reason exists."""
+async def _incidents(session: AsyncSession, world: dict[str, Any], folder: Path) -> int:
+    """Declare each demo incident unless an active one with the same reason exists."""
     declared = 0
     for spec in world.get("emergencies", []):
         existing = (
             await session.exec(
-                select(Emergency.id).where(
-                    Emergency.municipality_code == spec["municipality"],
-                    Emergency.reason == spec["reason"],
-                    active_emergency(),
+                select(Incident.id).where(
+                    Incident.municipality_code == spec["municipality"],
+                    Incident.reason == spec["reason"],
+                    active_incident(),
                 )
             )
         ).first()
@@ -204,7 +205,7 @@ async def _emergencies(session: AsyncSession, world: dict[str, Any], folder: Pat
             if area_spec == "municipality"
             else parse_area((folder / area_spec).read_text(encoding="utf-8"))
         )
-        await do_declare_emergency(
+        await do_declare_incident(
             session,
             actor=None,
             municipality_code=spec["municipality"],
@@ -244,12 +245,15 @@ async def seed_demo(
                 object_type="patient",
                 object_ids=created,
             )
-        emergencies = await _emergencies(session, world, path.parent)
+        incidents = await _incidents(session, world, path.parent)
     # The posts' events are stored; a server's subscribers that miss the publish replay them.
+    # The alert joins the declared incident of its municipality: one incident, not two.
+    alerts = await load_demo_alerts(db, world, path.parent)
     posts = await load_demo_posts(db, broker or MemoryBroker(), world)
     return {
         "patients": len(created),
         "accounts": max(new_users, 0),
-        "emergencies": emergencies,
+        "incidents": incidents,
+        "alerts": alerts,
         "posts": posts,
     }

@@ -20,7 +20,7 @@ from renraku.access.municipal import require_manager_of
 from renraku.audit.changes import audit
 from renraku.errors import BadInput
 from renraku.kinds import ArchiveReason, ConsentKind
-from renraku.overlay.emergencies import do_place_patient
+from renraku.overlay.incidents import do_place_patient
 from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
 from renraku.teams import service

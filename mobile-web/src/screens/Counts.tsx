@@ -3,12 +3,14 @@ import { formatDateTime, t, type MessageKey } from "../i18n";
 import { gql, OfflineError } from "../lib/api";
 
 // What a planner or a municipality manager may see of their municipality before the disaster
-// overlay's screens exist: its emergencies and its patients counted by care level and mobility,
-// small counts hidden outside an active emergency (the server decides which).
+// overlay's screens exist: its incidents (災害対応) and its patients counted by care level and
+// mobility, small counts hidden outside an incident in force (the server decides which).
 
-interface Emergency {
+interface Incident {
   id: string;
   reason: string;
+  level: number;
+  pending: boolean;
   endsAt: string;
   active: boolean;
   patientCount: number;
@@ -24,26 +26,34 @@ interface Table {
   suppressed: boolean;
 }
 
-const EMERGENCIES = `query { emergencies(active: true) { id reason endsAt active patientCount } }`;
-// Inside an active emergency's area the counts are whole; elsewhere small ones are hidden.
-const COUNTS = `query($emergencyId: ID) {
-  patientCounts(rows: CARE_LEVEL, columns: MOBILITY, emergencyId: $emergencyId) {
+const INCIDENTS = `query { incidents(active: true) { id reason level pending endsAt active patientCount } }`;
+// Inside the area of an incident in force the counts are whole; elsewhere small ones are hidden.
+// A pending incident (an untrusted source's alert no planner confirmed yet) unlocks nothing.
+const COUNTS = `query($incidentId: ID) {
+  patientCounts(rows: CARE_LEVEL, columns: MOBILITY, incidentId: $incidentId) {
     rows columns cells rowTotals columnTotals total suppressed
   }
 }`;
 
-async function overview(): Promise<{ emergencies: Emergency[]; patientCounts: Table }> {
-  const { emergencies } = await gql<{ emergencies: Emergency[] }>(EMERGENCIES);
+interface Overview {
+  incidents: Incident[];
+  inForce: boolean;
+  patientCounts: Table;
+}
+
+async function overview(): Promise<Overview> {
+  const { incidents } = await gql<{ incidents: Incident[] }>(INCIDENTS);
+  const inForce = incidents.find((i) => !i.pending);
   const { patientCounts } = await gql<{ patientCounts: Table }>(COUNTS, {
-    emergencyId: emergencies[0]?.id ?? null,
+    incidentId: inForce?.id ?? null,
   });
-  return { emergencies, patientCounts };
+  return { incidents, inForce: inForce !== undefined, patientCounts };
 }
 
 const count = (n: number | null) => (n === null ? "—" : String(n));
 
 export function Counts() {
-  const [data, setData] = useState<{ emergencies: Emergency[]; patientCounts: Table } | null>(null);
+  const [data, setData] = useState<Overview | null>(null);
   const [failed, setFailed] = useState<string>("");
   useEffect(() => {
     overview()
@@ -55,16 +65,20 @@ export function Counts() {
   const table = data.patientCounts;
   return (
     <section class="stack counts">
-      <h2>{t("counts.emergencies")}</h2>
-      {data.emergencies.length === 0 ? (
-        <p class="empty">{t("counts.noEmergency")}</p>
+      <h2>{t("counts.incidents")}</h2>
+      {data.incidents.length === 0 ? (
+        <p class="empty">{t("counts.noIncident")}</p>
       ) : (
-        <ul class="emergencies">
-          {data.emergencies.map((e) => (
+        <ul class="incidents">
+          {data.incidents.map((e) => (
             <li key={e.id}>
               <strong>{e.reason}</strong>
               <span class="sub">
-                {t("counts.emergencyUntil", { until: formatDateTime(e.endsAt), count: e.patientCount })}
+                {t("counts.incidentLevel", { level: e.level })}
+                {e.pending ? ` ${t("counts.incidentPending")}` : ""}
+              </span>
+              <span class="sub">
+                {t("counts.incidentUntil", { until: formatDateTime(e.endsAt), count: e.patientCount })}
               </span>
             </li>
           ))}
@@ -74,7 +88,7 @@ export function Counts() {
       {table.suppressed && <p class="counts-note">{t("counts.suppressed")}</p>}
       <div class="table-scroll">
         <table class="count-table">
-          <caption>{t(data.emergencies.length ? "counts.captionEmergency" : "counts.caption")}</caption>
+          <caption>{t(data.inForce ? "counts.captionIncident" : "counts.caption")}</caption>
           <thead>
             <tr>
               <th scope="col">{t("counts.careLevel")}</th>

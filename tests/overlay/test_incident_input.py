@@ -1,4 +1,4 @@
-"""`declareEmergency` refuses malformed, hostile and oversized input, naming the field, and
+"""`declareIncident` refuses malformed, hostile and oversized input, naming the field, and
 stores nothing."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from renraku.ids import decode_id
-from renraku.overlay.models import Emergency
+from renraku.overlay.models import Incident
 from renraku.runtime import Runtime
 from tests.overlay.helpers import (
     DECLARE,
     NISHIO_HOME,
-    emergency_input,
-    emergency_rows,
     hours_from_now,
+    incident_input,
+    incident_rows,
     square,
     square_text,
 )
@@ -74,12 +74,12 @@ BAD_AREAS = {
 async def test_an_unusable_area_is_refused_naming_it_and_nothing_is_stored(
     gql: GraphQLClient, runtime: Runtime, area: str
 ) -> None:
-    before = await emergency_rows(runtime)
+    before = await incident_rows(runtime)
     audit_before = await last_audit_id(runtime)
     planner = await gql.login("planner.nishio")
-    result = await planner.execute(DECLARE, {"input": emergency_input(area=area)})
+    result = await planner.execute(DECLARE, {"input": incident_input(area=area)})
     assert error(result) == ("BAD_USER_INPUT", "area")
-    assert await emergency_rows(runtime) == before
+    assert await incident_rows(runtime) == before
     assert await last_audit_id(runtime) == audit_before
 
 
@@ -100,28 +100,28 @@ BAD_FIELDS = {
 async def test_a_bad_reason_or_end_time_is_refused_naming_it_and_nothing_is_stored(
     gql: GraphQLClient, runtime: Runtime, changes: dict[str, Any], field: str
 ) -> None:
-    before = await emergency_rows(runtime)
+    before = await incident_rows(runtime)
     manager = await gql.login("manager.nishio")
-    result = await manager.execute(DECLARE, {"input": emergency_input(**changes)})
+    result = await manager.execute(DECLARE, {"input": incident_input(**changes)})
     assert error(result) == ("BAD_USER_INPUT", field)
-    assert await emergency_rows(runtime) == before
+    assert await incident_rows(runtime) == before
 
 
 async def test_a_malformed_end_time_or_an_oversized_request_is_refused(
     gql: GraphQLClient, runtime: Runtime
 ) -> None:
-    before = await emergency_rows(runtime)
+    before = await incident_rows(runtime)
     manager = await gql.login("manager.nishio")
-    result = await manager.execute(DECLARE, {"input": emergency_input(endsAt="tomorrow")})
+    result = await manager.execute(DECLARE, {"input": incident_input(endsAt="tomorrow")})
     assert error_codes(result) == ["BAD_USER_INPUT"]
     huge = '{"type":"Polygon","coordinates":[[' + ",".join(["[137.05,34.86]"] * 80_000) + "]]}"
     response = await manager.http.post(
         "/graphql",
-        json={"query": DECLARE, "variables": {"input": emergency_input(area=huge)}},
+        json={"query": DECLARE, "variables": {"input": incident_input(area=huge)}},
         headers={"Authorization": f"Bearer {manager.token}"},
     )
     assert response.status_code == 413
-    assert await emergency_rows(runtime) == before
+    assert await incident_rows(runtime) == before
 
 
 async def test_a_self_intersecting_area_is_repaired_not_refused(gql: GraphQLClient) -> None:
@@ -130,7 +130,7 @@ async def test_a_self_intersecting_area_is_repaired_not_refused(gql: GraphQLClie
          [LON - 0.01, LAT + 0.01], [LON - 0.01, LAT - 0.01]]
     )  # fmt: skip
     planner = await gql.login("planner.nishio")
-    result = await planner.execute(DECLARE, {"input": emergency_input(area=bowtie)})
+    result = await planner.execute(DECLARE, {"input": incident_input(area=bowtie)})
     assert "errors" not in result, result
 
 
@@ -139,10 +139,10 @@ async def test_a_reason_is_stored_without_bidirectional_or_zero_width_characters
 ) -> None:
     manager = await gql.login("manager.nishio")
     written = "\u202e高潮警報\u200b（試験）\r\n潮位 ２ｍ\ufeff"
-    result = await manager.execute(DECLARE, {"input": emergency_input(reason=written)})
+    result = await manager.execute(DECLARE, {"input": incident_input(reason=written)})
     assert "errors" not in result, result
-    declared = result["data"]["declareEmergency"]
+    declared = result["data"]["declareIncident"]
     assert declared["reason"] == "高潮警報（試験）\n潮位 ２ｍ"
     async with runtime.db.session() as session:
-        row = await session.get(Emergency, decode_id("Emergency", declared["id"]))
+        row = await session.get(Incident, decode_id("Incident", declared["id"]))
     assert row is not None and row.reason == "高潮警報（試験）\n潮位 ２ｍ"

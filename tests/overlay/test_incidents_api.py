@@ -1,5 +1,5 @@
-"""`declareEmergency`, `endEmergency` and `emergencies`: who may, what is refused, and what
-planners see while an emergency is active and the moment it ends."""
+"""`declareIncident`, `endIncident` and `incidents`: who may, what is refused, and what
+planners see while an incident is active and the moment it ends."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ import pytest
 from sqlmodel import update
 
 from renraku.ids import decode_id, encode_id
-from renraku.overlay.models import Emergency
+from renraku.overlay.models import Incident
 from renraku.runtime import Runtime
 from tests.overlay.helpers import (
     DECLARE,
-    EMERGENCIES,
     END,
     GAMAGORI,
+    INCIDENTS,
     NISHIO,
     NISHIO_HOME,
-    demo_emergency_id,
-    emergency_input,
-    emergency_rows,
+    demo_incident_id,
+    incident_input,
+    incident_rows,
     live_patients,
     patients_inside,
     square_text,
@@ -50,10 +50,10 @@ async def test_manager_or_planner_declares_and_the_planner_then_sees_the_patient
 
     declarer = await gql.login(username)
     result = await declarer.execute(
-        DECLARE, {"input": emergency_input(area=square_text(*patient["location"]))}
+        DECLARE, {"input": incident_input(area=square_text(*patient["location"]))}
     )
     assert "errors" not in result, result
-    declared = result["data"]["declareEmergency"]
+    declared = result["data"]["declareIncident"]
     assert declared["municipalityCode"] == NISHIO
     assert declared["active"] is True and declared["endedAt"] is None
     assert declared["patientCount"] == 1
@@ -63,8 +63,8 @@ async def test_manager_or_planner_declares_and_the_planner_then_sees_the_patient
     assert seen == expected_patient_names(demo, "planner.nishio") | {patient["display_name"]}
     records = await audit_actions(runtime, before)
     [record] = [r for r in records if r.action.startswith("overlay.")]
-    assert record.action == "overlay.emergency_declared"
-    assert record.object_ids == [decode_id("Emergency", declared["id"])]
+    assert record.action == "overlay.incident_declared"
+    assert record.object_ids == [decode_id("Incident", declared["id"])]
     assert await patients_inside(runtime, record.object_ids[0]) == {
         await patient_pk(runtime, TSUZUKI)
     }
@@ -74,11 +74,11 @@ async def test_an_omitted_area_is_the_whole_municipality(
     gql: GraphQLClient, runtime: Runtime, demo: dict[str, Any]
 ) -> None:
     manager = await gql.login("manager.nishio")
-    result = await manager.execute(DECLARE, {"input": emergency_input()})
+    result = await manager.execute(DECLARE, {"input": incident_input()})
     assert "errors" not in result, result
-    assert result["data"]["declareEmergency"]["area"] is None
+    assert result["data"]["declareIncident"]["area"] is None
     everyone = {p["display_name"] for p in demo["patients"] if p["municipality"] == NISHIO}
-    assert result["data"]["declareEmergency"]["patientCount"] == len(everyone)
+    assert result["data"]["declareIncident"]["patientCount"] == len(everyone)
     assert await visible_names(await gql.login("planner.nishio")) == everyone
 
 
@@ -88,26 +88,26 @@ async def test_an_omitted_area_is_the_whole_municipality(
 async def test_anyone_but_the_manager_or_planner_is_forbidden_to_declare(
     gql: GraphQLClient, runtime: Runtime, username: str
 ) -> None:
-    before = await emergency_rows(runtime)
+    before = await incident_rows(runtime)
     client = await gql.login(username)
-    result = await client.execute(DECLARE, {"input": emergency_input()})
+    result = await client.execute(DECLARE, {"input": incident_input()})
     assert error(result) == ("FORBIDDEN", None)
     assert result.get("data") is None
-    assert await emergency_rows(runtime) == before
+    assert await incident_rows(runtime) == before
 
 
 async def test_signed_out_is_unauthenticated(gql: GraphQLClient, runtime: Runtime) -> None:
-    before = await emergency_rows(runtime)
-    assert error_codes(await gql.execute(DECLARE, {"input": emergency_input()})) == [
+    before = await incident_rows(runtime)
+    assert error_codes(await gql.execute(DECLARE, {"input": incident_input()})) == [
         "UNAUTHENTICATED"
     ]
-    assert error_codes(await gql.execute(EMERGENCIES)) == ["UNAUTHENTICATED"]
-    emergency = await demo_emergency_id(runtime)
-    assert error_codes(await gql.execute(END, {"id": emergency})) == ["UNAUTHENTICATED"]
-    assert await emergency_rows(runtime) == before
+    assert error_codes(await gql.execute(INCIDENTS)) == ["UNAUTHENTICATED"]
+    incident = await demo_incident_id(runtime)
+    assert error_codes(await gql.execute(END, {"id": incident})) == ["UNAUTHENTICATED"]
+    assert await incident_rows(runtime) == before
 
 
-async def test_ending_the_emergency_takes_the_identifiable_view_away_at_once(
+async def test_ending_the_incident_takes_the_identifiable_view_away_at_once(
     gql: GraphQLClient, runtime: Runtime, demo: dict[str, Any]
 ) -> None:
     planner = await gql.login("planner.gamagori")
@@ -118,12 +118,12 @@ async def test_ending_the_emergency_takes_the_identifiable_view_away_at_once(
     }
     during = await visible_names(planner)
     assert during == expected_patient_names(demo, "planner.gamagori")
-    assert during - consenting  # the emergency shows people who never consented
+    assert during - consenting  # the incident shows people who never consented
 
-    emergency = await demo_emergency_id(runtime)
-    result = await planner.execute(END, {"id": emergency})
+    incident = await demo_incident_id(runtime)
+    result = await planner.execute(END, {"id": incident})
     assert "errors" not in result, result
-    ended = result["data"]["endEmergency"]
+    ended = result["data"]["endIncident"]
     assert ended["active"] is False and ended["endedAt"] is not None
     assert await visible_names(planner) == consenting
     for name in during - consenting:
@@ -134,20 +134,20 @@ async def test_ending_the_emergency_takes_the_identifiable_view_away_at_once(
         )
         assert error_codes(found) == ["NOT_FOUND"]
 
-    listed = await planner.execute(EMERGENCIES, {"active": True})
-    assert listed["data"]["emergencies"] == []
-    listed = await planner.execute(EMERGENCIES, {"active": False})
-    assert [e["id"] for e in listed["data"]["emergencies"]] == [emergency]
-    again = await planner.execute(END, {"id": emergency})
+    listed = await planner.execute(INCIDENTS, {"active": True})
+    assert listed["data"]["incidents"] == []
+    listed = await planner.execute(INCIDENTS, {"active": False})
+    assert [e["id"] for e in listed["data"]["incidents"]] == [incident]
+    again = await planner.execute(END, {"id": incident})
     assert error(again) == ("NOT_FOUND", None)
 
 
-async def test_an_emergency_past_its_end_time_is_no_longer_active(
+async def test_an_incident_past_its_end_time_is_no_longer_active(
     gql: GraphQLClient, runtime: Runtime, demo: dict[str, Any]
 ) -> None:
     async with runtime.db.transaction() as session:
         await session.exec(
-            update(Emergency).values(ends_at=datetime.now(UTC) - timedelta(seconds=1))
+            update(Incident).values(ends_at=datetime.now(UTC) - timedelta(seconds=1))
         )
     planner = await gql.login("planner.gamagori")
     consenting = {
@@ -156,15 +156,15 @@ async def test_an_emergency_past_its_end_time_is_no_longer_active(
         if p["municipality"] == GAMAGORI and p["consent"].get("planner_sharing")
     }
     assert await visible_names(planner) == consenting
-    result = await planner.execute(END, {"id": await demo_emergency_id(runtime)})
+    result = await planner.execute(END, {"id": await demo_incident_id(runtime)})
     assert error(result) == ("NOT_FOUND", None)
 
 
 async def test_the_manager_may_end_it_too(gql: GraphQLClient, runtime: Runtime) -> None:
     manager = await gql.login("manager.gamagori")
-    result = await manager.execute(END, {"id": await demo_emergency_id(runtime)})
+    result = await manager.execute(END, {"id": await demo_incident_id(runtime)})
     assert "errors" not in result, result
-    assert result["data"]["endEmergency"]["active"] is False
+    assert result["data"]["endIncident"]["active"] is False
 
 
 @pytest.mark.parametrize(
@@ -174,11 +174,11 @@ async def test_the_manager_may_end_it_too(gql: GraphQLClient, runtime: Runtime) 
 async def test_nobody_else_can_end_or_even_find_it(
     gql: GraphQLClient, runtime: Runtime, username: str
 ) -> None:
-    before = await emergency_rows(runtime)
+    before = await incident_rows(runtime)
     client = await gql.login(username)
-    result = await client.execute(END, {"id": await demo_emergency_id(runtime)})
+    result = await client.execute(END, {"id": await demo_incident_id(runtime)})
     assert error(result) == ("NOT_FOUND", None)
-    assert await emergency_rows(runtime) == before
+    assert await incident_rows(runtime) == before
 
 
 @pytest.mark.parametrize(
@@ -186,51 +186,51 @@ async def test_nobody_else_can_end_or_even_find_it(
     [
         "",
         "not-an-id",
-        encode_id("Emergency", 999_999),
+        encode_id("Incident", 999_999),
         encode_id("Patient", 1),
         "x" * 10_000,
         "' OR 1=1 --",
     ],
 )
-async def test_an_id_that_names_no_emergency_is_not_found(
+async def test_an_id_that_names_no_incident_is_not_found(
     gql: GraphQLClient, runtime: Runtime, bad_id: str
 ) -> None:
-    before = await emergency_rows(runtime)
+    before = await incident_rows(runtime)
     planner = await gql.login("planner.gamagori")
     result = await planner.execute(END, {"id": bad_id})
     assert error(result) == ("NOT_FOUND", None)
-    assert await emergency_rows(runtime) == before
+    assert await incident_rows(runtime) == before
 
 
-async def test_each_municipality_lists_only_its_own_emergencies(
+async def test_each_municipality_lists_only_its_own_incidents(
     gql: GraphQLClient, runtime: Runtime
 ) -> None:
     gamagori = await gql.login("planner.gamagori")
-    listed = (await gamagori.execute(EMERGENCIES))["data"]["emergencies"]
+    listed = (await gamagori.execute(INCIDENTS))["data"]["incidents"]
     assert [(e["id"], e["municipalityCode"], e["active"]) for e in listed] == [
-        (await demo_emergency_id(runtime), GAMAGORI, True)
+        (await demo_incident_id(runtime), GAMAGORI, True)
     ]
-    inside = await patients_inside(runtime, decode_id("Emergency", listed[0]["id"]))
+    inside = await patients_inside(runtime, decode_id("Incident", listed[0]["id"]))
     assert listed[0]["patientCount"] == len(inside) >= 3
     for username in ("planner.nishio", "manager.nishio"):
         client = await gql.login(username)
-        assert (await client.execute(EMERGENCIES))["data"]["emergencies"] == []
+        assert (await client.execute(INCIDENTS))["data"]["incidents"] == []
     manager = await gql.login("manager.gamagori")
-    assert len((await manager.execute(EMERGENCIES, {"active": True}))["data"]["emergencies"]) == 1
+    assert len((await manager.execute(INCIDENTS, {"active": True}))["data"]["incidents"]) == 1
 
 
 @pytest.mark.parametrize("username", ["dr.suzuki", "family.ito", "operator"])
-async def test_others_may_not_list_emergencies(gql: GraphQLClient, username: str) -> None:
+async def test_others_may_not_list_incidents(gql: GraphQLClient, username: str) -> None:
     client = await gql.login(username)
-    assert error(await client.execute(EMERGENCIES)) == ("FORBIDDEN", None)
+    assert error(await client.execute(INCIDENTS)) == ("FORBIDDEN", None)
 
 
-async def test_patients_created_in_the_whole_municipality_emergency_count_in_it(
+async def test_patients_created_in_the_whole_municipality_incident_count_in_it(
     gql: GraphQLClient, runtime: Runtime
 ) -> None:
     manager = await gql.login("manager.nishio")
-    result = await manager.execute(DECLARE, {"input": emergency_input()})
-    before = result["data"]["declareEmergency"]["patientCount"]
+    result = await manager.execute(DECLARE, {"input": incident_input()})
+    before = result["data"]["declareIncident"]["patientCount"]
     assert before == len(await live_patients(runtime, NISHIO))
     created = await manager.execute(
         "mutation($input: CreatePatientInput!) { createPatient(input: $input) { id } }",
@@ -243,5 +243,5 @@ async def test_patients_created_in_the_whole_municipality_emergency_count_in_it(
         },
     )
     assert "errors" not in created, created
-    listed = (await manager.execute(EMERGENCIES, {"active": True}))["data"]["emergencies"]
+    listed = (await manager.execute(INCIDENTS, {"active": True}))["data"]["incidents"]
     assert listed[0]["patientCount"] == before + 1

@@ -1,0 +1,385 @@
+"""Incidents: declared by hand or started by alerts, ended, and their patient lists kept current.
+
+One concept whatever started it (DESIGN.md "Priority model"): an Actual alert at level 3 or above
+from a trusted source that touches a municipality opens an incident there, or joins the one
+already open (its area grows to hold the alert's, its level rises); an untrusted source's alert
+opens (or joins) a pending one that unlocks nothing until a planner confirms it, and never
+changes an incident in force. An update replaces the alert
+it references in the incident's area; when the last alert in force is cancelled or expires, an
+incident no planner declared ends after the grace period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import unary_union
+from sqlalchemy import or_
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from renraku.access.actor import Actor
+from renraku.alerts.models import Alert
+from renraku.audit import changes
+from renraku.errors import BadInput, NotFound
+from renraku.geo import boundaries
+from renraku.overlay.areas import parse_area, to_geojson
+from renraku.overlay.models import (
+    ALERT,
+    Incident,
+    IncidentAlert,
+    IncidentPatient,
+    open_incident,
+)
+from renraku.teams.models import Patient
+from renraku.text import clean_text, visible_length
+from renraku.timeutil import utcnow
+
+MAX_INCIDENT_HOURS = 24 * 14
+MAX_REASON_LENGTH = 400
+# The level at which elderly people must leave (高齢者等避難): an alert from it opens an incident.
+TRIGGER_LEVEL = 3
+LEVELS = range(1, 6)
+# An alert without an expiry is taken to hold this long from when it was sent.
+UNBOUNDED_ALERT_HOURS = 24
+# The outcomes of an import whose area is in force (alerts/imports.py).
+IN_FORCE = ("accepted", "updated")
+
+
+def validate_declaration(
+    *, reason: str, ends_at: datetime, level: int = TRIGGER_LEVEL, now: datetime | None = None
+) -> str:
+    now = now or utcnow()
+    reason = clean_text(reason, multiline=True)
+    if not visible_length(reason):
+        raise BadInput("Give the reason for the incident.", field="reason")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise BadInput(f"The reason is longer than {MAX_REASON_LENGTH} characters.", field="reason")
+    if level not in LEVELS:
+        raise BadInput("The level is one of the warning scale's 1 to 5.", field="level")
+    if ends_at.tzinfo is None:
+        raise BadInput("The end time needs a time zone.", field="endsAt")
+    if ends_at <= now:
+        raise BadInput("The end time must be in the future.", field="endsAt")
+    if ends_at > now + timedelta(hours=MAX_INCIDENT_HOURS):
+        raise BadInput(
+            f"An incident lasts at most {MAX_INCIDENT_HOURS} hours; declare it again after.",
+            field="endsAt",
+        )
+    return reason
+
+
+def _inside(area: BaseGeometry | None, patients: Sequence[Patient]) -> list[int]:
+    if area is None:
+        return [p.id for p in patients if p.id is not None]
+    lons = [p.longitude for p in patients]
+    lats = [p.latitude for p in patients]
+    mask = shapely.contains_xy(area, lons, lats)
+    return [p.id for p, inside in zip(patients, mask, strict=True) if inside and p.id is not None]
+
+
+async def _place_all(session: AsyncSession, incident: Incident) -> int:
+    """Put exactly the municipality's live patients inside the incident's area into it."""
+    assert incident.id is not None
+    await session.exec(
+        delete(IncidentPatient).where(col(IncidentPatient.incident_id) == incident.id)
+    )
+    patients = (
+        await session.exec(
+            select(Patient).where(
+                Patient.municipality_code == incident.municipality_code,
+                col(Patient.archived_at).is_(None),
+            )
+        )
+    ).all()
+    area = parse_area(incident.area) if incident.area is not None else None
+    inside = _inside(area, patients)
+    session.add_all(IncidentPatient(incident_id=incident.id, patient_id=p) for p in inside)
+    await session.flush()
+    return len(inside)
+
+
+async def do_declare_incident(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    municipality_code: str,
+    area: BaseGeometry | None,
+    reason: str,
+    ends_at: datetime,
+    level: int = TRIGGER_LEVEL,
+) -> Incident:
+    """Declare an incident (authorisation is the caller's, through renraku.access)."""
+    reason = validate_declaration(reason=reason, ends_at=ends_at, level=level)
+    if municipality_code not in boundaries():
+        raise BadInput("Unknown municipality code.", field="municipalityCode")
+    if area is not None and not area.intersects(boundaries()[municipality_code]):
+        raise BadInput("The area does not touch the municipality.", field="area")
+    declared_area = to_geojson(area) if area is not None else None
+    incident = Incident(
+        municipality_code=municipality_code,
+        area=declared_area,
+        declared=True,
+        declared_area=declared_area,
+        reason=reason,
+        level=level,
+        ends_at=ends_at,
+        declared_by=actor.user_id if actor else None,
+    )
+    session.add(incident)
+    await session.flush()
+    assert incident.id is not None
+    inside = await _place_all(session, incident)
+    await changes.record(
+        session,
+        actor=actor,
+        action="overlay.incident_declared",
+        object_type="incident",
+        object_ids=[incident.id],
+        detail={"municipality": municipality_code, "patients": inside, "level": level},
+    )
+    return incident
+
+
+async def do_end_incident(session: AsyncSession, *, actor: Actor, incident: Incident) -> Incident:
+    if incident.ended_at is not None or incident.ends_at <= utcnow():
+        raise NotFound
+    incident.ended_at = utcnow()
+    incident.ended_by = actor.user_id
+    session.add(incident)
+    assert incident.id is not None
+    await changes.record(
+        session,
+        actor=actor,
+        action="overlay.incident_ended",
+        object_type="incident",
+        object_ids=[incident.id],
+    )
+    return incident
+
+
+async def do_confirm_incident(
+    session: AsyncSession, *, actor: Actor, incident: Incident
+) -> Incident:
+    """A planner confirms what an untrusted source's alert opened: names unlock from now."""
+    if not incident.pending or incident.ended_at is not None or incident.ends_at <= utcnow():
+        raise NotFound
+    incident.pending = False
+    incident.confirmed_by = actor.user_id
+    session.add(incident)
+    assert incident.id is not None
+    await changes.record(
+        session,
+        actor=actor,
+        action="overlay.incident_confirmed",
+        object_type="incident",
+        object_ids=[incident.id],
+    )
+    return incident
+
+
+async def do_place_patient(session: AsyncSession, *, patient: Patient) -> None:
+    """Put a new or moved patient into exactly the open incidents whose area holds them."""
+    assert patient.id is not None
+    await session.exec(delete(IncidentPatient).where(col(IncidentPatient.patient_id) == patient.id))
+    if patient.archived_at is not None:
+        return
+    incidents = (
+        await session.exec(
+            select(Incident).where(
+                Incident.municipality_code == patient.municipality_code, open_incident()
+            )
+        )
+    ).all()
+    for incident in incidents:
+        area = parse_area(incident.area) if incident.area is not None else None
+        if _inside(area, [patient]):
+            assert incident.id is not None
+            session.add(IncidentPatient(incident_id=incident.id, patient_id=patient.id))
+
+
+async def list_incidents(
+    session: AsyncSession, *, municipality_code: str, active: bool | None
+) -> list[Incident]:
+    query = select(Incident).where(Incident.municipality_code == municipality_code)
+    if active is True:
+        query = query.where(open_incident())
+    elif active is False:
+        now = utcnow()
+        query = query.where(or_(col(Incident.ended_at).is_not(None), col(Incident.ends_at) <= now))
+    return list((await session.exec(query.order_by(col(Incident.starts_at).desc()))).all())
+
+
+# --- Alerts ----------------------------------------------------------------------------------
+
+
+def _alert_in_force(alert: Alert, now: datetime) -> bool:
+    return (
+        alert.cap_status == "Actual"
+        and alert.status in IN_FORCE
+        and alert.superseded_by is None
+        and alert.cancelled_by is None
+        and alert.ended_at is None
+        and (alert.expires is None or alert.expires > now)
+    )
+
+
+def _alert_until(alert: Alert) -> datetime:
+    return alert.expires or alert.sent + timedelta(hours=UNBOUNDED_ALERT_HOURS)
+
+
+def _alert_part(alert: Alert, municipality_code: str) -> BaseGeometry | None:
+    """The part of the municipality an alert covers; None for all of it (placed by geocode)."""
+    if alert.area is None:
+        return None
+    found = shape(alert.area)
+    parts = getattr(found, "geoms", [found])
+    polygons = [p for p in parts if isinstance(p, (Polygon, MultiPolygon))]
+    if not polygons:
+        return None
+    return unary_union(polygons).intersection(boundaries()[municipality_code])
+
+
+async def _alerts_of(session: AsyncSession, incident_id: int) -> list[Alert]:
+    rows = await session.exec(
+        select(Alert)
+        .join(IncidentAlert, col(IncidentAlert.alert_id) == col(Alert.id))
+        .where(IncidentAlert.incident_id == incident_id)
+    )
+    return list(rows.all())
+
+
+async def _refresh(
+    session: AsyncSession, incident: Incident, *, now: datetime, grace: timedelta
+) -> int:
+    """Recompute an incident's area, level and end from its declaration and its alerts in force."""
+    assert incident.id is not None
+    in_force = [a for a in await _alerts_of(session, incident.id) if _alert_in_force(a, now)]
+    whole = False
+    parts: list[BaseGeometry] = []
+    if incident.declared:
+        if incident.declared_area is None:
+            whole = True
+        else:
+            parts.append(parse_area(incident.declared_area))
+    for alert in in_force:
+        part = _alert_part(alert, incident.municipality_code)
+        if part is None:
+            whole = True
+        elif not part.is_empty:
+            parts.append(part)
+    if in_force:
+        incident.level = max([incident.level, *(a.level or TRIGGER_LEVEL for a in in_force)])
+        incident.ends_at = max(incident.ends_at, *(_alert_until(a) + grace for a in in_force))
+    elif not incident.declared:
+        # Its last alert was cancelled or has expired: carers report back for the grace period.
+        incident.ends_at = min(incident.ends_at, now + grace)
+    if whole:
+        incident.area = None
+    elif parts:
+        incident.area = to_geojson(unary_union(parts))
+    # else: an incident ending without a declaration keeps the area its alerts last had.
+    session.add(incident)
+    return await _place_all(session, incident)
+
+
+async def do_follow_alert(
+    session: AsyncSession,
+    *,
+    alert: Alert,
+    municipalities: Sequence[str],
+    served: Sequence[str],
+    grace: timedelta,
+    now: datetime | None = None,
+) -> list[int]:
+    """Open, join or end incidents after an alert was stored; the ids of the incidents touched.
+
+    `municipalities` are those the alert touches, `served` those that have a `municipality`
+    row (only there can an incident be). Drills, tests and alerts below the trigger open nothing.
+    """
+    now = now or utcnow()
+    assert alert.id is not None
+    touched: list[int] = []
+    # Incidents holding an alert this one replaces or cancels are refreshed too.
+    earlier = await session.exec(
+        select(IncidentAlert.incident_id)
+        .join(Alert, col(Alert.id) == col(IncidentAlert.alert_id))
+        .where(or_(col(Alert.superseded_by) == alert.id, col(Alert.cancelled_by) == alert.id))
+        .distinct()
+    )
+    following = set(earlier.all())
+    opens = (
+        alert.cap_status == "Actual"
+        and alert.status in IN_FORCE
+        and (alert.level or 0) >= TRIGGER_LEVEL
+        and _alert_in_force(alert, now)
+    )
+    if opens:
+        for code in sorted(set(municipalities) & set(served)):
+            incident = (
+                await session.exec(
+                    select(Incident)
+                    .where(
+                        Incident.municipality_code == code,
+                        col(Incident.drill).is_(False),
+                        # An untrusted source's alert never touches an incident in force: it
+                        # could grow the area and unlock names. It joins or opens a pending one.
+                        col(Incident.pending).is_(not alert.trusted),
+                        open_incident(now),
+                    )
+                    .order_by(col(Incident.starts_at).desc())
+                )
+            ).first()
+            if incident is None:
+                incident = Incident(
+                    municipality_code=code,
+                    origin=ALERT,
+                    reason=(alert.headline or alert.event or "alert")[:MAX_REASON_LENGTH],
+                    level=alert.level or TRIGGER_LEVEL,
+                    pending=not alert.trusted,
+                    starts_at=now,
+                    ends_at=_alert_until(alert) + grace,
+                )
+                session.add(incident)
+                await session.flush()
+                action = "overlay.incident_opened"
+            else:
+                action = "overlay.incident_joined"
+            assert incident.id is not None
+            session.add(IncidentAlert(incident_id=incident.id, alert_id=alert.id))
+            await session.flush()
+            following.discard(incident.id)
+            inside = await _refresh(session, incident, now=now, grace=grace)
+            await changes.record(
+                session,
+                actor=None,
+                action=action,
+                object_type="incident",
+                object_ids=[incident.id],
+                detail={
+                    "alert": alert.id,
+                    "level": incident.level,
+                    "patients": inside,
+                    "pending": incident.pending,
+                },
+            )
+            touched.append(incident.id)
+    for incident_id in sorted(following):
+        incident = await session.get(Incident, incident_id)
+        if incident is None or incident.ended_at is not None or incident.ends_at <= now:
+            continue
+        inside = await _refresh(session, incident, now=now, grace=grace)
+        await changes.record(
+            session,
+            actor=None,
+            action="overlay.incident_updated",
+            object_type="incident",
+            object_ids=[incident_id],
+            detail={"alert": alert.id, "level": incident.level, "patients": inside},
+        )
+        touched.append(incident_id)
+    return touched
