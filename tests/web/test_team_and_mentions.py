@@ -114,8 +114,7 @@ async def test_team_a_coordinator_invites_a_nurse_who_accepts_and_joins(
     ).to_be_visible()
     assert api(web_server, nurse, "{ myInvitations { id } }")["myInvitations"] == []
 
-    # On the coordinator's phone she is on the team now, and no longer among the invited.
-    await coordinator_page.reload()
+    # On the coordinator's open phone she is on the team now (live), no longer among the invited.
     await expect(members.filter(has_text=name_of(nurse))).to_have_count(1)
     await expect(coordinator_page.locator("ul.invitations li")).to_have_count(0)
     await expect(
@@ -140,8 +139,14 @@ async def test_team_an_invitation_can_be_declined(phone: object, web_server: Ser
     await page.get_by_role("link", name="お知らせ").click()
     invitation = page.locator("li.invitation")
     await expect(invitation).to_contain_text(f"{name_of(coordinator)}さんからの招待")
-    await invitation.get_by_role("button", name="辞退する").click()
-    await expect(page.locator(".banner.notice")).to_contain_text("招待を辞退しました")
+    # In English too.
+    await page.get_by_label("言語").select_option("en")
+    await expect(page.get_by_role("heading", name="Invitations to care teams")).to_be_visible()
+    await expect(invitation).to_contain_text(f"Invitation from {name_of(coordinator)}")
+    await expect(invitation).to_contain_text("Role: Member")
+    await invitation.get_by_role("button", name="Decline").click()
+    await expect(page.locator(".banner.notice")).to_contain_text("Invitation declined.")
+    await page.get_by_label("Language").select_option("ja")
     assert api(web_server, invitee, "{ myInvitations { id } }")["myInvitations"] == []
     await page.get_by_role("link", name="担当患者").click()
     await expect(page.locator("ul.patients li").first).to_be_visible()

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { useSession } from "../context";
 import { formatDate, formatDateTime, t, word } from "../i18n";
 import { ApiError, gql, gqlPartial, OfflineError } from "../lib/api";
+import { PATIENTS_CHANGED_EVENT } from "../lib/events";
 import { glassOpenings, type AccessEntry } from "../lib/glass";
 import { openInvitations, rememberInvitation, type SentInvitation } from "../lib/invites";
 import { COLLEAGUES, END_MEMBERSHIP, INVITE, TEAM } from "../lib/queries";
@@ -48,7 +49,21 @@ export function Team({ patientId }: { patientId: string }) {
       setError(caught instanceof OfflineError ? t("app.offline") : t("app.error", { message: String(caught) }));
     }
   };
-  useEffect(() => void load(), [patientId]);
+  useEffect(() => {
+    void load();
+    // Live: a change on the team (an invitee joins, a member leaves) reaches the shell through the
+    // user's feed; a burst of events makes one reload.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const changed = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => void load(), 500);
+    };
+    addEventListener(PATIENTS_CHANGED_EVENT, changed);
+    return () => {
+      clearTimeout(timer);
+      removeEventListener(PATIENTS_CHANGED_EVENT, changed);
+    };
+  }, [patientId]);
 
   if (data === undefined) return <p>{error || t("app.loading")}</p>;
   if (data === null) return <p class="empty">{t("timeline.gone")}</p>;
