@@ -236,20 +236,10 @@ async def test_mentions_a_post_written_offline_mentions_a_member_who_is_told(
     await sign_in(page, author)
     await page.locator("ul.patients a", has_text=patient["display_name"]).click()
     await expect(page.locator("ol.posts li").first).to_be_visible()
-    await page.get_by_role("button", name="投稿する").click()
     mentions = page.get_by_role("group", name="メンション(通知する人)")
-    # The team is offered, not the author; family only once the post is visible to family.
-    await expect(mentions.get_by_label(re.compile(name_of(doctor)))).to_be_visible()
-    await expect(mentions.get_by_label(re.compile(name_of(author)))).to_have_count(0)
-    await expect(mentions.get_by_label(re.compile(name_of(family)))).to_have_count(0)
-    await page.get_by_label("家族にも公開する").check()
-    await expect(mentions.get_by_label(re.compile(name_of(family)))).to_be_visible()
-    await mentions.get_by_label(re.compile(name_of(family))).check()
-    await page.get_by_label("家族にも公開する").uncheck()
-    await expect(mentions.get_by_label(re.compile(name_of(family)))).to_have_count(0)
-    await page.get_by_role("button", name="キャンセル").click()
 
-    # Written without network: the outbox keeps whom it mentions, and the post says so.
+    # Written without network, the compose form never opened online: the team comes from what
+    # the notebook kept. The outbox keeps whom the post mentions, and the waiting post says so.
     await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     await page.context.set_offline(True)
     await page.context.route("**/*", lambda route: route.abort())
@@ -263,10 +253,27 @@ async def test_mentions_a_post_written_offline_mentions_a_member_who_is_told(
     (entry,) = [e for e in await page.evaluate(OUTBOX) if e["input"]["body"] == body]
     doctor_id = api(web_server, doctor, "{ me { id } }")["me"]["id"]
     assert entry["input"]["mentionIds"] == [doctor_id]
+    await page.get_by_role("link", name=re.compile("送信待ち")).click()
+    await expect(page.locator("ul.outbox li", has_text=body)).to_contain_text(
+        f"メンション: {name_of(doctor)}"
+    )
+    await page.go_back()
 
     await page.context.unroute("**/*")
     await page.context.set_offline(False)
     await expect(page.locator("li.post.pending")).to_have_count(0, timeout=20_000)
+
+    # The team is offered, not the author; family only while the post is visible to family.
+    await page.get_by_role("button", name="投稿する").click()
+    await expect(mentions.get_by_label(re.compile(name_of(doctor)))).to_be_visible()
+    await expect(mentions.get_by_label(re.compile(name_of(author)))).to_have_count(0)
+    await expect(mentions.get_by_label(re.compile(name_of(family)))).to_have_count(0)
+    await page.get_by_label("家族にも公開する").check()
+    await expect(mentions.get_by_label(re.compile(name_of(family)))).to_be_visible()
+    await mentions.get_by_label(re.compile(name_of(family))).check()
+    await page.get_by_label("家族にも公開する").uncheck()
+    await expect(mentions.get_by_label(re.compile(name_of(family)))).to_have_count(0)
+    await page.get_by_role("button", name="キャンセル").click()
     (post,) = [
         e["node"]
         for e in api(

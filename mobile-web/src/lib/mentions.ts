@@ -33,6 +33,11 @@ export async function keptTeam(db: Store, patientId: string): Promise<TeamMember
   return ((await db.get("meta", key(patientId))) as TeamMember[] | undefined) ?? null;
 }
 
+/** Keep the team as read with a notebook, for a post written offline later. */
+export async function keepTeam(db: Store, patientId: string, members: TeamMember[]): Promise<void> {
+  await db.put("meta", members, key(patientId));
+}
+
 /** The team as the server has it now, kept for later; null when it cannot be read (offline). */
 export async function fetchTeam(db: Store, patientId: string): Promise<TeamMember[] | null> {
   try {
@@ -40,7 +45,7 @@ export async function fetchTeam(db: Store, patientId: string): Promise<TeamMembe
       id: patientId,
     });
     const members = data.patient?.careTeam?.members ?? null;
-    if (members) await db.put("meta", members, key(patientId));
+    if (members) await keepTeam(db, patientId, members);
     return members;
   } catch {
     return null;

@@ -34,7 +34,7 @@ export const ACKNOWLEDGE = `mutation($id: ID!) { acknowledgePost(postId: $id) { 
 export const TIMELINE = `query($id: ID!, $after: String) {
   patient(id: $id) {
     id displayName
-    careTeam { members { role user { username displayName } } }
+    careTeam { members { role until user { id username displayName profession } } }
     timeline(first: 30, after: $after) {
       edges { node { ${POST_FIELDS} replies { ${POST_FIELDS} } } }
       pageInfo { hasNextPage endCursor }

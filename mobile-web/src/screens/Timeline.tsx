@@ -9,6 +9,7 @@ import { subscribeFrom, type FeedEvent } from "../lib/live";
 import { ACKNOWLEDGE, EDIT_POST, MARK_POSTS_READ, PATIENT_EVENTS, POST_HISTORY, RETRACT_POST, TIMELINE } from "../lib/queries";
 import { writesPosts } from "../lib/roles";
 import { href, navigate, onLinkClick } from "../lib/router";
+import { keepTeam, type TeamMember } from "../lib/mentions";
 import { listOutbox, type OutboxEntry } from "../lib/outbox";
 import { dropPatient, loadPosts, savePosts } from "../lib/store";
 import { merge } from "../lib/timeline";
@@ -18,7 +19,7 @@ interface TimelineData {
   patient: {
     id: string;
     displayName: string;
-    careTeam: { members: { role: string; user: { username: string; displayName: string } }[] } | null;
+    careTeam: { members: TeamMember[] } | null;
     timeline: { edges: { node: PostRow }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } | null;
   } | null;
 }
@@ -125,6 +126,8 @@ export function Timeline({ patientId }: { patientId: string }) {
         if (!data?.patient || errors.some((e) => e.extensions?.code === "NOT_FOUND")) return void loseAccess();
         setName(data.patient.displayName);
         setTeam(data.patient.careTeam?.members.filter((m) => m.role !== "FAMILY").map((m) => m.user.username) ?? null);
+        // Kept for the compose form: a post written offline later can still mention the team.
+        if (data.patient.careTeam) await keepTeam(db, patientId, data.patient.careTeam.members);
         const fresh = data.patient.timeline?.edges.map((e) => e.node) ?? [];
         const pageInfo = data.patient.timeline?.pageInfo;
         setOlder(pageInfo?.hasNextPage ? pageInfo.endCursor : null);
