@@ -26,7 +26,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.metrics import COMMIT_SECONDS
-from renraku.sqlite_inline import inline_creator
+from renraku.sqlite_inline import inline_creator, one_call_creator
 
 log = logging.getLogger("renraku.db")
 
@@ -119,6 +119,9 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         # connection held by writers waiting on that request's own lock.
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", -1)
+        if _is_plain_file(url):
+            # A statement is one call on aiosqlite's thread, not four (renraku/sqlite_inline.py).
+            kwargs.setdefault("async_creator", one_call_creator(str(url.database)))
         engine = create_async_engine(url, **kwargs)
         busy_ms = int(BUSY_SECONDS * 1000)
         event.listen(engine.sync_engine, "connect", partial(_on_sqlite_connect, busy_ms=busy_ms))
@@ -159,12 +162,18 @@ def _ping_if_idle(engine: Any, dbapi_connection: Any, record: Any, _proxy: Any) 
         raise DisconnectionError("connection lost while idle")
 
 
+def _is_plain_file(url: URL) -> bool:
+    """A SQLite database in a file, named without options (which a connection made by
+    renraku/sqlite_inline.py would not apply)."""
+    return url.database not in (None, "", ":memory:") and not url.query
+
+
 def create_lookup_engine(database_url: str) -> AsyncEngine | None:
     """On SQLite, the engine of `Database.lookup`: its statements run on the event loop's
     thread (renraku/sqlite_inline.py) and never wait on SQLite's busy handler. None elsewhere
     (asyncpg is asynchronous itself)."""
     url = async_url(database_url)
-    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+    if not url.drivername.startswith("sqlite") or not _is_plain_file(url):
         return None
     _prepare_sqlite_file(url)
     engine = create_async_engine(
