@@ -29,6 +29,7 @@ from renraku.glass import graphql as glass_graphql
 from renraku.graphql_errors import ErrorCodes
 from renraku.notices import graphql as notices_graphql
 from renraku.overlay import graphql as overlay_graphql
+from renraku.overlay import priority_graphql
 from renraku.teams import graphql as teams_graphql
 from renraku.teams import membership_graphql, offboarding_graphql, patients_graphql
 from renraku.web.write_limit import WriteVolume
@@ -45,6 +46,7 @@ Query = merge_types(
         lists_graphql.Query,
         vitals_graphql.Query,
         overlay_graphql.Query,
+        priority_graphql.Query,
     ),
 )
 Mutation = merge_types(

@@ -19,7 +19,7 @@ from renraku.access.fields import (
 from renraku.access.vocabulary import Obj
 from renraku.schema import build_schema
 
-ROOTS = ("Patient", "Post", "FeedEvent")
+ROOTS = ("Patient", "Post", "FeedEvent", "PriorityEntry")
 _DEFINITION = "strawberry-definition"
 
 

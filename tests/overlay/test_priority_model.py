@@ -255,6 +255,8 @@ def test_battery_bonus_only_when_the_battery_is_shorter_than_the_outage(
 @pytest.mark.parametrize(
     ("days", "stale", "factor", "text"),
     [
+        (0, False, "visit.recent", "last visit today"),
+        (1, False, "visit.recent", "last visit 1 day ago"),
         (14, False, "visit.recent", "last visit 14 days ago"),
         (15, True, "visit.stale", "last visit 15 days ago"),
         (None, True, "visit.stale", "no visit recorded"),

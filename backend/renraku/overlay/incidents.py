@@ -217,7 +217,7 @@ async def list_incidents(
 # --- Alerts ----------------------------------------------------------------------------------
 
 
-def _alert_in_force(alert: Alert, now: datetime) -> bool:
+def alert_in_force(alert: Alert, now: datetime) -> bool:
     return (
         alert.cap_status == "Actual"
         and alert.status in IN_FORCE
@@ -244,7 +244,7 @@ def _alert_part(alert: Alert, municipality_code: str) -> BaseGeometry | None:
     return unary_union(polygons).intersection(boundaries()[municipality_code])
 
 
-async def _alerts_of(session: AsyncSession, incident_id: int) -> list[Alert]:
+async def alerts_of(session: AsyncSession, incident_id: int) -> list[Alert]:
     rows = await session.exec(
         select(Alert)
         .join(IncidentAlert, col(IncidentAlert.alert_id) == col(Alert.id))
@@ -258,7 +258,7 @@ async def _refresh(
 ) -> int:
     """Recompute an incident's area, level and end from its declaration and its alerts in force."""
     assert incident.id is not None
-    in_force = [a for a in await _alerts_of(session, incident.id) if _alert_in_force(a, now)]
+    in_force = [a for a in await alerts_of(session, incident.id) if alert_in_force(a, now)]
     whole = False
     parts: list[BaseGeometry] = []
     if incident.declared:
@@ -316,7 +316,7 @@ async def do_follow_alert(
         alert.cap_status == "Actual"
         and alert.status in IN_FORCE
         and (alert.level or 0) >= TRIGGER_LEVEL
-        and _alert_in_force(alert, now)
+        and alert_in_force(alert, now)
     )
     if opens:
         for code in sorted(set(municipalities) & set(served)):

@@ -260,7 +260,8 @@ def score(person: Person, hazard: Hazard, weights: Weights, now: datetime) -> Sc
             add(factor, points[factor.split(".")[0]][factor.split(".")[1]], text.format(p=p))
     days = None if p.last_visit_at is None else (now - p.last_visit_at).days
     stale = days is None or days > points["visit"]["stale_after_days"]
-    visit = "no visit recorded" if days is None else f"last visit {days} days ago"
+    ago = "today" if days == 0 else "1 day ago" if days == 1 else f"{days} days ago"
+    visit = "no visit recorded" if days is None else f"last visit {ago}"
     extra = points["visit"]["stale_points"] * stale
     add("visit.stale" if stale else "visit.recent", extra, visit, days=days)
     raw, cap = sum(reason.points for reason in counted), points["vulnerability"]["cap"]
