@@ -77,3 +77,40 @@ def open_incident(now: datetime | None = None) -> ColumnElement[bool]:
 def active_incident(now: datetime | None = None) -> ColumnElement[bool]:
     """An open incident that is in force: not waiting for a planner to confirm it."""
     return and_(open_incident(now), col(Incident.pending).is_(False))
+
+
+SAFETY_STATUSES = ("unknown", "contacted", "safe", "needs_help", "evacuated", "hospitalised")
+
+
+class SafetyCheck(SQLModel, table=True):
+    """Where the safety check of one person in one incident stands: the latest status and who
+    is to make the call. Every change is also kept in `safety_update`."""
+
+    __tablename__ = "safety_check"
+
+    incident_id: int = Field(foreign_key="incident.id", primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", primary_key=True, index=True)
+    status: str = Field(default="unknown", max_length=12)
+    # Where the person went (a shelter, a hospital) when evacuated or hospitalised.
+    place: str = Field(default="", max_length=200)
+    note: str = Field(default="", max_length=400)
+    assigned_to: int | None = Field(default=None, foreign_key="app_user.id", index=True)
+    updated_by: int | None = Field(default=None, foreign_key="app_user.id")
+    updated_at: datetime | None = Field(default=None, sa_column=when_column(nullable=True))
+
+
+class SafetyUpdate(SQLModel, table=True):
+    """One status set from a phone or the board, append-only; `client_id` makes a retried
+    offline send idempotent."""
+
+    __tablename__ = "safety_update"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    patient_id: int = Field(foreign_key="patient.id")
+    status: str = Field(max_length=12)
+    place: str = Field(default="", max_length=200)
+    note: str = Field(default="", max_length=400)
+    set_by: int | None = Field(default=None, foreign_key="app_user.id")
+    set_at: datetime = Field(default_factory=utcnow, sa_column=when_column())
+    client_id: str | None = Field(default=None, max_length=64, unique=True)

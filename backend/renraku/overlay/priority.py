@@ -25,7 +25,7 @@ from renraku.ids import encode_id
 from renraku.overlay.areas import parse_area
 from renraku.overlay.declarations import access_incident
 from renraku.overlay.incidents import alert_in_force, alerts_of
-from renraku.overlay.models import Incident, IncidentPatient
+from renraku.overlay.models import Incident, IncidentPatient, SafetyCheck
 from renraku.overlay.priority_model import (
     Hazard,
     MatchedBy,
@@ -73,10 +73,10 @@ def _hazard(incident: Incident, alerts: list[Alert]) -> Hazard:
     )
 
 
-def _person(patient: Patient, risk: RiskProfile | None) -> Person:
+def _person(patient: Patient, risk: RiskProfile | None, safety: str) -> Person:
     source = encode_id("Patient", patient.id or 0)
     if risk is None:
-        return Person(source=source, last_visit_at=patient.last_visit_at)
+        return Person(source=source, last_visit_at=patient.last_visit_at, safety=safety)
     return Person(
         source=source,
         care_level=risk.care_level,
@@ -92,6 +92,7 @@ def _person(patient: Patient, risk: RiskProfile | None) -> Person:
         air_conditioning=risk.air_conditioning,
         supporter=risk.supporter,
         last_visit_at=patient.last_visit_at,
+        safety=safety,
     )
 
 
@@ -119,15 +120,22 @@ async def access_priority_list(
     weights = default_weights().weights_for(incident.municipality_code)
     area = parse_area(incident.area) if incident.area is not None else None
     rows = await session.exec(
-        select(Patient, RiskProfile)
+        select(Patient, RiskProfile, SafetyCheck.status)
         .join(IncidentPatient, col(IncidentPatient.patient_id) == col(Patient.id))
         .join(RiskProfile, col(RiskProfile.patient_id) == col(Patient.id), isouter=True)
+        .join(
+            SafetyCheck,
+            (col(SafetyCheck.patient_id) == col(Patient.id))
+            & (col(SafetyCheck.incident_id) == incident.id),
+            isouter=True,
+        )
         .where(IncidentPatient.incident_id == incident.id, col(Patient.archived_at).is_(None))
     )
     entries = []
-    for patient, risk in rows.all():
+    for patient, risk, safety in rows.all():
         matched = _matched_by(incident, patient)
-        scored = score(_person(patient, risk), replace(hazard, matched_by=matched), weights, now)
+        person = _person(patient, risk, safety or "unknown")
+        scored = score(person, replace(hazard, matched_by=matched), weights, now)
         depth = (
             area.boundary.distance(Point(patient.longitude, patient.latitude)) * METRES_PER_DEGREE
             if area is not None
