@@ -19,6 +19,7 @@ from renraku.db import Database
 from renraku.feed.models import Post
 from renraku.feed.receipts import Unread, unread_by_key
 from renraku.feed.uploads import PhotoInfo, list_photo_info
+from renraku.overlay.models import SafetyCheck
 from renraku.teams.models import Patient
 from renraku.teams.service import live_patients
 
@@ -58,6 +59,10 @@ class Loaders:
         )
         # Photos by post id: a timeline page lists the photos of all its posts in one query.
         self.photos: DataLoader[int, list[PhotoInfo]] = DataLoader(load_fn=self._load_photos)
+        # Safety checks by (incident id, patient id): a priority list page in one query.
+        self.safety: DataLoader[tuple[int, int], SafetyCheck | None] = DataLoader(
+            load_fn=self._load_safety
+        )
 
     def prime_posts(self, posts: dict[int, Post]) -> None:
         """Hand the loader posts already read (a feed batch's); for family readers, those not
@@ -85,6 +90,17 @@ class Loaders:
         async with self._db.session() as session:
             found = await list_photo_info(session, post_ids=list(post_ids))
         return [found.get(post_id, []) for post_id in post_ids]
+
+    async def _load_safety(self, keys: Sequence[tuple[int, int]]) -> list[SafetyCheck | None]:
+        async with self._db.session() as session:
+            rows = await session.exec(
+                select(SafetyCheck).where(
+                    col(SafetyCheck.incident_id).in_({i for i, _ in keys}),
+                    col(SafetyCheck.patient_id).in_({p for _, p in keys}),
+                )
+            )
+            found = {(c.incident_id, c.patient_id): c for c in rows.all()}
+        return [found.get(key) for key in keys]
 
     async def _load_users(self, ids: Sequence[int]) -> list[User | None]:
         async with self._db.session() as session:

@@ -29,7 +29,7 @@ from renraku.glass import graphql as glass_graphql
 from renraku.graphql_errors import ErrorCodes
 from renraku.notices import graphql as notices_graphql
 from renraku.overlay import graphql as overlay_graphql
-from renraku.overlay import priority_graphql
+from renraku.overlay import priority_graphql, safety_graphql
 from renraku.teams import graphql as teams_graphql
 from renraku.teams import membership_graphql, offboarding_graphql, patients_graphql
 from renraku.web.write_limit import WriteVolume
@@ -47,6 +47,7 @@ Query = merge_types(
         vitals_graphql.Query,
         overlay_graphql.Query,
         priority_graphql.Query,
+        safety_graphql.Query,
     ),
 )
 Mutation = merge_types(
@@ -61,6 +62,7 @@ Mutation = merge_types(
         notices_graphql.Mutation,
         posts_graphql.Mutation,
         overlay_graphql.Mutation,
+        safety_graphql.Mutation,
         offboarding_graphql.Mutation,
     ),
 )

@@ -49,6 +49,8 @@ class Settings:
     # An incident started by alerts stays open this long after its last alert expires or is
     # cancelled (overlay/incidents.py): carers are still reporting back.
     incident_grace_hours: int = 6
+    # A P1 person whose safety status nobody set this long after the incident began is flagged.
+    safety_p1_minutes: int = 60
     max_body_bytes: int = 1_000_000
     # Photos (feed/uploads.py): the largest file, the most pixels (a decompression bomb is
     # refused before decoding), and how many one account may upload in an hour.
@@ -137,6 +139,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         urgent_escalation_minutes=_int(env, "RENRAKU_URGENT_ESCALATION_MINUTES", 30),
         instruction_overdue_hours=_int(env, "RENRAKU_INSTRUCTION_OVERDUE_HOURS", 24),
         incident_grace_hours=_int(env, "RENRAKU_INCIDENT_GRACE_HOURS", 6),
+        safety_p1_minutes=_int(env, "RENRAKU_SAFETY_P1_MINUTES", 60),
         ws_init_timeout_seconds=_int(env, "RENRAKU_WS_INIT_TIMEOUT_SECONDS", 3),
         ws_queue_limit=_int(env, "RENRAKU_WS_QUEUE_LIMIT", 1000),
         ws_max_subscriptions=_int(env, "RENRAKU_WS_MAX_SUBSCRIPTIONS", 50),

@@ -30,6 +30,7 @@ class Obj(StrEnum):
     UPLOAD = "upload"
     STAFF = "staff"
     INCIDENT = "incident"
+    SAFETY = "safety"
     COUNTS = "counts"
     AUDIT_REPORT = "audit.report"
 
@@ -47,6 +48,7 @@ class Act(StrEnum):
     END = "end"
     CONFIRM = "confirm"
     PRIORITY = "priority"
+    ASSIGN = "assign"
     MARK_READ = "mark_read"
     ACKNOWLEDGE = "acknowledge"
     RETRACT = "retract"

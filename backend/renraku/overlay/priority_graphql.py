@@ -15,7 +15,10 @@ from renraku.access.fields import Requires, with_object
 from renraku.access.vocabulary import Obj
 from renraku.context import Info
 from renraku.ids import decode_id
+from renraku.overlay.models import Incident as IncidentRow
 from renraku.overlay.priority import Entry, access_priority_list
+from renraku.overlay.safety import overdue
+from renraku.overlay.safety_graphql import SafetyCheck, unset
 from renraku.page_info import PageInfo
 from renraku.paging import decode_cursor, encode_cursor, page_size
 from renraku.teams.graphql import Location, Patient
@@ -81,6 +84,12 @@ class PriorityPerson:
 @strawberry.type
 class PriorityEntry:
     entry: strawberry.Private[Entry]
+    incident: strawberry.Private[IncidentRow]
+
+    @property
+    def incident_pk(self) -> int:
+        assert self.incident.id is not None
+        return self.incident.id
 
     @property
     def patient_pk(self) -> int:
@@ -124,6 +133,27 @@ class PriorityEntry:
     )
     def stale(self) -> bool:
         return self.entry.scored.stale
+
+    @strawberry.field(
+        description="Where the person's safety check stands, and who is to make the call.",
+        extensions=[Requires(Obj.SAFETY)],
+    )
+    async def safety(self, info: Info) -> SafetyCheck:
+        found = await info.context.loaders.safety.load((self.incident_pk, self.patient_pk))
+        return SafetyCheck(row=found) if found else unset(self.incident_pk, self.patient_pk)
+
+    @strawberry.field(
+        description="P1 and nobody has set a status past the configured time.",
+        extensions=[Requires(Obj.SAFETY)],
+    )
+    async def overdue(self, info: Info) -> bool:
+        found = await info.context.loaders.safety.load((self.incident_pk, self.patient_pk))
+        return overdue(
+            found,
+            tier=self.entry.scored.tier,
+            started=self.incident.starts_at,
+            minutes=info.context.runtime.settings.safety_p1_minutes,
+        )
 
     @strawberry.field(
         description="One line per factor, in the order the planner reads them.",
@@ -176,7 +206,7 @@ class Query:
         size = page_size(first)
         start = decode_cursor(after, types=_CURSOR_TYPES)
         async with info.context.runtime.db.session() as session:
-            _incident, entries = await access_priority_list(
+            incident, entries = await access_priority_list(
                 session, actor=actor, incident_id=decode_id("Incident", incident_id)
             )
         rest = [e for e in entries if start is None or _key(e) > start]
@@ -185,7 +215,10 @@ class Query:
             [e.patient.id for e in page if e.patient.id is not None], action="incident.priority"
         )
         edges = [
-            PriorityEdge(cursor=encode_cursor(_key(e)), node=PriorityEntry(entry=e)) for e in page
+            PriorityEdge(
+                cursor=encode_cursor(_key(e)), node=PriorityEntry(entry=e, incident=incident)
+            )
+            for e in page
         ]
         tiers = [e.scored.tier for e in entries]
         return PriorityConnection(

@@ -1,0 +1,222 @@
+"""GraphQL for the safety-check board: `setSafetyStatus`, `assignSafetyCheck`,
+`safetyProgress` (completion per district) and `mySafetyChecks` (a carer's people to check).
+Decisions live in overlay/safety.py; each entry of the priority list carries its `safety`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+from sqlmodel import col, select
+
+from renraku.access.fields import with_object
+from renraku.access.scopes import visible_patients
+from renraku.accounts.graphql import User
+from renraku.context import Info
+from renraku.ids import decode_id, encode_id
+from renraku.overlay import safety
+from renraku.overlay.declarations import access_incident
+from renraku.overlay.models import Incident as IncidentRow
+from renraku.overlay.models import IncidentPatient, active_incident
+from renraku.overlay.models import SafetyCheck as SafetyRow
+from renraku.teams.graphql import Patient
+from renraku.teams.models import Patient as PatientRow
+
+
+@strawberry.enum
+class SafetyStatus(Enum):
+    UNKNOWN = "unknown"
+    CONTACTED = "contacted"
+    SAFE = "safe"
+    NEEDS_HELP = "needs_help"
+    EVACUATED = "evacuated"
+    HOSPITALISED = "hospitalised"
+
+
+@with_object
+@strawberry.type
+class SafetyCheck:
+    row: strawberry.Private[SafetyRow]
+
+    @strawberry.field
+    def status(self) -> SafetyStatus:
+        return SafetyStatus(self.row.status)
+
+    @strawberry.field(description="Where the person went (evacuated or hospitalised).")
+    def place(self) -> str:
+        return self.row.place
+
+    @strawberry.field
+    def note(self) -> str:
+        return self.row.note
+
+    @strawberry.field
+    def updated_at(self) -> datetime | None:
+        return self.row.updated_at
+
+    @strawberry.field
+    async def updated_by(self, info: Info) -> User | None:
+        if self.row.updated_by is None:
+            return None
+        row = await info.context.loaders.users.load(self.row.updated_by)
+        return User(row=row) if row else None
+
+    @strawberry.field(description="Who is to make the call.")
+    async def assignee(self, info: Info) -> User | None:
+        if self.row.assigned_to is None:
+            return None
+        row = await info.context.loaders.users.load(self.row.assigned_to)
+        return User(row=row) if row else None
+
+
+def unset(incident_id: int, patient_id: int) -> SafetyCheck:
+    return SafetyCheck(row=SafetyRow(incident_id=incident_id, patient_id=patient_id))
+
+
+@strawberry.input
+class SetSafetyStatusInput:
+    incident_id: strawberry.ID
+    patient_id: strawberry.ID
+    status: SafetyStatus
+    place: str = ""
+    note: str = ""
+    client_id: str | None = strawberry.field(
+        default=None, description="The phone's id for this send: a retry changes nothing."
+    )
+
+
+@strawberry.type
+class DistrictProgress:
+    district: str = strawberry.field(description="The town of the address; empty when unknown.")
+    total: int
+    reached: int = strawberry.field(description="Everyone whose status is no longer unknown.")
+    safe: int
+    needs_help: int
+    evacuated: int
+    hospitalised: int
+
+
+@strawberry.type
+class MySafetyCheck:
+    incident_id: strawberry.ID
+    incident_reason: str
+    incident_level: int
+    patient: Patient
+    check: SafetyCheck
+    assigned_to_me: bool
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="An incident's safety checks counted per district.")
+    async def safety_progress(
+        self, info: Info, incident_id: strawberry.ID
+    ) -> list[DistrictProgress]:
+        actor = info.context.require_actor()
+        pk = decode_id("Incident", incident_id)
+        async with info.context.runtime.db.session() as session:
+            await access_incident(session, actor=actor, incident_id=pk, act="priority")
+            rows = await session.exec(
+                select(PatientRow.address, SafetyRow.status)
+                .join(IncidentPatient, col(IncidentPatient.patient_id) == col(PatientRow.id))
+                .join(
+                    SafetyRow,
+                    (col(SafetyRow.patient_id) == col(PatientRow.id))
+                    & (col(SafetyRow.incident_id) == pk),
+                    isouter=True,
+                )
+                .where(IncidentPatient.incident_id == pk, col(PatientRow.archived_at).is_(None))
+            )
+            found = rows.all()
+        by: dict[str, list[str]] = {}
+        for address, status in found:
+            by.setdefault(safety.district_of(address), []).append(status or "unknown")
+        return [
+            DistrictProgress(
+                district=district,
+                total=len(statuses),
+                reached=sum(s != "unknown" for s in statuses),
+                safe=statuses.count("safe"),
+                needs_help=statuses.count("needs_help"),
+                evacuated=statuses.count("evacuated"),
+                hospitalised=statuses.count("hospitalised"),
+            )
+            for district, statuses in sorted(by.items())
+        ]
+
+    @strawberry.field(
+        description="Your people inside incidents in force: your teams' and those assigned to you."
+    )
+    async def my_safety_checks(self, info: Info) -> list[MySafetyCheck]:
+        actor = info.context.require_actor()
+        async with info.context.runtime.db.session() as session:
+            rows = await session.exec(
+                select(IncidentRow, PatientRow, SafetyRow)
+                .join(IncidentPatient, col(IncidentPatient.incident_id) == col(IncidentRow.id))
+                .join(PatientRow, col(PatientRow.id) == col(IncidentPatient.patient_id))
+                .join(
+                    SafetyRow,
+                    (col(SafetyRow.patient_id) == col(PatientRow.id))
+                    & (col(SafetyRow.incident_id) == col(IncidentRow.id)),
+                    isouter=True,
+                )
+                .where(active_incident(), visible_patients(actor))
+                .order_by(col(IncidentRow.starts_at).desc(), col(PatientRow.id))
+                .limit(200)
+            )
+            found = rows.all()
+        gate = info.context.gate
+        await gate.touched([p.id for _i, p, _s in found if p.id is not None], action="safety.mine")
+        listed = []
+        for incident, patient, check in found:
+            assert incident.id is not None and patient.id is not None
+            if not await gate.may(patient.id, "safety", "read"):
+                continue
+            listed.append(
+                MySafetyCheck(
+                    incident_id=strawberry.ID(encode_id("Incident", incident.id)),
+                    incident_reason=incident.reason,
+                    incident_level=incident.level,
+                    patient=Patient(row=patient),
+                    check=SafetyCheck(row=check) if check else unset(incident.id, patient.id),
+                    assigned_to_me=check is not None and check.assigned_to == actor.user_id,
+                )
+            )
+        return listed
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Set a person's safety status in an incident in force.")
+    async def set_safety_status(self, info: Info, input: SetSafetyStatusInput) -> SafetyCheck:
+        row = await safety.check_set_safety(
+            info.context.runtime,
+            gate=info.context.gate,
+            value=safety.SafetyInput(
+                incident_id=decode_id("Incident", input.incident_id),
+                patient_id=decode_id("Patient", input.patient_id),
+                status=input.status.value,
+                place=input.place,
+                note=input.note,
+                client_id=input.client_id,
+            ),
+        )
+        return SafetyCheck(row=row)
+
+    @strawberry.mutation(description="Give a person's safety call to someone (null: nobody).")
+    async def assign_safety_check(
+        self,
+        info: Info,
+        incident_id: strawberry.ID,
+        patient_id: strawberry.ID,
+        user_id: strawberry.ID | None = None,
+    ) -> SafetyCheck:
+        row = await safety.check_assign_safety(
+            info.context.runtime,
+            gate=info.context.gate,
+            incident_id=decode_id("Incident", incident_id),
+            patient_id=decode_id("Patient", patient_id),
+            user_id=decode_id("User", user_id) if user_id is not None else None,
+        )
+        return SafetyCheck(row=row)
