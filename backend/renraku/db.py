@@ -177,7 +177,7 @@ def create_lookup_engine(database_url: str) -> AsyncEngine | None:
         return None
     _prepare_sqlite_file(url)
     engine = create_async_engine(
-        url, async_creator=inline_creator(url.database), pool_size=2, max_overflow=-1
+        url, async_creator=inline_creator(str(url.database)), pool_size=2, max_overflow=-1
     )
     event.listen(engine.sync_engine, "connect", partial(_on_sqlite_connect, busy_ms=0))
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)

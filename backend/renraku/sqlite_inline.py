@@ -40,9 +40,7 @@ from aiosqlite.context import contextmanager
 PREFETCH_ROWS = 1000
 
 
-def _run(
-    cursor: sqlite3.Cursor, sql: str, parameters: Iterable[Any]
-) -> tuple[deque[Any] | None, bool]:
+def _run(cursor: sqlite3.Cursor, sql: str, parameters: Any) -> tuple[deque[Any] | None, bool]:
     """On aiosqlite's thread: run the statement and read up to PREFETCH_ROWS of its rows; the
     rows (None for a statement without any) and whether more may follow."""
     cursor.execute(sql, parameters)
@@ -60,11 +58,9 @@ class OneCallCursor(aiosqlite.Cursor):
         self._ahead: deque[Any] | None = None  # rows read with the statement, not yet taken
         self._more = False  # rows may remain beyond them, unread
 
-    async def execute(
-        self, sql: str, parameters: Iterable[Any] | None = None
-    ) -> aiosqlite.Cursor:
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> aiosqlite.Cursor:
         self._ahead, self._more = None, False
-        self._ahead, self._more = await self._execute(
+        self._ahead, self._more = await self._execute(  # type: ignore[no-untyped-call]
             _run, self._cursor, sql, [] if parameters is None else parameters
         )
         return self
