@@ -178,3 +178,53 @@ async def test_alerts_below_the_trigger_or_not_actual_open_nothing(
         result = await import_document(runtime.db, sample(name), OPERATOR)
         assert result.incident_ids == (), name
     assert [i for i in await _incidents(runtime) if i.ended_at is None] == []
+
+
+NOTICES = "{ myNotices(first: 50) { edges { node { kind data } } } }"
+
+
+async def _incident_notices(client: GraphQLClient, incident: str) -> list[str]:
+    result = await client.execute(NOTICES)
+    assert "errors" not in result, result
+    return [
+        e["node"]["kind"]
+        for e in result["data"]["myNotices"]["edges"]
+        if e["node"]["data"].get("incidentId") == incident
+    ]
+
+
+async def test_an_incident_opened_by_an_alert_tells_the_planners_and_the_coordinators(
+    gql: GraphQLClient, runtime: Runtime
+) -> None:
+    await _end_demo_incident(gql, runtime)
+    opened = await import_document(
+        runtime.db, sample("synthetic-cap12-gamagori-alert.xml"), OPERATOR
+    )
+    incident = encode_id("Incident", opened.incident_ids[0])
+    assert await _incident_notices(await gql.login("planner.gamagori"), incident) == [
+        "incident_started"
+    ]
+    # The coordinators of the people inside hear of it; others do not.
+    coordinators = {"cm.tanaka", "cm.watanabe"}
+    heard = {
+        name
+        for name in (*coordinators, "cm.shimizu", "nurse.sato", "planner.nishio")
+        if await _incident_notices(await gql.login(name), incident)
+    }
+    assert heard and heard <= coordinators
+
+
+async def test_a_pending_incident_asks_the_planners_and_tells_coordinators_once_confirmed(
+    gql: GraphQLClient, runtime: Runtime
+) -> None:
+    await _end_demo_incident(gql, runtime)
+    source, _token = await add_source(runtime.db, "untrusted-feed", trusted=False)
+    origin = Origin(trusted=False, source_id=source.id, source_name=source.name)
+    result = await import_document(runtime.db, sample("synthetic-cap12-gamagori-alert.xml"), origin)
+    incident = encode_id("Incident", result.incident_ids[0])
+    planner = await gql.login("planner.gamagori")
+    assert await _incident_notices(planner, incident) == ["incident_pending"]
+    coordinator = await gql.login("cm.tanaka")
+    assert await _incident_notices(coordinator, incident) == []
+    assert "errors" not in await planner.execute(CONFIRM, {"id": incident})
+    assert await _incident_notices(coordinator, incident) == ["incident_started"]

@@ -18,7 +18,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +27,7 @@ from renraku.alerts.models import Alert
 from renraku.audit import changes
 from renraku.errors import BadInput, NotFound
 from renraku.geo import boundaries
+from renraku.overlay.announcements import do_announce
 from renraku.overlay.areas import parse_area, to_geojson
 from renraku.overlay.models import (
     ALERT,
@@ -142,6 +143,7 @@ async def do_declare_incident(
         object_ids=[incident.id],
         detail={"municipality": municipality_code, "patients": inside, "level": level},
     )
+    await do_announce(session, incident=incident, inside=inside)
     return incident
 
 
@@ -179,6 +181,12 @@ async def do_confirm_incident(
         object_type="incident",
         object_ids=[incident.id],
     )
+    inside = await session.exec(
+        select(func.count())
+        .select_from(IncidentPatient)
+        .where(IncidentPatient.incident_id == incident.id)
+    )
+    await do_announce(session, incident=incident, inside=inside.one())
     return incident
 
 
@@ -367,6 +375,8 @@ async def do_follow_alert(
                     "pending": incident.pending,
                 },
             )
+            if action == "overlay.incident_opened":
+                await do_announce(session, incident=incident, inside=inside)
             touched.append(incident.id)
     for incident_id in sorted(following):
         incident = await session.get(Incident, incident_id)
