@@ -30,6 +30,14 @@ query($first: Int, $after: String, $unread: Boolean) {
 MARK = "mutation($ids: [ID!]!) { markNoticesRead(ids: $ids) }"
 
 
+@pytest.fixture(autouse=True)
+async def _only_these_tests_notices(runtime: Runtime) -> None:
+    """These tests count and page through notices they make themselves: the demo world's own
+    (its incident's notices to planners and coordinators) are taken away first."""
+    async with runtime.db.transaction() as session:
+        await (await session.connection()).execute(table_of(Notice).delete())
+
+
 async def notify(
     runtime: Runtime, username: str, *, count: int = 1, patient: str | None = None
 ) -> list[str]:

@@ -11,8 +11,10 @@ from enum import Enum
 import strawberry
 
 from renraku.context import Info
+from renraku.geo import boundaries
 from renraku.ids import decode_id, encode_id
 from renraku.overlay import counts, declarations
+from renraku.overlay.areas import to_geojson
 from renraku.overlay.counts import CountDimension
 from renraku.overlay.incidents import TRIGGER_LEVEL
 from renraku.overlay.models import ALERT, DECLARED
@@ -75,6 +77,11 @@ class Incident:
     )
     def area(self) -> str | None:
         return json.dumps(self.row.area, ensure_ascii=False) if self.row.area else None
+
+    @strawberry.field(description="GeoJSON geometry of the municipality's boundary (open data).")
+    def municipality_outline(self) -> str | None:
+        outline = boundaries().get(self.row.municipality_code)
+        return json.dumps(to_geojson(outline)) if outline is not None else None
 
     @strawberry.field
     def starts_at(self) -> datetime:
