@@ -15,7 +15,7 @@ from renraku.overlay.models import Incident, IncidentAlert
 from renraku.runtime import Runtime
 from renraku.timeutil import utcnow
 from tests.alerts.helpers import sample
-from tests.overlay.helpers import END, GAMAGORI, patients_inside
+from tests.overlay.helpers import END, GAMAGORI, incident_input, patients_inside
 from tests.support.graphql import GraphQLClient, error_codes
 from tests.teams.helpers import visible_names
 
@@ -29,6 +29,10 @@ query($active: Boolean) {
 }
 """
 CONFIRM = "mutation($id: ID!) { confirmIncident(id: $id) { id pending active } }"
+LISTED_DRILL = "query($active: Boolean) { incidents(active: $active) { id drill patientCount } }"
+DECLARE_DRILL = """
+mutation($input: DeclareIncidentInput!) { declareIncident(input: $input) { id drill level } }
+"""
 
 
 async def _incidents(runtime: Runtime) -> list[Incident]:
@@ -170,14 +174,41 @@ async def test_an_untrusted_alert_leaves_an_incident_in_force_alone(runtime: Run
     assert len(await _linked(runtime, in_force.id)) == 1
 
 
-async def test_alerts_below_the_trigger_or_not_actual_open_nothing(
-    gql: GraphQLClient, runtime: Runtime
-) -> None:
+async def test_test_messages_open_nothing(gql: GraphQLClient, runtime: Runtime) -> None:
     await _end_demo_incident(gql, runtime)
-    for name in ("synthetic-cap12-exercise.xml", "synthetic-cap12-test.xml"):
+    for name in ("synthetic-cap12-test.xml", "synthetic-cap12-draft.xml"):
         result = await import_document(runtime.db, sample(name), OPERATOR)
         assert result.incident_ids == (), name
     assert [i for i in await _incidents(runtime) if i.ended_at is None] == []
+
+
+async def test_an_exercise_opens_a_drill_that_real_alerts_never_join(
+    gql: GraphQLClient, runtime: Runtime
+) -> None:
+    (real,) = await _incidents(runtime)
+    drill = await import_document(runtime.db, sample("synthetic-cap12-exercise.xml"), OPERATOR)
+    assert drill.status == "drill"
+    (drill_id,) = drill.incident_ids
+    assert drill_id != real.id
+    planner = await gql.login("planner.gamagori")
+    listed = (await planner.execute(LISTED_DRILL, {"active": True}))["data"]["incidents"]
+    by_id = {decode_id("Incident", i["id"]): i for i in listed}
+    assert by_id[drill_id]["drill"] is True and by_id[real.id or 0]["drill"] is False
+    assert by_id[drill_id]["patientCount"] == drill.matched_patients == 3
+    # A real alert joins the real incident, never the drill.
+    joined = await import_document(
+        runtime.db, sample("synthetic-cap12-gamagori-alert.xml"), OPERATOR
+    )
+    assert joined.incident_ids == (real.id,)
+
+
+async def test_a_planner_declares_a_drill(gql: GraphQLClient, runtime: Runtime) -> None:
+    planner = await gql.login("planner.gamagori")
+    result = await planner.execute(
+        DECLARE_DRILL, {"input": incident_input(reason="避難訓練", drill=True, level=4)}
+    )
+    assert result["data"]["declareIncident"]["drill"] is True
+    assert result["data"]["declareIncident"]["level"] == 4
 
 
 NOTICES = "{ myNotices(first: 50) { edges { node { kind data } } } }"

@@ -54,6 +54,7 @@ async def do_announce(session: AsyncSession, *, incident: Incident, inside: int)
         "incident_id": incident.id,
         "level": incident.level,
         "patients": inside,
+        "drill": int(incident.drill),
     }
     kind = PENDING if incident.pending else STARTED
     planners = await _planners(session, incident.municipality_code)

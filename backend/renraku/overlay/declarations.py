@@ -54,8 +54,9 @@ async def check_declare_incident(
     reason: str,
     ends_at: datetime,
     level: int = TRIGGER_LEVEL,
+    drill: bool = False,
 ) -> Incident:
-    """Declare an incident in the actor's own municipality (omitted area = all of it)."""
+    """Declare an incident (or a drill) in the actor's own municipality (no area: all of it)."""
     code = actor.municipality_code
     if code is None or not _allowed_on(actor, code, "declare"):
         raise Forbidden
@@ -72,6 +73,7 @@ async def check_declare_incident(
             reason=text,
             ends_at=ends_at,
             level=level,
+            drill=drill,
         )
 
 

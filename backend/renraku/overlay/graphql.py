@@ -117,6 +117,9 @@ class DeclareIncidentInput:
     reason: str
     ends_at: datetime
     level: int = strawberry.field(default=TRIGGER_LEVEL, description="1 to 5; 3 unless given.")
+    drill: bool = strawberry.field(
+        default=False, description="A drill: works fully, labelled, kept out of real reports."
+    )
 
 
 @strawberry.type
@@ -188,6 +191,7 @@ class Mutation:
             reason=input.reason,
             ends_at=input.ends_at,
             level=input.level,
+            drill=input.drill,
         )
         return await _with_count(info, row)
 

@@ -47,8 +47,9 @@ TRIGGER_LEVEL = 3
 LEVELS = range(1, 6)
 # An alert without an expiry is taken to hold this long from when it was sent.
 UNBOUNDED_ALERT_HOURS = 24
-# The outcomes of an import whose area is in force (alerts/imports.py).
+# The outcomes of an import whose area is in force (alerts/imports.py), and an Exercise's.
 IN_FORCE = ("accepted", "updated")
+DRILL_STATUS = "drill"
 
 
 def validate_declaration(
@@ -113,8 +114,9 @@ async def do_declare_incident(
     reason: str,
     ends_at: datetime,
     level: int = TRIGGER_LEVEL,
+    drill: bool = False,
 ) -> Incident:
-    """Declare an incident (authorisation is the caller's, through renraku.access)."""
+    """Declare an incident, or a drill (authorisation is the caller's, through renraku.access)."""
     reason = validate_declaration(reason=reason, ends_at=ends_at, level=level)
     if municipality_code not in boundaries():
         raise BadInput("Unknown municipality code.", field="municipalityCode")
@@ -128,6 +130,7 @@ async def do_declare_incident(
         declared_area=declared_area,
         reason=reason,
         level=level,
+        drill=drill,
         ends_at=ends_at,
         declared_by=actor.user_id if actor else None,
     )
@@ -141,7 +144,12 @@ async def do_declare_incident(
         action="overlay.incident_declared",
         object_type="incident",
         object_ids=[incident.id],
-        detail={"municipality": municipality_code, "patients": inside, "level": level},
+        detail={
+            "municipality": municipality_code,
+            "patients": inside,
+            "level": level,
+            "drill": drill,
+        },
     )
     await do_announce(session, incident=incident, inside=inside)
     return incident
@@ -226,9 +234,12 @@ async def list_incidents(
 
 
 def alert_in_force(alert: Alert, now: datetime) -> bool:
+    """An alert whose area is in force now: an Actual one accepted or updated, or an Exercise
+    (which only ever joins a drill incident)."""
+    real = alert.cap_status == "Actual" and alert.status in IN_FORCE
+    drill = alert.cap_status == "Exercise" and alert.status == DRILL_STATUS
     return (
-        alert.cap_status == "Actual"
-        and alert.status in IN_FORCE
+        (real or drill)
         and alert.superseded_by is None
         and alert.cancelled_by is None
         and alert.ended_at is None
@@ -320,12 +331,9 @@ async def do_follow_alert(
         .distinct()
     )
     following = set(earlier.all())
-    opens = (
-        alert.cap_status == "Actual"
-        and alert.status in IN_FORCE
-        and (alert.level or 0) >= TRIGGER_LEVEL
-        and alert_in_force(alert, now)
-    )
+    # An Exercise opens or joins a drill incident, never a real one, and the other way round.
+    drill = alert.cap_status == "Exercise"
+    opens = (alert.level or 0) >= TRIGGER_LEVEL and alert_in_force(alert, now)
     if opens:
         for code in sorted(set(municipalities) & set(served)):
             incident = (
@@ -333,7 +341,7 @@ async def do_follow_alert(
                     select(Incident)
                     .where(
                         Incident.municipality_code == code,
-                        col(Incident.drill).is_(False),
+                        col(Incident.drill).is_(drill),
                         # An untrusted source's alert never touches an incident in force: it
                         # could grow the area and unlock names. It joins or opens a pending one.
                         col(Incident.pending).is_(not alert.trusted),
@@ -349,6 +357,7 @@ async def do_follow_alert(
                     reason=(alert.headline or alert.event or "alert")[:MAX_REASON_LENGTH],
                     level=alert.level or TRIGGER_LEVEL,
                     pending=not alert.trusted,
+                    drill=drill,
                     starts_at=now,
                     ends_at=_alert_until(alert) + grace,
                 )
