@@ -261,3 +261,40 @@ def test_a_p1_nobody_checked_is_overdue_after_the_configured_time() -> None:
     assert not overdue(None, tier="P1", started=utcnow(), minutes=60)
     checked = SafetyCheck(incident_id=1, patient_id=1, status="contacted")
     assert not overdue(checked, tier="P1", started=long_ago, minutes=60)
+
+
+REPORT = """
+query($id: ID!) {
+  incidentReport(incidentId: $id) {
+    drill level listed reached reachedWithinHour medianMinutesToReach
+    byStatus { status count } districts { district total reached }
+  }
+}
+"""
+
+
+async def test_an_ended_incident_leaves_a_report_of_counts_for_its_municipality(
+    gql: GraphQLClient, runtime: Runtime, demo: dict[str, Any]
+) -> None:
+    incident = await demo_incident_id(runtime)
+    nurse = await gql.login("nurse.sato")
+    for key, status in (("pt-ito-haru", "SAFE"), ("pt-kawai-toshio", "HOSPITALISED")):
+        patient = await patient_gid(runtime, key)
+        assert "errors" not in await nurse.execute(SET, _status(incident, patient, status))
+    planner = await gql.login("planner.gamagori")
+    assert "errors" not in await planner.execute(END, {"id": incident})
+    manager = await gql.login("manager.gamagori")
+    result = await manager.execute(REPORT, {"id": incident})
+    assert "errors" not in result, result
+    found = result["data"]["incidentReport"]
+    assert (found["drill"], found["level"], found["listed"], found["reached"]) == (False, 3, 5, 2)
+    counts = {c["status"]: c["count"] for c in found["byStatus"]}
+    assert (counts["SAFE"], counts["HOSPITALISED"], counts["UNKNOWN"]) == (1, 1, 3)
+    assert found["reachedWithinHour"] == 2 and found["medianMinutesToReach"] is not None
+    assert sum(d["total"] for d in found["districts"]) == 5
+    assert sum(d["reached"] for d in found["districts"]) == 2
+    names = {p["display_name"] for p in demo["patients"]}
+    assert not any(name in str(found) for name in names)
+    for username, code in (("nurse.sato", "NOT_FOUND"), ("planner.nishio", "NOT_FOUND")):
+        other = await gql.login(username)
+        assert error_codes(await other.execute(REPORT, {"id": incident})) == [code]

@@ -15,7 +15,7 @@ from renraku.access.scopes import visible_patients
 from renraku.accounts.graphql import User
 from renraku.context import Info
 from renraku.ids import decode_id, encode_id
-from renraku.overlay import safety
+from renraku.overlay import report, safety
 from renraku.overlay.declarations import access_incident
 from renraku.overlay.models import Incident as IncidentRow
 from renraku.overlay.models import IncidentPatient, active_incident
@@ -98,6 +98,36 @@ class DistrictProgress:
 
 
 @strawberry.type
+class StatusCount:
+    status: SafetyStatus
+    count: int
+
+
+@strawberry.type
+class DistrictCompletion:
+    district: str
+    total: int
+    reached: int
+
+
+@strawberry.type(description="What an incident leaves behind: counts only, no names.")
+class IncidentReport:
+    incident_id: strawberry.ID
+    drill: bool
+    level: int
+    starts_at: datetime
+    ended_at: datetime | None
+    listed: int = strawberry.field(description="People inside the incident.")
+    reached: int = strawberry.field(description="People whose status was set.")
+    by_status: list[StatusCount]
+    median_minutes_to_reach: float | None = strawberry.field(
+        description="From the start until each person's first status."
+    )
+    reached_within_hour: int
+    districts: list[DistrictCompletion]
+
+
+@strawberry.type
 class MySafetyCheck:
     incident_id: strawberry.ID
     incident_reason: str
@@ -144,6 +174,35 @@ class Query:
             )
             for district, statuses in sorted(by.items())
         ]
+
+    @strawberry.field(
+        description="An incident's report, for its municipality's manager and planners."
+    )
+    async def incident_report(self, info: Info, incident_id: strawberry.ID) -> IncidentReport:
+        actor = info.context.require_actor()
+        async with info.context.runtime.db.session() as session:
+            found = await report.access_report(
+                session, actor=actor, incident_id=decode_id("Incident", incident_id)
+            )
+        incident = found.incident
+        return IncidentReport(
+            incident_id=incident_id,
+            drill=incident.drill,
+            level=incident.level,
+            starts_at=incident.starts_at,
+            ended_at=incident.ended_at,
+            listed=found.listed,
+            reached=found.reached,
+            by_status=[
+                StatusCount(status=SafetyStatus(s), count=n) for s, n in found.by_status.items()
+            ],
+            median_minutes_to_reach=found.median_minutes_to_reach,
+            reached_within_hour=found.reached_within_hour,
+            districts=[
+                DistrictCompletion(district=d.district, total=d.total, reached=d.reached)
+                for d in found.districts
+            ],
+        )
 
     @strawberry.field(
         description="Your people inside incidents in force: your teams' and those assigned to you."
