@@ -3,6 +3,7 @@ every kind; other selections are left to graphql-core."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable
 from typing import Any
 
@@ -17,12 +18,14 @@ from renraku.access.scopes import roles_by_patient
 from renraku.accounts.models import User
 from renraku.context import Context
 from renraku.feed.events_graphql import FeedEvent as FeedEventObject
+from renraku.feed.events_graphql import decode_event_cursor, event_cursor
 from renraku.feed.models import FeedEvent
 from renraku.feed.receipts import unread_by_key
 from renraku.kinds import UserKind
 from renraku.loaders import Loaders
+from renraku.paging import encode_cursor
 from renraku.realtime import batch, execution
-from renraku.realtime.compiled import compile_selection
+from renraku.realtime.compiled import compile_selection, payload_json
 from renraku.runtime import Runtime
 from renraku.schema import build_schema
 from renraku.teams.service import live_patients
@@ -173,3 +176,17 @@ async def test_an_event_whose_rows_are_not_read_yet_goes_to_graphql_core(
     created = next(e for e in events if e.kind == "feed.post_created")
     # The post would have to be loaded (awaited): that is graphql-core's to do.
     assert compiled.payload(FeedEventObject(row=created)) is None
+
+
+@pytest.mark.parametrize("event_id", [0, 1, 9, 10, 99, 12_345, 2**31 - 1, 2**40])
+def test_event_cursors_are_the_paging_cursors_of_their_id(event_id: int) -> None:
+    # events_graphql spells encode_cursor([id]) out for speed: the same string, decoded alike.
+    cursor = event_cursor(event_id)
+    assert cursor == encode_cursor([event_id])
+    assert decode_event_cursor(cursor) == event_id
+
+
+def test_payloads_are_serialised_as_json_dumps_would() -> None:
+    body = {"data": {"e": {"body": '食事 "全量"\n\u2028', "n": 1.5, "ok": True, "none": None}}}
+    expected = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    assert payload_json(body) == expected

@@ -77,9 +77,13 @@ class CompiledSelection:
             return None
 
 
+# json.dumps with these options builds an encoder per call; one, made once, gives the same text.
+_PAYLOAD_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def payload_json(body: dict[str, Any]) -> str:
     """A `next` message's payload as sent, by both paths alike."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return _PAYLOAD_ENCODER.encode(body)
 
 
 def compile_selection(executor: Executor[Any]) -> CompiledSelection | None:

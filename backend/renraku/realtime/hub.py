@@ -303,9 +303,11 @@ class FeedHub:
         return more if prepared is None else prepared.merged(more)
 
     async def _dispatch_one(self, event: FeedEvent, prepared: Batch, plans: Plans) -> None:
-        assert event.id is not None
-        listening = list(self._by_patient.get(event.patient_id, ()))
-        roles = prepared.roles.get(event.patient_id, {})
+        # The row's attributes read once: each read of a mapped attribute goes through the ORM.
+        event_id, patient_id = event.id, event.patient_id
+        assert event_id is not None
+        listening = list(self._by_patient.get(patient_id, ()))
+        roles = prepared.roles.get(patient_id, {})
         removed = removed_subject(event, roles)
         if self._mine_by_user:
             for user_id in roles:
@@ -317,7 +319,7 @@ class FeedHub:
         # Each audience's roles: those of the first of its subscribers (all answer alike).
         roles_of: dict[Audience, frozenset[str]] = {}
         for sub in listening:
-            if event.id <= sub.last_id or sub.ended:
+            if event_id <= sub.last_id or sub.ended:
                 continue
             user_id = sub.actor.user_id
             held = roles.get(user_id, NO_ROLES)
@@ -361,10 +363,11 @@ class FeedHub:
             return
         if not selection.per_viewer:
             payload = await plans.audience(group[0], held, audience, WHOLE).run(event)
-            self._remembered.add(audience, event.id, payload)
+            event_id, patient_id = event.id, event.patient_id
+            self._remembered.add(audience, event_id, payload)
             for sub in group:
                 sub.socket.send_next(sub.sub_id, payload)
-                sub.delivered(event)
+                sub.delivered_id(event_id, patient_id)
             FEED_DELIVERIES.inc(len(group))  # once per audience: the counter takes a lock
             return
         shared = None

@@ -88,8 +88,12 @@ class LiveSubscription:
 
     def delivered(self, event: FeedEvent) -> None:
         assert event.id is not None
-        self.last_id = event.id
-        self.audit_patients.add(event.patient_id)
+        self.delivered_id(event.id, event.patient_id)
+
+    def delivered_id(self, event_id: int, patient_id: int) -> None:
+        """`delivered` for an event's id and patient, read once for a whole audience."""
+        self.last_id = event_id
+        self.audit_patients.add(patient_id)
         self.audit_events += 1
 
     def take_audit(self) -> tuple[set[int], int]:
