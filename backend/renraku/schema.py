@@ -29,7 +29,7 @@ from renraku.glass import graphql as glass_graphql
 from renraku.graphql_errors import ErrorCodes
 from renraku.notices import graphql as notices_graphql
 from renraku.overlay import graphql as overlay_graphql
-from renraku.overlay import priority_graphql, safety_graphql
+from renraku.overlay import live_graphql, priority_graphql, safety_graphql
 from renraku.teams import graphql as teams_graphql
 from renraku.teams import membership_graphql, offboarding_graphql, patients_graphql
 from renraku.web.write_limit import WriteVolume
@@ -66,6 +66,7 @@ Mutation = merge_types(
         offboarding_graphql.Mutation,
     ),
 )
+Subscription = merge_types("Subscription", (events_graphql.Subscription, live_graphql.Subscription))
 
 # Limits that keep one hostile query from costing the server much: nesting and size.
 MAX_DEPTH = 12
@@ -188,7 +189,7 @@ def _build() -> RenrakuSchema:
     return RenrakuSchema(
         query=Query,
         mutation=Mutation,
-        subscription=events_graphql.Subscription,
+        subscription=Subscription,
         extensions=[
             ErrorCodes,
             ReadAudit,

@@ -30,6 +30,7 @@ from renraku.overlay.incidents import (
     do_end_incident,
     list_incidents,
 )
+from renraku.overlay.live import IncidentChange, announce_on_commit
 from renraku.overlay.models import Incident, IncidentPatient
 from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
@@ -115,6 +116,9 @@ async def check_end_incident(runtime: Runtime, *, actor: Actor, incident_id: int
             patient_ids=inside.all(),
             reason=RevocationReason.INCIDENT_ENDED,
         )
+        announce_on_commit(
+            session, runtime.broker, incident_id=incident_id, change=IncidentChange.ENDED
+        )
     return ended
 
 
@@ -124,7 +128,11 @@ async def check_confirm_incident(runtime: Runtime, *, actor: Actor, incident_id:
         incident = await access_incident(
             session, actor=actor, incident_id=incident_id, act="confirm", for_update=True
         )
-        return await do_confirm_incident(session, actor=actor, incident=incident)
+        confirmed = await do_confirm_incident(session, actor=actor, incident=incident)
+        announce_on_commit(
+            session, runtime.broker, incident_id=incident_id, change=IncidentChange.LIST
+        )
+        return confirmed
 
 
 async def list_incidents_for(

@@ -24,6 +24,7 @@ from renraku.accounts.models import User
 from renraku.audit import changes
 from renraku.errors import BadInput, NotFound
 from renraku.kinds import UserKind
+from renraku.overlay.live import IncidentChange, announce_on_commit
 from renraku.overlay.models import (
     SAFETY_STATUSES,
     Incident,
@@ -131,7 +132,15 @@ async def check_set_safety(runtime: Runtime, *, gate: Gate, value: SafetyInput) 
                 return check
         await _decide(session, gate, value.patient_id, Act.UPDATE)
         await _incident_in_force(session, value.incident_id, value.patient_id)
-        return await do_set_safety(session, gate=gate, value=value)
+        check = await do_set_safety(session, gate=gate, value=value)
+        announce_on_commit(
+            session,
+            runtime.broker,
+            incident_id=value.incident_id,
+            change=IncidentChange.SAFETY,
+            patient_id=value.patient_id,
+        )
+        return check
 
 
 async def do_set_safety(session: AsyncSession, *, gate: Gate, value: SafetyInput) -> SafetyCheck:
@@ -219,6 +228,13 @@ async def check_assign_safety(
             detail={"incident": incident_id, "assigned_to": user_id},
         )
         await session.flush()
+        announce_on_commit(
+            session,
+            runtime.broker,
+            incident_id=incident_id,
+            change=IncidentChange.SAFETY,
+            patient_id=patient_id,
+        )
         return check
 
 

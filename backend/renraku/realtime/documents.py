@@ -21,7 +21,7 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.language import Visitor
 
 from renraku.realtime.compiled import payload_json
-from renraku.realtime.subscriptions import MY_EVENTS, PATIENT_EVENTS
+from renraku.realtime.subscriptions import INCIDENT_UPDATES, MY_EVENTS, PATIENT_EVENTS
 from renraku.schema import DEPTH_RULE, MAX_TOKENS, RenrakuSchema
 
 
@@ -78,8 +78,8 @@ def root_field(
         raise GraphQLError("Subscribe to exactly one field.")
     node = selections[0]
     name = node.name.value
-    if name not in (PATIENT_EVENTS, MY_EVENTS):
-        raise GraphQLError("Subscribe to patientEvents or myEvents.")
+    if name not in (PATIENT_EVENTS, MY_EVENTS, INCIDENT_UPDATES):
+        raise GraphQLError("Subscribe to patientEvents, myEvents or incidentUpdates.")
     subscription_type = schema._schema.subscription_type
     assert subscription_type is not None
     coerced = get_variable_values(

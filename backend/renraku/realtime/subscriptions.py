@@ -18,6 +18,7 @@ from renraku.realtime.execution import Plan
 
 PATIENT_EVENTS = "patientEvents"
 MY_EVENTS = "myEvents"
+INCIDENT_UPDATES = "incidentUpdates"
 # Live deliveries are audited per subscription at most this often (one record each), each
 # subscription on its own schedule (realtime/live_audit.py).
 AUDIT_SECONDS = 60.0

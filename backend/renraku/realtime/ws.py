@@ -1,8 +1,9 @@
 """The WebSocket at /graphql: the graphql-transport-ws protocol, written out for the live feed.
 
 Only that protocol is spoken (the legacy one had an auth bypass). Queries and mutations sent over
-the socket run through the strawberry schema like HTTP requests; the two subscriptions are handed
-to the hub (realtime/hub.py), which executes each event once per audience and selection.
+the socket run through the strawberry schema like HTTP requests; the notebook's two subscriptions
+are handed to the hub (realtime/hub.py), which executes each event once per audience and
+selection, and `incidentUpdates` gets a watch of its own (realtime/incident_watch.py).
 
 Close codes, as the protocol defines them: 4400 invalid message, 4401 subscribe before
 connection_ack, 4403 connection_init refused, 4406 wrong subprotocol, 4408 no connection_init in
@@ -30,9 +31,11 @@ from renraku.feed.events_graphql import decode_event_cursor
 from renraku.graphql_errors import coded
 from renraku.ids import decode_id
 from renraku.metrics import FEED_SLOW_CLOSED
+from renraku.realtime import incident_watch
 from renraku.realtime.documents import checked, root_field, selection_key
 from renraku.realtime.hub import FeedHub
 from renraku.realtime.subscriptions import (
+    INCIDENT_UPDATES,
     PATIENT_EVENTS,
     SLOW_CONSUMER,
     TOO_FAR_BEHIND,
@@ -81,6 +84,8 @@ class Connection:
         self.init_received = False
         self.acknowledged = False
         self.subscriptions: dict[str, LiveSubscription | None] = {}
+        # incidentUpdates subscriptions: each a watch of its own beside the hub.
+        self._watches: dict[str, asyncio.Task[None]] = {}
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(runtime.settings.ws_queue_limit)
         self._closing: tuple[int, str] | None = None
         self._closed = asyncio.Event()
@@ -125,10 +130,6 @@ class Connection:
     def send_complete(self, sub_id: str) -> None:
         self._put(_frame({"id": sub_id, "type": "complete"}))
 
-    def end_subscription(self, sub_id: str) -> None:
-        self.subscriptions.pop(sub_id, None)
-        self._prefixes.pop(sub_id, None)
-
     def close_soon(self, code: int, reason: str) -> None:
         if self._closing is None:
             if code == SLOW_CONSUMER:
@@ -164,6 +165,8 @@ class Connection:
                     await task
             self.hub.remove_socket(self, [s for s in self.subscriptions.values() if s])
             self.subscriptions.clear()
+            for watch in self._watches.values():
+                watch.cancel()
             with contextlib.suppress(asyncio.QueueFull):
                 self._queue.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -263,6 +266,40 @@ class Connection:
         self._prefixes.pop(sub_id, None)
         if sub is not None:
             self.hub.remove(sub)
+        watch = self._watches.pop(sub_id, None)
+        if watch is not None:
+            watch.cancel()
+
+    def end_subscription(self, sub_id: str) -> None:
+        self.subscriptions.pop(sub_id, None)
+        self._prefixes.pop(sub_id, None)
+        self._watches.pop(sub_id, None)
+
+    async def _watch_incident(
+        self,
+        sub_id: str,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any],
+        incident_id: int,
+    ) -> None:
+        ready = asyncio.Event()
+        task = asyncio.create_task(
+            incident_watch.watch(
+                self,
+                sub_id,
+                incident_id=incident_id,
+                document=document,
+                operation_name=operation.name.value if operation.name else None,
+                variables=variables,
+                ready=ready,
+            ),
+            name="renraku-incident-watch",
+        )
+        self._watches[sub_id] = task
+        task.add_done_callback(lambda _t: self._watches.pop(sub_id, None))
+        # Answer the next message only once the watch listens and has decided.
+        await ready.wait()
 
     async def _on_subscribe(self, message: dict[str, Any]) -> None:
         if not self.acknowledged:
@@ -327,6 +364,10 @@ class Connection:
     ) -> None:
         try:
             field, args = root_field(self.schema, operation, variables)
+            if field == INCIDENT_UPDATES:
+                incident_id = decode_id("Incident", str(args.get("incidentId", "")))
+                await self._watch_incident(sub_id, document, operation, variables, incident_id)
+                return
             patient_id = None
             if field == PATIENT_EVENTS:
                 patient_id = decode_id("Patient", str(args.get("patientId", "")))
