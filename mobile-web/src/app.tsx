@@ -1,22 +1,24 @@
 import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
 import { SessionContext, type Session } from "./context";
 import { LOCALES, locale, setLocale, t, type Locale } from "./i18n";
-import { gqlPartial, OfflineError, SESSION_ENDED_EVENT, sendPost, signOut, whoAmI } from "./lib/api";
+import { gqlPartial, OfflineError, SESSION_ENDED_EVENT, sendEntry, signOut, whoAmI } from "./lib/api";
 import { PATIENT_LOST_EVENT, PATIENTS_CHANGED_EVENT } from "./lib/events";
 import { clearIdle, markActive, setLocked, shouldLock } from "./lib/idle";
 import { closeLive, subscribeFrom } from "./lib/live";
 import { MY_EVENTS, PATIENT_VISIBLE } from "./lib/queries";
 import { listOutbox, sync } from "./lib/outbox";
-import { homeFor, readsNotebooks, writesPosts } from "./lib/roles";
+import { getsNotices, homeFor, writesPosts } from "./lib/roles";
 import { href, navigate, onLinkClick, useRoute, type Route } from "./lib/router";
 import { dropPatient, openStore, wipeStore, type Store } from "./lib/store";
 import type { Me } from "./lib/types";
 import { Compose } from "./screens/Compose";
 import { Feed } from "./screens/Feed";
+import { IncidentScreen } from "./screens/Incidents";
 import { Notices } from "./screens/Notices";
 import { Outbox } from "./screens/Outbox";
 import { PatientList } from "./screens/PatientList";
 import { RoleHome } from "./screens/RoleHome";
+import { SafetyChecks } from "./screens/SafetyChecks";
 import { SignIn } from "./screens/SignIn";
 import { Team } from "./screens/Team";
 import { Timeline } from "./screens/Timeline";
@@ -116,7 +118,7 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
   }, [message]);
 
   const runSync = useCallback(async () => {
-    if (navigator.onLine) await sync(db, sendPost);
+    if (navigator.onLine) await sync(db, sendEntry);
     setOutboxCount((await listOutbox(db)).length);
     dispatchEvent(new Event("renraku:outbox"));
   }, [db]);
@@ -278,7 +280,7 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
       <nav class="nav" aria-label={t("nav.main")}>
         <NavLink route={home} current={current} label={t(home.name === "patients" ? "nav.patients" : "nav.home")} />
         {writesPosts(me) && <NavLink route={{ name: "feed" }} current={current} label={t("nav.feed")} />}
-        {readsNotebooks(me) && <NavLink route={{ name: "notices" }} current={current} label={t("nav.notices")} />}
+        {getsNotices(me) && <NavLink route={{ name: "notices" }} current={current} label={t("nav.notices")} />}
         {writesPosts(me) && (
           <NavLink
             route={{ name: "outbox" }}
@@ -304,7 +306,11 @@ function SignedIn(props: { me: Me; db: Store; languageSwitch: preact.JSX.Element
 
 function NavLink({ route, current, label }: { route: Route; current: Route; label: string }) {
   // A notebook and its compose form are within "my patients".
-  const section = ["timeline", "compose", "team"].includes(current.name) ? "patients" : current.name;
+  const section = ["timeline", "compose", "team", "safety"].includes(current.name)
+    ? "patients"
+    : current.name === "incident"
+      ? "home"
+      : current.name;
   const active = route.name === section;
   return (
     <a href={href(route)} aria-current={active ? "page" : undefined} onClick={(e) => onLinkClick(e, route)}>
@@ -331,5 +337,9 @@ function Screen({ route }: { route: Route }) {
       return <Feed />;
     case "home":
       return <RoleHome />;
+    case "incident":
+      return <IncidentScreen key={route.incidentId} incidentId={route.incidentId} view={route.view ?? "list"} />;
+    case "safety":
+      return <SafetyChecks />;
   }
 }

@@ -1,7 +1,7 @@
 import "fake-indexeddb/auto";
 import { afterEach, describe, expect, it } from "vitest";
 import { mentionable, type TeamMember } from "../src/lib/mentions";
-import { enqueue, listOutbox } from "../src/lib/outbox";
+import { enqueue, isPostEntry, listOutbox } from "../src/lib/outbox";
 import { openStore, type Store } from "../src/lib/store";
 
 const member = (username: string, role: string, until: string | null = null): TeamMember => ({
@@ -38,7 +38,7 @@ describe("the outbox keeps mentions", () => {
     const input = { patientId: "p1", category: "OTHER" as const, body: "x", vitals: null, urgent: false, visibleToFamily: false };
     await enqueue(db, input, new Date(), [], [{ id: "id-doctor", displayName: "doctor" }]);
     await enqueue(db, input, new Date(Date.now() + 1));
-    const [first, second] = await listOutbox(db);
+    const [first, second] = (await listOutbox(db)).filter(isPostEntry);
     expect(first.input.mentionIds).toEqual(["id-doctor"]);
     expect(first.mentions).toEqual([{ id: "id-doctor", displayName: "doctor" }]);
     expect(second.input.mentionIds).toEqual([]);

@@ -7,7 +7,8 @@ import {
   listOutbox,
   retryNow,
   sync,
-  type OutboxEntry,
+  isPostEntry,
+  type AnyOutboxEntry,
   type SendResult,
   type Sender,
 } from "../src/lib/outbox";
@@ -21,6 +22,9 @@ async function fresh(): Promise<Store> {
 }
 afterEach(() => db?.close());
 
+/** The posts queued (these tests queue nothing else). */
+const listPosts = async (store: Store) => (await listOutbox(store)).filter(isPostEntry);
+
 const draft = (body: string) => ({
   patientId: "p1", category: "VITALS" as const, body, vitals: { temperature: 37.2 }, urgent: false, visibleToFamily: false,
 });
@@ -28,8 +32,8 @@ const draft = (body: string) => ({
 /** A fake server: answers each send from `answers` in turn, remembering what it was sent. */
 function server(...answers: SendResult["outcome"][]) {
   const sent: CreatePostInput[] = [];
-  const send = async (entry: OutboxEntry): Promise<SendResult> => {
-    sent.push(entry.input);
+  const send = async (entry: AnyOutboxEntry): Promise<SendResult> => {
+    sent.push(entry.input as CreatePostInput);
     const outcome = answers.shift() ?? "sent";
     if (outcome === "sent") return { outcome, postId: `post-${sent.length}` };
     if (outcome === "offline") return { outcome };
@@ -55,7 +59,7 @@ describe("the outbox", () => {
     const report = await sync(store, fake.send);
     expect(fake.sent.map((i) => i.body)).toEqual(["first", "second"]);
     expect(report.sent).toHaveLength(2);
-    expect(await listOutbox(store)).toEqual([]);
+    expect(await listPosts(store)).toEqual([]);
   });
 
   it("stops at the first offline answer and keeps everything waiting", async () => {
@@ -66,14 +70,14 @@ describe("the outbox", () => {
     const report = await sync(store, fake.send);
     expect(report.stoppedOffline).toBe(true);
     expect(fake.sent).toHaveLength(1);
-    expect((await listOutbox(store)).map((e) => e.status)).toEqual(["waiting", "waiting"]);
+    expect((await listPosts(store)).map((e) => e.status)).toEqual(["waiting", "waiting"]);
   });
 
   it("keeps a refused post with its reason and does not send it again by itself", async () => {
     const store = await fresh();
     await enqueue(store, draft("bad"));
     await sync(store, server("refused").send);
-    const [entry] = await listOutbox(store);
+    const [entry] = await listPosts(store);
     expect(entry.status).toBe("refused");
     expect(entry.reason).toBe("refused reason");
     const again = server("sent");
@@ -81,7 +85,7 @@ describe("the outbox", () => {
     expect(again.sent).toHaveLength(0);
     await retryNow(store, entry.clientId);
     await sync(store, again.send);
-    expect(await listOutbox(store)).toEqual([]);
+    expect(await listPosts(store)).toEqual([]);
   });
 
   it("retries a failed post after a growing pause, with the same clientId", async () => {
@@ -90,17 +94,17 @@ describe("the outbox", () => {
     let now = 1_000_000;
     const fake = server("failed", "failed", "sent");
     await sync(store, fake.send, () => now);
-    let [entry] = await listOutbox(store);
+    let [entry] = await listPosts(store);
     expect(entry).toMatchObject({ status: "failed", attempts: 1, nextAttemptAt: now + backoff(1) });
     await sync(store, fake.send, () => now); // not due yet
     expect(fake.sent).toHaveLength(1);
     now += backoff(1);
     await sync(store, fake.send, () => now);
-    [entry] = await listOutbox(store);
+    [entry] = await listPosts(store);
     expect(entry).toMatchObject({ status: "failed", attempts: 2 });
     now += backoff(2);
     await sync(store, fake.send, () => now);
-    expect(await listOutbox(store)).toEqual([]);
+    expect(await listPosts(store)).toEqual([]);
     expect(new Set(fake.sent.map((i) => i.clientId))).toEqual(new Set([queued.clientId]));
   });
 
@@ -115,7 +119,7 @@ describe("the outbox", () => {
     await sync(store, async () => {
       throw new Error("socket hang up");
     });
-    const [entry] = await listOutbox(store);
+    const [entry] = await listPosts(store);
     expect(entry.status).toBe("failed");
   });
 
@@ -135,7 +139,7 @@ describe("the outbox", () => {
       await discard(store, entry.clientId);
       return { outcome: "failed", reason: "x" };
     });
-    expect(await listOutbox(store)).toEqual([]);
+    expect(await listPosts(store)).toEqual([]);
   });
 
   it("runs one sync at a time: a second call joins the first", async () => {
@@ -158,6 +162,7 @@ describe("the outbox", () => {
     // Uploads the first photo, then the network breaks; the second try finishes.
     const send: Sender = async (entry, progress) => {
       tries++;
+      if (!isPostEntry(entry)) throw new Error("a post was queued");
       const photos = [...(entry.photos ?? [])];
       for (let i = 0; i < photos.length; i++) {
         if (photos[i].uploadId) continue;
@@ -170,13 +175,13 @@ describe("the outbox", () => {
     };
     let now = 0;
     await sync(store, send, () => now);
-    const [waiting] = await listOutbox(store);
+    const [waiting] = await listPosts(store);
     expect(waiting.status).toBe("failed");
     expect(waiting.photos?.map((p) => p.uploadId)).toEqual(["upload-0", null]);
     expect(new Uint8Array(waiting.photos![1].data)).toEqual(new Uint8Array([1, 2, 3]));
     now += backoff(1);
     await sync(store, send, () => now);
     expect(uploads).toEqual([0, 1]);
-    expect(await listOutbox(store)).toEqual([]);
+    expect(await listPosts(store)).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 // Talking to the server: /auth for the session cookie, /graphql over HTTP for queries and
 // mutations. The session is an HttpOnly cookie the browser sends by itself; no token is ever
 // read or stored here.
-import type { OutboxEntry, OutboxPhoto, SendResult } from "./outbox";
+import { SET_SAFETY_STATUS } from "./incidents";
+import type { AnyOutboxEntry, OutboxEntry, OutboxPhoto, SafetyOutboxEntry, SendResult } from "./outbox";
 import type { CreatePostInput, Me } from "./types";
 
 export const SESSION_ENDED_EVENT = "renraku:session-ended";
@@ -116,7 +117,10 @@ export async function uploadPhoto(photo: OutboxPhoto): Promise<string> {
 
 /** The outbox's sender: its photos uploaded (each once), then createPost over HTTP, the outcome
  *  sorted into sent/offline/failed/refused. */
-export async function sendPost(entry: OutboxEntry, progress: (entry: OutboxEntry) => Promise<void>): Promise<SendResult> {
+export async function sendPost(
+  entry: OutboxEntry,
+  progress: (entry: AnyOutboxEntry) => Promise<void>,
+): Promise<SendResult> {
   if (typeof navigator !== "undefined" && navigator.onLine === false) return { outcome: "offline" };
   try {
     const photos = [...(entry.photos ?? [])];
@@ -134,4 +138,23 @@ export async function sendPost(entry: OutboxEntry, progress: (entry: OutboxEntry
     if (error instanceof ApiError && REFUSED.has(error.code)) return { outcome: "refused", reason: error.message };
     return { outcome: "failed", reason: error instanceof Error ? error.message : String(error) };
   }
+}
+
+/** The outbox's sender for a safety status: setSafetyStatus with the entry's clientId, so a send
+ *  retried after a lost answer changes nothing on the server. */
+export async function sendSafety(entry: SafetyOutboxEntry): Promise<SendResult> {
+  if (typeof navigator !== "undefined" && navigator.onLine === false) return { outcome: "offline" };
+  try {
+    await gql(SET_SAFETY_STATUS, { input: entry.input });
+    return { outcome: "sent" };
+  } catch (error) {
+    if (error instanceof OfflineError) return { outcome: "offline" };
+    if (error instanceof ApiError && REFUSED.has(error.code)) return { outcome: "refused", reason: error.message };
+    return { outcome: "failed", reason: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** The outbox's sender: each kind of entry by its own mutation. */
+export function sendEntry(entry: AnyOutboxEntry, progress: (entry: AnyOutboxEntry) => Promise<void>): Promise<SendResult> {
+  return entry.kind === "safety" ? sendSafety(entry) : sendPost(entry, progress);
 }

@@ -5,6 +5,9 @@
 //   sending  - on its way;
 //   failed   - the server or network broke mid-way: retried by itself, with growing pauses;
 //   refused  - the server said no (a 4xx or a GraphQL error): kept, shown with the reason, not retried.
+// A safety status set from the phone (安否確認) is an entry of its own kind, "safety", sent and
+// shown the same way; its clientId makes a retried send change nothing on the server.
+import type { SafetyStatus, SetSafetyInput } from "./incidents";
 import type { Store } from "./store";
 import type { CreatePostInput } from "./types";
 
@@ -24,7 +27,9 @@ export interface Mention {
   displayName: string;
 }
 
+/** A post waiting to be sent. Entries from before other kinds existed have no `kind`. */
 export interface OutboxEntry {
+  kind?: "post";
   clientId: string;
   patientId: string;
   input: CreatePostInput;
@@ -39,16 +44,40 @@ export interface OutboxEntry {
   reason: string | null;
 }
 
+/** A safety status waiting to be sent: setSafetyStatus's input, with the person's name kept for
+ *  showing it while it waits. */
+export interface SafetyOutboxEntry {
+  kind: "safety";
+  clientId: string;
+  patientId: string;
+  input: SetSafetyInput;
+  patientName: string;
+  createdAt: string;
+  status: OutboxStatus;
+  attempts: number;
+  nextAttemptAt: number;
+  reason: string | null;
+}
+
+/** Anything the outbox holds. */
+export type AnyOutboxEntry = OutboxEntry | SafetyOutboxEntry;
+
+export const isSafetyEntry = (entry: AnyOutboxEntry): entry is SafetyOutboxEntry => entry.kind === "safety";
+export const isPostEntry = (entry: AnyOutboxEntry): entry is OutboxEntry => entry.kind !== "safety";
+
 /** What one try to send an entry came to. */
 export type SendResult =
-  | { outcome: "sent"; postId: string }
+  | { outcome: "sent"; postId?: string }
   | { outcome: "offline" }
   | { outcome: "failed"; reason: string }
   | { outcome: "refused"; reason: string };
 
 /** Sends one entry. `progress` stores what was done so far (an uploaded photo's id), so that
  *  the next try goes on from there. */
-export type Sender = (entry: OutboxEntry, progress: (entry: OutboxEntry) => Promise<void>) => Promise<SendResult>;
+export type Sender = (
+  entry: AnyOutboxEntry,
+  progress: (entry: AnyOutboxEntry) => Promise<void>,
+) => Promise<SendResult>;
 
 const BASE_DELAY_MS = 2_000;
 const MAX_DELAY_MS = 5 * 60_000;
@@ -86,8 +115,45 @@ export async function enqueue(
   return entry;
 }
 
+/** Queue a safety status. A newer status for the same person in the same incident replaces one
+ *  still waiting (the newer is what the carer means), keeping its place in the queue. */
+export async function enqueueSafety(
+  db: Store,
+  input: Omit<SetSafetyInput, "clientId">,
+  patientName: string,
+  now = new Date(),
+): Promise<SafetyOutboxEntry> {
+  const entry: SafetyOutboxEntry = {
+    kind: "safety",
+    clientId: newClientId(),
+    patientId: input.patientId,
+    input: { ...input, clientId: "" },
+    patientName,
+    createdAt: now.toISOString(),
+    status: "waiting",
+    attempts: 0,
+    nextAttemptAt: 0,
+    reason: null,
+  };
+  entry.input.clientId = entry.clientId;
+  for (const old of await listOutbox(db)) {
+    const same = isSafetyEntry(old) && old.input.incidentId === input.incidentId && old.patientId === input.patientId;
+    if (same && old.status !== "sending") await db.delete("outbox", old.clientId);
+  }
+  await db.put("outbox", entry);
+  return entry;
+}
+
+/** The safety statuses waiting for a person, newest last. */
+export function waitingStatus(entries: AnyOutboxEntry[], incidentId: string, patientId: string): SafetyStatus | null {
+  const mine = entries.filter(
+    (e): e is SafetyOutboxEntry => isSafetyEntry(e) && e.input.incidentId === incidentId && e.patientId === patientId,
+  );
+  return mine.length ? mine[mine.length - 1].input.status : null;
+}
+
 /** The entries, oldest first (the order they are sent in). */
-export async function listOutbox(db: Store): Promise<OutboxEntry[]> {
+export async function listOutbox(db: Store): Promise<AnyOutboxEntry[]> {
   return db.getAllFromIndex("outbox", "byCreated");
 }
 

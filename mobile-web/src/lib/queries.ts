@@ -61,7 +61,7 @@ export const PATIENT_VISIBLE = `query($id: ID!) { patient(id: $id) { id } }`;
 export const NOTICES = `query {
   myNotices(first: 50) {
     unreadCount
-    edges { node { id kind patientId patient { displayName } createdAt readAt } }
+    edges { node { id kind patientId patient { displayName } data createdAt readAt } }
   }
   myOverdueInstructions { id patientId body createdAt patient { displayName } }
 }`;

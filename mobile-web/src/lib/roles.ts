@@ -20,3 +20,8 @@ export function readsNotebooks(me: Me): boolean {
 export function writesPosts(me: Me): boolean {
   return kindOf(me) === "professional";
 }
+
+/** Does the account get notices (its teams' news, or a planner's incidents)? */
+export function getsNotices(me: Me): boolean {
+  return readsNotebooks(me) || ["planner", "municipality"].includes(kindOf(me));
+}

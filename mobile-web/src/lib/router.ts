@@ -9,10 +9,27 @@ export type Route =
   | { name: "team"; patientId: string }
   | { name: "outbox" }
   | { name: "notices" }
-  | { name: "feed" };
+  | { name: "feed" }
+  | { name: "incident"; incidentId: string; view?: IncidentView }
+  | { name: "safety" };
 
+/** The planner's views of one incident. */
+export type IncidentView = "list" | "board" | "map" | "print";
+const VIEWS: readonly IncidentView[] = ["list", "board", "map", "print"];
+
+// The incident screens and the safety checks live under /home's query (/home?incident=ID&view=map,
+// /home?view=safety): the server answers only the client paths it lists with index.html, and
+// these are reached by reload or from a notice's link too.
 export function parse(path: string): Route {
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const [pathname, search = ""] = path.split("?", 2);
+  const parts = pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === "home" && parts.length === 1 && search) {
+    const query = new URLSearchParams(search);
+    const incidentId = query.get("incident");
+    const view = VIEWS.find((v) => v === query.get("view"));
+    if (incidentId) return { name: "incident", incidentId, view: view ?? "list" };
+    if (query.get("view") === "safety") return { name: "safety" };
+  }
   if (parts[0] === "patients" && parts.length === 1) return { name: "patients" };
   if (parts[0] === "patients" && parts.length === 2) return { name: "timeline", patientId: parts[1] };
   if (parts[0] === "patients" && parts[2] === "new") return { name: "compose", patientId: parts[1] };
@@ -46,6 +63,12 @@ export function href(route: Route): string {
       return "/notices";
     case "feed":
       return "/feed";
+    case "incident": {
+      const base = `/home?incident=${encodeURIComponent(route.incidentId)}`;
+      return route.view && route.view !== "list" ? `${base}&view=${route.view}` : base;
+    }
+    case "safety":
+      return "/home?view=safety";
   }
 }
 
@@ -57,9 +80,9 @@ export function navigate(route: Route, replace = false): void {
 }
 
 export function useRoute(): Route {
-  const [route, setRoute] = useState(() => parse(location.pathname));
+  const [route, setRoute] = useState(() => parse(location.pathname + location.search));
   useEffect(() => {
-    const onPop = () => setRoute(parse(location.pathname));
+    const onPop = () => setRoute(parse(location.pathname + location.search));
     addEventListener("popstate", onPop);
     return () => removeEventListener("popstate", onPop);
   }, []);

@@ -2,7 +2,7 @@
 // for a reload without network, and the outbox of posts not yet accepted by the server.
 // Signing out wipes all of it (wipeStore); losing a patient drops that patient's part (dropPatient).
 import { openDB, type DBSchema, type IDBPDatabase } from "idb";
-import type { OutboxEntry } from "./outbox";
+import type { AnyOutboxEntry } from "./outbox";
 import type { PatientRow, PostRow } from "./types";
 
 export const DB_NAME = "renraku";
@@ -11,7 +11,7 @@ export const DB_VERSION = 1;
 interface RenrakuDB extends DBSchema {
   patients: { key: string; value: PatientRow };
   posts: { key: string; value: PostRow; indexes: { byPatient: string } };
-  outbox: { key: string; value: OutboxEntry; indexes: { byCreated: string } };
+  outbox: { key: string; value: AnyOutboxEntry; indexes: { byCreated: string } };
   meta: { key: string; value: unknown };
 }
 

@@ -1,10 +1,10 @@
 import { useEffect, useState } from "preact/hooks";
-import { formatDateTime, t, type MessageKey } from "../i18n";
+import { t, type MessageKey } from "../i18n";
 import { gql, OfflineError } from "../lib/api";
 
-// What a planner or a municipality manager may see of their municipality before the disaster
-// overlay's screens exist: its incidents (災害対応) and its patients counted by care level and
-// mobility, small counts hidden outside an incident in force (the server decides which).
+// What a planner or a municipality manager may see of their municipality in numbers: its patients
+// counted by care level and mobility, small counts hidden outside an incident in force (the
+// server decides which). The incidents themselves are listed by Incidents.tsx's IncidentList.
 
 interface Incident {
   id: string;
@@ -65,25 +65,6 @@ export function Counts() {
   const table = data.patientCounts;
   return (
     <section class="stack counts">
-      <h2>{t("counts.incidents")}</h2>
-      {data.incidents.length === 0 ? (
-        <p class="empty">{t("counts.noIncident")}</p>
-      ) : (
-        <ul class="incidents">
-          {data.incidents.map((e) => (
-            <li key={e.id}>
-              <strong>{e.reason}</strong>
-              <span class="sub">
-                {t("counts.incidentLevel", { level: e.level })}
-                {e.pending ? ` ${t("counts.incidentPending")}` : ""}
-              </span>
-              <span class="sub">
-                {t("counts.incidentUntil", { until: formatDateTime(e.endsAt), count: e.patientCount })}
-              </span>
-            </li>
-          ))}
-        </ul>
-      )}
       <h2>{t("counts.title")}</h2>
       {table.suppressed && <p class="counts-note">{t("counts.suppressed")}</p>}
       <div class="table-scroll">

@@ -3,6 +3,7 @@ import { useSession } from "../context";
 import { formatDateTime, t, type MessageKey } from "../i18n";
 import { gql, OfflineError } from "../lib/api";
 import { MARK_NOTICES_READ, NOTICES } from "../lib/queries";
+import { kindOf } from "../lib/roles";
 import { href, onLinkClick, type Route } from "../lib/router";
 import { Invitations } from "./Invitations";
 
@@ -11,6 +12,8 @@ interface Notice {
   kind: string;
   patientId: string | null;
   patient: { displayName: string } | null;
+  /** Ids and kinds only: an incident's notice has its incidentId, level and how many are inside. */
+  data?: Record<string, unknown> | null;
   createdAt: string;
   readAt: string | null;
 }
@@ -29,22 +32,37 @@ interface Data {
 }
 
 const KNOWN = new Set(["post_mention", "urgent_unread", "glass_opened", "member_offboarded"]);
+const INCIDENT_KINDS = new Set(["incident_started", "incident_pending"]);
 
 export function noticeText(notice: Notice): string {
+  if (INCIDENT_KINDS.has(notice.kind)) {
+    const data = notice.data ?? {};
+    const level = typeof data.level === "number" ? data.level : "?";
+    const patients = typeof data.patients === "number" ? data.patients : "?";
+    return t(`notices.${notice.kind}` as MessageKey, { level, patients });
+  }
   const key = `notices.${KNOWN.has(notice.kind) ? notice.kind : "other"}` as MessageKey;
   return t(key, { patient: notice.patient?.displayName ?? "" });
 }
 
-/** Where a notice leads: a break-the-glass opening to the care team, where coordinators see who
- *  opened the record and why; anything else to the notebook. */
-function noticeRoute(notice: Notice): Route {
-  const patientId = notice.patientId ?? "";
+/** Where a notice leads: an incident's to the incident (a planner) or to my safety checks (the
+ *  carers, whose people are inside); a break-the-glass opening to the care team, where
+ *  coordinators see who opened the record and why; anything else to the notebook. */
+function noticeRoute(notice: Notice, planner: boolean): Route | null {
+  if (INCIDENT_KINDS.has(notice.kind)) {
+    const incidentId = typeof notice.data?.incidentId === "string" ? notice.data.incidentId : null;
+    if (planner) return incidentId ? { name: "incident", incidentId } : { name: "home" };
+    return { name: "safety" };
+  }
+  if (!notice.patientId) return null;
+  const patientId = notice.patientId;
   return notice.kind === "glass_opened" ? { name: "team", patientId } : { name: "timeline", patientId };
 }
 
 // Notices are read once shown: opening this screen marks the unread ones read.
 export function Notices() {
-  const { notify } = useSession();
+  const { notify, me } = useSession();
+  const planner = kindOf(me) === "planner" || kindOf(me) === "municipality";
   const [data, setData] = useState<Data | null>(null);
 
   useEffect(() => {
@@ -90,30 +108,38 @@ export function Notices() {
         <p class="empty">{t("notices.empty")}</p>
       ) : (
         <ul class="notices" aria-label={t("notices.title")}>
-          {notices.map((notice) => (
-            <li key={notice.id} class={notice.readAt ? "notice" : "notice unread"}>
-              {notice.patientId ? (
-                <a href={href(noticeRoute(notice))} onClick={(e) => onLinkClick(e, noticeRoute(notice))}>
-                  <NoticeBody notice={notice} />
+          {notices.map((notice) => {
+            const route = noticeRoute(notice, planner);
+            return (
+            <li key={notice.id} class={`${notice.readAt ? "notice" : "notice unread"} kind-${notice.kind}`}>
+              {route ? (
+                <a href={href(route)} onClick={(e) => onLinkClick(e, route)}>
+                  <NoticeBody notice={notice} planner={planner} />
                 </a>
               ) : (
                 <div>
-                  <NoticeBody notice={notice} />
+                  <NoticeBody notice={notice} planner={planner} />
                 </div>
               )}
             </li>
-          ))}
+            );
+          })}
         </ul>
       )}
     </section>
   );
 }
 
-function NoticeBody({ notice }: { notice: Notice }) {
+function NoticeBody({ notice, planner }: { notice: Notice; planner: boolean }) {
   return (
     <>
       {!notice.readAt && <span class="badge urgent">{t("notices.unread")}</span>}
       <span class="name">{noticeText(notice)}</span>
+      {INCIDENT_KINDS.has(notice.kind) && (
+        <span class="sub link-hint">
+          {t(planner ? "notices.toIncident" : "notices.toChecks")}
+        </span>
+      )}
       <span class="sub">{formatDateTime(notice.createdAt)}</span>
     </>
   );

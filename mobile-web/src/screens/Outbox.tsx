@@ -1,11 +1,11 @@
 import { useEffect, useState } from "preact/hooks";
 import { useSession } from "../context";
-import { formatDateTime, formatList, t, type MessageKey } from "../i18n";
-import { discard, listOutbox, retryNow, type OutboxEntry } from "../lib/outbox";
+import { formatDateTime, formatList, t, word, type MessageKey } from "../i18n";
+import { discard, listOutbox, retryNow, type AnyOutboxEntry } from "../lib/outbox";
 
 export function Outbox() {
   const { db, outboxChanged, online } = useSession();
-  const [entries, setEntries] = useState<OutboxEntry[] | null>(null);
+  const [entries, setEntries] = useState<AnyOutboxEntry[] | null>(null);
 
   useEffect(() => {
     const reload = () => void listOutbox(db).then(setEntries);
@@ -27,13 +27,27 @@ export function Outbox() {
         <ul class="outbox" aria-label={t("outbox.title")}>
           {entries.map((entry) => (
             <li key={entry.clientId} class={`outbox-entry ${entry.status}`} data-status={entry.status}>
-              <p class="meta">
-                {t(`category.${entry.input.category}` as MessageKey)} · {formatDateTime(entry.createdAt)}
-              </p>
-              {entry.input.body && <p class="body">{entry.input.body}</p>}
-              {!!entry.photos?.length && <p class="meta">{t("outbox.photos", { count: entry.photos.length })}</p>}
-              {!!entry.mentions?.length && (
-                <p class="meta mentions">{t("timeline.mentions", { names: formatList(entry.mentions.map((m) => m.displayName)) })}</p>
+              {entry.kind === "safety" ? (
+                <>
+                  <p class="meta">{formatDateTime(entry.createdAt)}</p>
+                  <p class="body">
+                    {t("outbox.safety", { name: entry.patientName, status: word("safety", entry.input.status) })}
+                    {entry.input.place ? ` · ${t("safety.place", { place: entry.input.place })}` : ""}
+                  </p>
+                </>
+              ) : (
+                <>
+                  <p class="meta">
+                    {t(`category.${entry.input.category}` as MessageKey)} · {formatDateTime(entry.createdAt)}
+                  </p>
+                  {entry.input.body && <p class="body">{entry.input.body}</p>}
+                  {!!entry.photos?.length && <p class="meta">{t("outbox.photos", { count: entry.photos.length })}</p>}
+                  {!!entry.mentions?.length && (
+                    <p class="meta mentions">
+                      {t("timeline.mentions", { names: formatList(entry.mentions.map((m) => m.displayName)) })}
+                    </p>
+                  )}
+                </>
               )}
               <p class="state">{outboxState(entry, online)}</p>
               <div class="actions">
@@ -55,7 +69,7 @@ export function Outbox() {
 }
 
 /** What the user is told about an entry's state. */
-export function outboxState(entry: OutboxEntry, online = navigator.onLine): string {
+export function outboxState(entry: AnyOutboxEntry, online = navigator.onLine): string {
   switch (entry.status) {
     case "refused":
       return t("outbox.refused", { reason: entry.reason ?? "" });

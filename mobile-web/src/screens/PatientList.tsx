@@ -9,6 +9,8 @@ import { onLinkClick } from "../lib/router";
 import { loadPatients, reconcilePatients, savePatients } from "../lib/store";
 import type { PatientRow, Risk } from "../lib/types";
 import { InvitationsLink } from "./Invitations";
+import { IncidentBadge, IncidentBanner, useMySafetyChecks } from "./SafetyChecks";
+import type { MySafetyCheck } from "../lib/incidents";
 
 interface Page {
   patients: { edges: { node: PatientRow }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
@@ -36,6 +38,7 @@ export function PatientList({ heading = true }: { heading?: boolean }) {
   const [rows, setRows] = useState<PatientRow[] | null>(null);
   const [query, setQuery] = useState("");
   const [error, setError] = useState("");
+  const { checks } = useMySafetyChecks();
 
   useEffect(() => {
     let cancelled = false;
@@ -73,6 +76,7 @@ export function PatientList({ heading = true }: { heading?: boolean }) {
   return (
     <section class="stack">
       {heading && <h1>{t("patients.title")}</h1>}
+      <IncidentBanner checks={checks} />
       {readsNotebooks(me) && <InvitationsLink />}
       <label class="field">
         <span>{t("patients.search")}</span>
@@ -92,7 +96,7 @@ export function PatientList({ heading = true }: { heading?: boolean }) {
       ) : (
         <ul class="patients" aria-label={t("patients.title")}>
           {shown.map((p) => (
-            <PatientItem key={p.id} patient={p} link={readsNotebooks(me)} />
+            <PatientItem key={p.id} patient={p} link={readsNotebooks(me)} checks={checks} />
           ))}
         </ul>
       )}
@@ -113,7 +117,8 @@ function filter(rows: PatientRow[], query: string): PatientRow[] {
   return sorted.filter((p) => p.displayName.toLowerCase().includes(q) || p.kana.includes(q));
 }
 
-function PatientItem({ patient, link }: { patient: PatientRow; link: boolean }) {
+function PatientItem(props: { patient: PatientRow; link: boolean; checks: MySafetyCheck[] | null }) {
+  const { patient, link } = props;
   const body = (
     <>
       <span class="row-main">
@@ -121,6 +126,7 @@ function PatientItem({ patient, link }: { patient: PatientRow; link: boolean }) 
         <span class="sub">
           {patient.lastVisitAt ? t("patients.lastVisit", { date: formatDate(patient.lastVisitAt) }) : t("patients.neverVisited")}
         </span>
+        <IncidentBadge checks={props.checks} patientId={patient.id} />
         <RiskBadges risk={patient.risk} />
       </span>
       <span class="counts">

@@ -10,7 +10,8 @@ import { ACKNOWLEDGE, EDIT_POST, MARK_POSTS_READ, PATIENT_EVENTS, POST_HISTORY, 
 import { writesPosts } from "../lib/roles";
 import { href, navigate, onLinkClick } from "../lib/router";
 import { keepTeam, type TeamMember } from "../lib/mentions";
-import { listOutbox, type OutboxEntry } from "../lib/outbox";
+import { IncidentBanner, useMySafetyChecks } from "./SafetyChecks";
+import { isPostEntry, listOutbox, type OutboxEntry } from "../lib/outbox";
 import { dropPatient, loadPosts, savePosts } from "../lib/store";
 import { merge } from "../lib/timeline";
 import type { PostRow, VitalName } from "../lib/types";
@@ -35,6 +36,7 @@ export function Timeline({ patientId }: { patientId: string }) {
   const [gone, setGone] = useState(false);
   const [pending, setPending] = useState<OutboxEntry[]>([]);
   const [older, setOlder] = useState<string | null>(null); // the cursor of the next older page
+  const { checks } = useMySafetyChecks();
 
   /** The newest page again: after a break in the live feed, or once a post of ours was sent. */
   const refresh = async () => {
@@ -52,7 +54,7 @@ export function Timeline({ patientId }: { patientId: string }) {
     let waiting = 0;
     const reload = () =>
       void listOutbox(db).then((entries) => {
-        const mine = entries.filter((e) => e.patientId === patientId).reverse();
+        const mine = entries.filter(isPostEntry).filter((e) => e.patientId === patientId).reverse();
         if (mine.length < waiting) void refresh(); // some were sent: show them as stored
         waiting = mine.length;
         setPending(mine);
@@ -166,6 +168,7 @@ export function Timeline({ patientId }: { patientId: string }) {
       <h1>
         {name || t("timeline.title")}
       </h1>
+      <IncidentBanner checks={checks} patientId={patientId} />
       {writesPosts(me) && (
         <a
           class="team-link"
