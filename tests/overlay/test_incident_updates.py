@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from renraku.ids import encode_id
+from renraku.alerts.imports import Origin, import_document
+from renraku.ids import decode_id, encode_id
 from renraku.runtime import Runtime
+from tests.alerts.helpers import sample
 from tests.audit.support import patient_gid
 from tests.overlay.helpers import END, demo_incident_id
 from tests.support.graphql import GraphQLClient
@@ -78,3 +80,22 @@ async def test_an_ended_incident_cannot_be_watched(
         await ws.subscribe("s", UPDATES, {"id": incident})
         refused = await ws.receive("s")
         assert refused["type"] == "error" and error_codes(refused["payload"]) == ["FORBIDDEN"]
+
+
+async def test_an_alert_that_grows_the_incident_is_heard(
+    app: Starlette, gql: GraphQLClient, runtime: Runtime
+) -> None:
+    incident = await demo_incident_id(runtime)
+    planner = await gql.login("planner.gamagori")
+    async with serving(app) as url, open_socket(url, token=planner.token) as ws:
+        await ws.subscribe("board", UPDATES, {"id": incident})
+        await _listening(ws)
+        result = await import_document(
+            runtime.db,
+            sample("synthetic-cap12-gamagori-update.xml"),
+            Origin(trusted=True),
+            broker=runtime.broker,
+        )
+        assert result.incident_ids == (decode_id("Incident", incident),)
+        message = await ws.receive("board")
+        assert message["payload"]["data"]["incidentUpdates"]["kind"] == "LIST"

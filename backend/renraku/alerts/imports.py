@@ -30,8 +30,10 @@ from renraku.alerts.models import Alert, AlertMunicipality, AlertPatient
 from renraku.alerts.parsed import ACTUAL, EXERCISE, IGNORED_STATUSES, ParsedAlert, Reference
 from renraku.alerts.xml_safety import Rejected
 from renraku.audit.changes import record
+from renraku.broker import Broker
 from renraku.db import Database
 from renraku.overlay.incidents import do_follow_alert
+from renraku.overlay.live import IncidentChange, announce_on_commit
 from renraku.settings import Settings
 from renraku.tables import table_of
 from renraku.teams.models import Patient
@@ -92,8 +94,14 @@ def place_document(data: bytes) -> Placed:
 
 
 async def import_document(
-    db: Database, data: bytes, origin: Origin, *, incident_grace: timedelta = DEFAULT_GRACE
+    db: Database,
+    data: bytes,
+    origin: Origin,
+    *,
+    incident_grace: timedelta = DEFAULT_GRACE,
+    broker: Broker | None = None,
 ) -> ImportResult:
+    """Import one document; `broker` (a server's) tells the incidents' live boards it touched."""
     try:
         # Up to 5 MB of XML and its shapes: off the event loop, which serves everyone else.
         placed = await asyncio.to_thread(place_document, data)
@@ -101,12 +109,12 @@ async def import_document(
         return ImportResult(REJECTED, rejected.reason)
     try:
         async with db.transaction() as session:
-            return await _store(session, placed, origin, incident_grace)
+            return await _store(session, placed, origin, incident_grace, broker)
     except IntegrityError:
         # The same message arrived twice at once and the other copy committed first: this one
         # now finds it and answers as for a repeat.
         async with db.transaction() as session:
-            return await _store(session, placed, origin, incident_grace)
+            return await _store(session, placed, origin, incident_grace, broker)
 
 
 def _outcome(parsed: ParsedAlert) -> str:
@@ -127,7 +135,11 @@ def _polygonal(shapes: list[BaseGeometry]) -> BaseGeometry | None:
 
 
 async def _store(
-    session: AsyncSession, placed: Placed, origin: Origin, incident_grace: timedelta
+    session: AsyncSession,
+    placed: Placed,
+    origin: Origin,
+    incident_grace: timedelta,
+    broker: Broker | None,
 ) -> ImportResult:
     parsed, shapes, digest = placed.parsed, placed.shapes, placed.digest
     municipalities = placed.municipalities
@@ -220,6 +232,11 @@ async def _store(
             grace=incident_grace,
             now=now,
         )
+        if broker is not None:
+            for incident_id in incidents:
+                announce_on_commit(
+                    session, broker, incident_id=incident_id, change=IncidentChange.LIST
+                )
     await record(
         session,
         actor=None,
