@@ -100,6 +100,14 @@ async def test_no_serious_violation_on_any_screen(axe_page: Page, web_server: Se
     await expect(page.locator("li.invitation")).to_have_count(1)
     found["notices"] = await violations(page)
 
+    # The nurse's people inside the demo incident (災害対応): her safety checks, a status chosen.
+    await page.get_by_role("link", name="担当患者").click()
+    await page.locator(".incident-banner a").click()
+    card = page.locator("li.check-card").first
+    await card.get_by_role("button", name="避難済").click()
+    await expect(card.get_by_role("button", name="記録する")).to_be_visible()
+    found["safety checks"] = await violations(page)
+
     # A coordinator's care team: the invitation form open, and the break-the-glass record.
     await page.get_by_role("button", name="ログアウト").click()
     await sign_in(page, patient["coordinator"])
@@ -113,6 +121,22 @@ async def test_no_serious_violation_on_any_screen(axe_page: Page, web_server: Se
     await page.get_by_role("button", name="ログアウト").click()
     await sign_in(page, "planner.gamagori")
     await expect(page.locator("p.note")).to_be_visible()
+    await expect(page.locator("ul.incidents li")).to_have_count(1)
     found["role home"] = await violations(page)
+
+    # The planner's incident: its priority list, safety board, map and call sheet.
+    await page.get_by_role("link", name="優先リストを開く").click()
+    await expect(page.locator("ol.priority li").first).to_be_visible()
+    found["priority list"] = await violations(page)
+    views = page.locator("nav.views")
+    await views.get_by_role("link", name="安否確認ボード").click()
+    await expect(page.locator("li.board-entry").first).to_be_visible()
+    found["safety board"] = await violations(page)
+    await views.get_by_role("link", name="地図").click()
+    await expect(page.locator(".leaflet-overlay-pane svg path.map-marker").first).to_be_attached()
+    found["map"] = await violations(page)
+    await views.get_by_role("link", name="電話連絡表(印刷)").click()
+    await expect(page.locator("table.call-sheet tbody tr").first).to_be_visible()
+    found["call sheet"] = await violations(page)
 
     assert not any(found.values()), found
