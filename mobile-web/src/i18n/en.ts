@@ -277,7 +277,6 @@ export const en: Record<MessageKey, string> = {
   "team.inviteNotFound": "This person cannot be invited (an account of another municipality, for one).",
   "team.inviteForbidden": "You may not invite to this team.",
   "invitations.gone": "This invitation has expired or was withdrawn.",
-  "nav.safety": "Safety checks",
   "incidents.title": "Incidents in force",
   "incidents.none": "No incident is in force in your municipality.",
   "incidents.loading": "Loading incidents…",

@@ -276,7 +276,6 @@ export const ja = {
   "team.inviteNotFound": "この人は招待できません(別の市町村のアカウントなど)。",
   "team.inviteForbidden": "このチームに招待する権限がありません。",
   "invitations.gone": "この招待は期限切れか、取り消されています。",
-  "nav.safety": "安否確認",
   "incidents.title": "対応中の災害対応",
   "incidents.none": "担当市町村で対応中の災害対応はありません。",
   "incidents.loading": "災害対応を読み込んでいます…",

@@ -64,7 +64,7 @@ export function Counts() {
   if (!data) return <p class="counts-note">{t("counts.loading")}</p>;
   const table = data.patientCounts;
   return (
-    <section class="stack counts">
+    <section class="stack counts-panel">
       <h2>{t("counts.title")}</h2>
       {table.suppressed && <p class="counts-note">{t("counts.suppressed")}</p>}
       <div class="table-scroll">
