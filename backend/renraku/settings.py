@@ -59,6 +59,8 @@ class Settings:
     upload_per_hour: int = 120
     # Writes (GraphQL mutation fields) one account may make in a minute (web/write_limit.py).
     writes_per_minute: int = 600
+    # Documents one alert source may POST to /alerts in a minute (alerts/http.py).
+    alerts_per_minute: int = 60
     # The live feed's WebSocket (realtime/ws.py): seconds to send connection_init, frames a
     # subscriber may fall behind before it is closed (1013), subscriptions per socket, and how
     # often open sockets' sessions are re-checked (an ended session closes its sockets, 4401).
@@ -148,6 +150,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         upload_max_pixels=_int(env, "RENRAKU_UPLOAD_MAX_PIXELS", 40_000_000),
         upload_per_hour=_int(env, "RENRAKU_UPLOAD_PER_HOUR", 120),
         writes_per_minute=_int(env, "RENRAKU_WRITES_PER_MINUTE", 600),
+        alerts_per_minute=_int(env, "RENRAKU_ALERTS_PER_MINUTE", 60),
         web_dist=Path(env["RENRAKU_WEB_DIST"])
         if env.get("RENRAKU_WEB_DIST")
         else web_dist_folder(),

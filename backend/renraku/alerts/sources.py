@@ -17,6 +17,7 @@ from renraku.audit.changes import record
 from renraku.db import Database
 from renraku.errors import BadInput
 from renraku.text import clean_text
+from renraku.timeutil import utcnow
 
 TOKEN_PREFIX = "rka_"  # noqa: S105 - a marker, not a secret
 MAX_NAME_LENGTH = 120
@@ -49,6 +50,37 @@ async def add_source(db: Database, name: str, *, trusted: bool) -> tuple[AlertSo
             detail={"name": name, "trusted": trusted},
         )
     return source, token
+
+
+async def list_sources(db: Database) -> list[AlertSource]:
+    """Every source, revoked ones included, by name."""
+    async with db.session() as session:
+        return list((await session.exec(select(AlertSource).order_by(col(AlertSource.name)))).all())
+
+
+async def revoke_source(db: Database, name: str) -> AlertSource:
+    """Revoke a source: its credential stops working with the next request (source_for_token
+    reads it each time); the source and the alerts it sent stay, as history."""
+    name = clean_text(name, multiline=False)
+    async with db.transaction() as session:
+        query = select(AlertSource).where(AlertSource.name == name).with_for_update()
+        source = (await session.exec(query)).first()
+        if source is None:
+            raise BadInput(f"No alert source is named {name!r}.")
+        if source.revoked_at is not None:
+            raise BadInput(f"The alert source {name!r} was revoked already.")
+        assert source.id is not None
+        source.revoked_at = utcnow()
+        session.add(source)
+        await record(
+            session,
+            actor=None,
+            action="alert_source.revoke",
+            object_type="alert_source",
+            object_ids=[source.id],
+            detail={"name": name},
+        )
+    return source
 
 
 async def source_for_token(db: Database, token: str) -> AlertSource | None:
