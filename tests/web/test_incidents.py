@@ -204,3 +204,22 @@ async def test_the_planners_notice_of_the_incident_leads_to_it(
     await notice.first.locator("a").click()
     await expect(page.locator("ol.priority li").first).to_be_visible()
     assert f"incident={incident_id(web_server)}" in page.url
+
+
+async def test_the_nurse_sees_the_incident_on_her_list_and_on_the_timeline(
+    page: Page, web_server: Server
+) -> None:
+    inside = {c["patient"]["displayName"] for c in nurses_people(web_server)}
+    await sign_in(page, NURSE)
+    banner = page.locator(".incident-banner")
+    await expect(banner).to_contain_text("災害対応中 警戒レベル3")
+    await expect(banner.get_by_role("link")).to_have_text(f"安否確認 {len(inside)}人")
+    rows = page.locator("ul.patients li")
+    await expect(rows.first).to_be_visible()
+    for row in await rows.all():
+        name = await row.locator(".name").inner_text()
+        badge = row.locator(".incident-badge")
+        await expect(badge).to_have_count(1 if name in inside else 0)
+    await page.locator("ul.patients a", has_text=sorted(inside)[0]).click()
+    await expect(page.locator("ol.posts li").first).to_be_visible()
+    await expect(page.locator(".incident-banner")).to_contain_text("警戒レベル3")
