@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from tests.support.graphql import DEMO
 from tests.support.server import Server
 from tests.web.conftest import PHONE
 from tests.web.test_browser import NURSE, api, sign_in
@@ -223,3 +224,18 @@ async def test_the_nurse_sees_the_incident_on_her_list_and_on_the_timeline(
     await page.locator("ul.patients a", has_text=sorted(inside)[0]).click()
     await expect(page.locator("ol.posts li").first).to_be_visible()
     await expect(page.locator(".incident-banner")).to_contain_text("警戒レベル3")
+
+
+async def test_a_coordinators_notice_of_the_incident_leads_to_her_safety_checks(
+    page: Page, web_server: Server
+) -> None:
+    inside = {c["patient"]["displayName"] for c in nurses_people(web_server)}
+    coordinator = next(p["coordinator"] for p in DEMO["patients"] if p["display_name"] in inside)
+    await sign_in(page, coordinator)
+    await page.get_by_role("link", name="お知らせ").click()
+    notice = page.locator("li.kind-incident_started").first
+    await expect(notice).to_contain_text("警戒レベル3")
+    await expect(notice).to_contain_text("安否確認へ")
+    await notice.locator("a").click()
+    await expect(page.locator("h1")).to_have_text("安否確認")
+    await expect(page.locator("li.check-card").first).to_be_visible()
