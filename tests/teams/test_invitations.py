@@ -256,3 +256,49 @@ async def test_invitation_to_an_archived_patient_is_gone(
             )
         ).one()
     assert row.accepted_at is None
+
+
+TEAM_INVITATIONS = """
+query($p: ID!) { teamInvitations(patientId: $p) { id role invitee { username } } }
+"""
+NOTICES = "{ myNotices(first: 20) { edges { node { kind patientId data } } } }"
+
+
+async def test_the_coordinator_lists_the_teams_open_invitations_and_the_invitee_is_told(
+    gql: GraphQLClient, runtime: Runtime
+) -> None:
+    coordinator = await gql.login("cm.tanaka")
+    invitation = await invite(runtime, coordinator)
+    pid = await patient_id(runtime, ITO)
+    listed = await coordinator.execute(TEAM_INVITATIONS, {"p": pid})
+    assert listed["data"]["teamInvitations"] == [
+        {"id": invitation, "role": "MEMBER", "invitee": {"username": "nurse.takahashi"}}
+    ]
+    nurse = await gql.login("nurse.takahashi")
+    notices = (await nurse.execute(NOTICES))["data"]["myNotices"]["edges"]
+    told = [n["node"] for n in notices if n["node"]["kind"] == "team_invitation"]
+    # The notice names the invitation, never the patient: that is learnt on accepting.
+    assert told == [
+        {
+            "kind": "team_invitation",
+            "patientId": None,
+            "data": {"invitationId": invitation, "role": "member"},
+        }
+    ]
+    assert "errors" not in await nurse.execute(ACCEPT, {"id": invitation})
+    assert (await coordinator.execute(TEAM_INVITATIONS, {"p": pid}))["data"][
+        "teamInvitations"
+    ] == []
+
+
+@pytest.mark.parametrize(
+    ("username", "code"),
+    [("nurse.sato", "FORBIDDEN"), ("family.ito", "FORBIDDEN"), ("nurse.kimura", "NOT_FOUND")],
+)
+async def test_only_those_who_may_invite_list_the_invitations(
+    gql: GraphQLClient, runtime: Runtime, username: str, code: str
+) -> None:
+    await invite(runtime, await gql.login("cm.tanaka"))
+    client = await gql.login(username)
+    result = await client.execute(TEAM_INVITATIONS, {"p": await patient_id(runtime, ITO)})
+    assert error(result) == (code, None)

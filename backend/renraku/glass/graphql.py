@@ -76,6 +76,19 @@ class Query:
             rows = await service.list_my_glass_accesses(session, actor=actor, active=active)
         return [GlassAccess(row=r) for r in rows]
 
+    @strawberry.field(
+        description="Who opened a patient's record by break-the-glass, when and why, newest "
+        "first: for those who may read the patient's access history (its coordinators)."
+    )
+    async def patient_glass_accesses(
+        self, info: Info, patient_id: strawberry.ID
+    ) -> list[GlassAccess]:
+        pid = decode_id("Patient", patient_id)
+        await info.context.gate.require(pid, "patient.audit", "read")
+        async with info.context.runtime.db.session() as session:
+            rows = await service.list_patient_glass_accesses(session, patient_id=pid)
+        return [GlassAccess(row=r) for r in rows]
+
 
 @strawberry.type
 class Mutation:

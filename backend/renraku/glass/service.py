@@ -22,3 +22,15 @@ async def list_my_glass_accesses(
         query = query.where(~live_glass())
     query = query.order_by(col(GlassAccess.starts_at).desc(), col(GlassAccess.id).desc())
     return list((await session.exec(query.limit(MAX_LISTED))).all())
+
+
+async def list_patient_glass_accesses(
+    session: AsyncSession, *, patient_id: int
+) -> list[GlassAccess]:
+    """Every break-the-glass grant on the patient, newest first (the caller decided who may see)."""
+    query = (
+        select(GlassAccess)
+        .where(col(GlassAccess.patient_id) == patient_id)
+        .order_by(col(GlassAccess.starts_at).desc(), col(GlassAccess.id).desc())
+    )
+    return list((await session.exec(query.limit(MAX_LISTED))).all())

@@ -26,6 +26,7 @@ ID_TYPES = {
     "user_id": "User",
     "patient_id": "Patient",
     "incident_id": "Incident",
+    "invitation_id": "Invitation",
     "post_id": "Post",
 }
 MAX_MARKED = 100

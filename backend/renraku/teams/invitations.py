@@ -18,11 +18,14 @@ from renraku.audit.changes import audit
 from renraku.broker import Broker
 from renraku.errors import BadInput
 from renraku.kinds import TeamRole
+from renraku.notices.actions import do_notify
 from renraku.runtime import Runtime
 from renraku.teams import membership, service
 from renraku.teams.membership import Joined, pk
 from renraku.teams.models import Invitation, Patient
 from renraku.timeutil import utcnow
+
+INVITATION_NOTICE = "team_invitation"
 
 
 async def check_invite(
@@ -74,6 +77,14 @@ async def do_invite(
         action="teams.invitation_created",
         patient_ids=[pk(patient)],
         detail={"invitation_id": invitation.id, "user_id": pk(user), "role": role.value},
+    )
+    # No patient on the notice: the invitee learns whose team it is on accepting.
+    await do_notify(
+        session,
+        user_ids=[pk(user)],
+        kind=INVITATION_NOTICE,
+        patient_id=None,
+        data={"invitation_id": pk(invitation), "role": role.value},
     )
     return invitation
 

@@ -67,6 +67,16 @@ class Query:
             rows = await service.list_my_invitations(session, actor=actor)
         return [Invitation(row=r) for r in rows]
 
+    @strawberry.field(
+        description="A patient's team's open invitations, for whoever may invite to it."
+    )
+    async def team_invitations(self, info: Info, patient_id: strawberry.ID) -> list[Invitation]:
+        pid = decode_id("Patient", patient_id)
+        await info.context.gate.require(pid, "invitation", "create")
+        async with info.context.runtime.db.session() as session:
+            rows = await service.list_team_invitations(session, patient_id=pid)
+        return [Invitation(row=r) for r in rows]
+
 
 @strawberry.type
 class Mutation:

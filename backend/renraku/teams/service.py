@@ -194,6 +194,18 @@ async def list_my_invitations(session: AsyncSession, *, actor: Actor) -> list[In
     return list(rows.all())
 
 
+async def list_team_invitations(session: AsyncSession, *, patient_id: int) -> list[Invitation]:
+    """The patient's team's open invitations, newest first (the caller decided who may see)."""
+    rows = await session.exec(
+        select(Invitation)
+        .join(Patient, col(Patient.id) == Invitation.patient_id)
+        .where(Invitation.patient_id == patient_id, _pending_invitation())
+        .order_by(col(Invitation.created_at).desc(), col(Invitation.id).desc())
+        .limit(MAX_INVITATIONS_LISTED)
+    )
+    return list(rows.all())
+
+
 async def access_invitation(
     session: AsyncSession, *, actor: Actor, invitation_id: int
 ) -> Invitation:
