@@ -239,3 +239,28 @@ async def test_a_coordinators_notice_of_the_incident_leads_to_her_safety_checks(
     await notice.locator("a").click()
     await expect(page.locator("h1")).to_have_text("安否確認")
     await expect(page.locator("li.check-card").first).to_be_visible()
+
+
+async def test_the_board_follows_a_status_at_once_through_the_incidents_live_updates(
+    page: Page, web_server: Server
+) -> None:
+    """No shortened refresh here: the 20 s re-fetch would come too late for the wait below, so
+    the board can only follow through incidentUpdates."""
+    person = nurses_people(web_server)[1]
+    name, patient_id = person["patient"]["displayName"], person["patient"]["id"]
+    await open_incident(page)
+    await page.locator("nav.views").get_by_role("link", name="安否確認ボード").click()
+    entry = page.locator("li.board-entry", has_text=name)
+    await expect(entry).to_be_visible()
+    before = await entry.get_attribute("data-status")
+    status = "NEEDS_HELP" if before != "NEEDS_HELP" else "CONTACTED"
+    api(
+        web_server,
+        NURSE,
+        """mutation($i: ID!, $p: ID!, $s: SafetyStatus!) {
+          setSafetyStatus(input: {incidentId: $i, patientId: $p, status: $s}) { status } }""",
+        i=incident_id(web_server),
+        p=patient_id,
+        s=status,
+    )
+    await expect(entry).to_have_attribute("data-status", status, timeout=10_000)

@@ -108,3 +108,50 @@ export function subscribeFrom(query: string, variables: Record<string, unknown>,
 function isClose(error: unknown): error is CloseEvent {
   return typeof error === "object" && error !== null && "code" in error && typeof (error as CloseEvent).code === "number";
 }
+
+const INCIDENT_UPDATES = `subscription($incidentId: ID!) {
+  incidentUpdates(incidentId: $incidentId) { incidentId kind patientId at }
+}`;
+
+/** Follow one incident's changes (incidentUpdates: ids and kinds only) until the returned
+ *  function is called; `changed` runs for each, and after every reconnection (what came in
+ *  between is not replayed). Refused or ended, it stops: the screen's own refresh shows why. */
+export function watchIncident(incidentId: string, changed: () => void): () => void {
+  let stop: (() => void) | null = null;
+  let stopped = false;
+  let delay = 1_000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let starts = 0;
+  const start = () => {
+    if (stopped) return;
+    if (starts++ > 0) changed();
+    stop = liveClient().subscribe<{ incidentUpdates: { kind: string } }>(
+      { query: INCIDENT_UPDATES, variables: { incidentId } },
+      {
+        next(result) {
+          if (!result.data?.incidentUpdates) return;
+          delay = 1_000;
+          changed();
+        },
+        error(error) {
+          if (Array.isArray(error) || (isClose(error) && error.code === SESSION_ENDED)) return;
+          client = null;
+          timer = setTimeout(() => {
+            timer = undefined;
+            start();
+          }, delay);
+          delay = Math.min(delay * 2, 30_000);
+        },
+        complete() {
+          changed(); // ended, or the list is no longer ours
+        },
+      },
+    );
+  };
+  start();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    stop?.();
+  };
+}

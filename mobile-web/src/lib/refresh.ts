@@ -1,8 +1,8 @@
 // Screens that follow something changing on the server without a live subscription (the
 // planner's priority list and safety board) re-fetch it: every REFRESH_MS while the page is
 // visible, when the page comes back into view or focus, and whenever INCIDENT_CHANGED_EVENT is
-// sent on window. That event is the push signal: a live subscription (to come) only has to send
-// it for the same refresh to run at once.
+// sent on window. That event is the push signal: the incident's live updates (lib/live.ts,
+// watchIncident) send it, and the same refresh runs at once.
 import { useEffect, useRef } from "preact/hooks";
 
 export const INCIDENT_CHANGED_EVENT = "renraku:incident-changed";

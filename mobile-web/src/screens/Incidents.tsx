@@ -1,7 +1,8 @@
 // The planner's screens of the disaster overlay (災害対応): the municipality's incidents on the
 // role home (a manager sees them too, and may confirm or end one where the server allows), and
 // one incident's priority list, safety board, map and printable call sheet. The list and the
-// board follow the server by re-fetching (lib/refresh.ts); the map is a chunk of its own, loaded
+// board follow the server by re-fetching (lib/refresh.ts), at once when the incident's live
+// updates (incidentUpdates) say it changed; the map is a chunk of its own, loaded
 // only when opened, so the first screen stays small.
 import type { ComponentType } from "preact";
 import { useEffect, useState } from "preact/hooks";
@@ -25,7 +26,8 @@ import {
   type Tier,
 } from "../lib/incidents";
 import { reasonPoints, reasonText } from "../lib/reasons";
-import { useRefresh } from "../lib/refresh";
+import { watchIncident } from "../lib/live";
+import { INCIDENT_CHANGED_EVENT, useRefresh } from "../lib/refresh";
 import { kindOf } from "../lib/roles";
 import { href, onLinkClick, type IncidentView, type Route } from "../lib/router";
 
@@ -180,6 +182,8 @@ export function IncidentScreen({ incidentId, view }: { incidentId: string; view:
   const [want, setWant] = useState(PRIORITY_PAGE);
   // The call sheet holds everyone; the other views what was asked for.
   const { loaded, error, reload } = useIncident(incidentId, view === "print" ? 10_000 : want, view === "board");
+  // The push signal: incidentUpdates says something changed, and the same refresh runs at once.
+  useEffect(() => watchIncident(incidentId, () => dispatchEvent(new Event(INCIDENT_CHANGED_EVENT))), [incidentId]);
   const back: Route = { name: "home" };
   const incident = loaded?.incident;
   return (
