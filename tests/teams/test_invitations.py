@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import col, select, update
@@ -301,4 +302,53 @@ async def test_only_those_who_may_invite_list_the_invitations(
     await invite(runtime, await gql.login("cm.tanaka"))
     client = await gql.login(username)
     result = await client.execute(TEAM_INVITATIONS, {"p": await patient_id(runtime, ITO)})
+    assert error(result) == (code, None)
+
+
+JOINABLE = """
+query($p: ID!, $role: TeamRole!, $q: String!) {
+  joinableUsers(patientId: $p, role: $role, search: $q) { username }
+}
+"""
+
+
+async def test_the_coordinator_finds_professionals_of_the_municipality_not_on_the_team(
+    gql: GraphQLClient, runtime: Runtime, demo: dict[str, Any]
+) -> None:
+    coordinator = await gql.login("cm.tanaka")
+    pid = await patient_id(runtime, ITO)
+    found = await coordinator.execute(JOINABLE, {"p": pid, "role": "MEMBER", "q": "nurse"})
+    names = {u["username"] for u in found["data"]["joinableUsers"]}
+    ito = next(p for p in demo["patients"] if p["key"] == ITO)
+    gamagori_nurses = {
+        a["username"]
+        for a in demo["accounts"]
+        if a["username"].startswith("nurse.") and a.get("municipality") == ito["municipality"]
+    }
+    assert names == gamagori_nurses - set(ito["team"])
+    assert "nurse.takahashi" in names and "nurse.kimura" not in names  # 西尾市's
+    family = await coordinator.execute(JOINABLE, {"p": pid, "role": "FAMILY", "q": "family"})
+    assert {u["username"] for u in family["data"]["joinableUsers"]} <= {
+        a["username"] for a in demo["accounts"] if a["kind"] in ("family", "patient")
+    }
+    # A pattern's wildcards are plain characters; one letter is too short.
+    assert (await coordinator.execute(JOINABLE, {"p": pid, "role": "MEMBER", "q": "%_"}))["data"][
+        "joinableUsers"
+    ] == []
+    assert error(await coordinator.execute(JOINABLE, {"p": pid, "role": "MEMBER", "q": "n"})) == (
+        "BAD_USER_INPUT",
+        "search",
+    )
+
+
+@pytest.mark.parametrize(
+    ("username", "code"),
+    [("nurse.sato", "FORBIDDEN"), ("family.ito", "FORBIDDEN"), ("nurse.kimura", "NOT_FOUND")],
+)
+async def test_only_those_who_may_invite_search(
+    gql: GraphQLClient, runtime: Runtime, username: str, code: str
+) -> None:
+    client = await gql.login(username)
+    pid = await patient_id(runtime, ITO)
+    result = await client.execute(JOINABLE, {"p": pid, "role": "MEMBER", "q": "nurse"})
     assert error(result) == (code, None)

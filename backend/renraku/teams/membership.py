@@ -50,6 +50,11 @@ def pk(row: Patient | User | Invitation) -> int:
     return row.id
 
 
+def kinds_for(role: TeamRole) -> frozenset[str]:
+    """The kinds of account that may take `role` on a care team."""
+    return frozenset(k.value for k in _KINDS_FOR_ROLE[role])
+
+
 async def eligible_user(
     session: AsyncSession, *, user_id: int, role: TeamRole, patient: Patient
 ) -> User:

@@ -12,12 +12,15 @@ import strawberry
 
 from renraku.accounts.graphql import User, load_user
 from renraku.context import Info
+from renraku.errors import BadInput
 from renraku.ids import decode_id, encode_id
 from renraku.kinds import TeamRole
 from renraku.teams import invitations, membership, service
 from renraku.teams.graphql import TeamMember
 from renraku.teams.membership import Joined
 from renraku.teams.models import Invitation as InvitationRow
+
+MIN_SEARCH = 2
 
 
 @strawberry.type
@@ -76,6 +79,24 @@ class Query:
         async with info.context.runtime.db.session() as session:
             rows = await service.list_team_invitations(session, patient_id=pid)
         return [Invitation(row=r) for r in rows]
+
+    @strawberry.field(
+        description="Accounts that could join a patient's team in `role`, by name, reading or "
+        "username (at least two characters), for whoever may invite to it; at most 20."
+    )
+    async def joinable_users(
+        self, info: Info, patient_id: strawberry.ID, role: TeamRole, search: str
+    ) -> list[User]:
+        pid = decode_id("Patient", patient_id)
+        await info.context.gate.require(pid, "invitation", "create")
+        if len(search.strip()) < MIN_SEARCH:
+            raise BadInput(f"Type at least {MIN_SEARCH} characters.", field="search")
+        async with info.context.runtime.db.session() as session:
+            patient = await service.get_live_patient(session, pid)
+            rows = await service.search_joinable_users(
+                session, patient=patient, kinds=membership.kinds_for(role), search=search
+            )
+        return [User(row=r) for r in rows]
 
 
 @strawberry.type

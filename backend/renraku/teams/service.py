@@ -194,6 +194,37 @@ async def list_my_invitations(session: AsyncSession, *, actor: Actor) -> list[In
     return list(rows.all())
 
 
+MAX_JOINABLE_LISTED = 20
+
+
+async def search_joinable_users(
+    session: AsyncSession, *, patient: Patient, kinds: frozenset[str], search: str
+) -> list[User]:
+    """Active accounts of the patient's municipality, of these kinds, not on its team, whose
+    name, reading or username holds `search`, by reading (the caller decided who may look)."""
+    term = f"%{_escape_like(search.strip()[:MAX_SEARCH_LENGTH])}%"
+    on_team = select(TeamMembership.user_id).where(
+        TeamMembership.patient_id == patient.id, active_membership()
+    )
+    rows = await session.exec(
+        select(User)
+        .where(
+            col(User.active).is_(True),
+            User.municipality_code == patient.municipality_code,
+            col(User.kind).in_(sorted(kinds)),
+            col(User.id).not_in(on_team),
+            or_(
+                col(User.display_name).like(term, escape="\\"),
+                col(User.display_name_kana).like(term, escape="\\"),
+                col(User.username).like(term, escape="\\"),
+            ),
+        )
+        .order_by(col(User.display_name_kana), col(User.id))
+        .limit(MAX_JOINABLE_LISTED)
+    )
+    return list(rows.all())
+
+
 async def list_team_invitations(session: AsyncSession, *, patient_id: int) -> list[Invitation]:
     """The patient's team's open invitations, newest first (the caller decided who may see)."""
     rows = await session.exec(
