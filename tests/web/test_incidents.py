@@ -264,3 +264,13 @@ async def test_the_board_follows_a_status_at_once_through_the_incidents_live_upd
         s=status,
     )
     await expect(entry).to_have_attribute("data-status", status, timeout=10_000)
+
+
+async def test_the_manager_sees_the_incidents_but_not_the_list_of_names(page: Page) -> None:
+    """The municipality's manager may end an incident but not read its priority list."""
+    await sign_in(page, "manager.gamagori")
+    incident = page.locator("ul.incidents li")
+    await expect(incident).to_have_count(1)
+    await expect(incident).to_contain_text("警戒レベル3")
+    await expect(incident.get_by_role("button", name="災害対応を終了する")).to_be_visible()
+    await expect(incident.get_by_role("link", name="優先リストを開く")).to_have_count(0)

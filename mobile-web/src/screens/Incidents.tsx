@@ -124,7 +124,7 @@ export function IncidentList() {
 }
 
 /** Every entry up to `want` (pages of at most 100, the server's limit), and the counts. */
-async function fetchPriority(incidentId: string, want: number): Promise<PriorityPage> {
+export async function fetchPriority(incidentId: string, want: number): Promise<PriorityPage> {
   let after: string | null = null;
   let result: PriorityPage | null = null;
   for (;;) {
