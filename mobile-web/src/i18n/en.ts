@@ -386,6 +386,7 @@ export const en: Record<MessageKey, string> = {
   "notices.incident_started": "An incident began (warning level {level}, {patients} inside)",
   "notices.incident_pending": "Unconfirmed alert: please confirm (warning level {level}, {patients} inside)",
   "notices.toIncident": "Open the incident",
+  "notices.toConfirm": "Confirm it on the home page",
   "notices.toChecks": "Go to safety checks",
   "device.ventilator": "ventilator",
   "device.oxygen": "home oxygen",

@@ -385,6 +385,7 @@ export const ja = {
   "notices.incident_started": "災害対応が始まりました(警戒レベル{level}・範囲内 {patients}人)",
   "notices.incident_pending": "未確認の災害情報: 確認してください(警戒レベル{level}・範囲内 {patients}人)",
   "notices.toIncident": "災害対応を開く",
+  "notices.toConfirm": "ホームで確認する",
   "notices.toChecks": "安否確認へ",
   "device.ventilator": "人工呼吸器",
   "device.oxygen": "在宅酸素",

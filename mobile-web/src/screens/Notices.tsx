@@ -51,7 +51,8 @@ export function noticeText(notice: Notice): string {
 function noticeRoute(notice: Notice, planner: boolean): Route | null {
   if (INCIDENT_KINDS.has(notice.kind)) {
     const incidentId = typeof notice.data?.incidentId === "string" ? notice.data.incidentId : null;
-    if (planner) return incidentId ? { name: "incident", incidentId } : { name: "home" };
+    // A pending one is confirmed from the home's incident list; one in force opens on its list.
+    if (planner) return incidentId && notice.kind === "incident_started" ? { name: "incident", incidentId } : { name: "home" };
     return { name: "safety" };
   }
   if (!notice.patientId) return null;
@@ -137,7 +138,7 @@ function NoticeBody({ notice, planner }: { notice: Notice; planner: boolean }) {
       <span class="name">{noticeText(notice)}</span>
       {INCIDENT_KINDS.has(notice.kind) && (
         <span class="sub link-hint">
-          {t(planner ? "notices.toIncident" : "notices.toChecks")}
+          {t(!planner ? "notices.toChecks" : notice.kind === "incident_pending" ? "notices.toConfirm" : "notices.toIncident")}
         </span>
       )}
       <span class="sub">{formatDateTime(notice.createdAt)}</span>
