@@ -16,7 +16,7 @@ from renraku.access.notebook import Scope, shown, shown_filter
 from renraku.accounts.models import User
 from renraku.accounts.service import users_by_id
 from renraku.db import Database
-from renraku.feed.models import Post
+from renraku.feed.models import Post, PostMention
 from renraku.feed.receipts import Unread, unread_by_key
 from renraku.feed.uploads import PhotoInfo, list_photo_info
 from renraku.overlay.models import SafetyCheck
@@ -59,6 +59,8 @@ class Loaders:
         )
         # Photos by post id: a timeline page lists the photos of all its posts in one query.
         self.photos: DataLoader[int, list[PhotoInfo]] = DataLoader(load_fn=self._load_photos)
+        # The users a post mentions, by post id.
+        self.mentions: DataLoader[int, list[int]] = DataLoader(load_fn=self._load_mentions)
         # Safety checks by (incident id, patient id): a priority list page in one query.
         self.safety: DataLoader[tuple[int, int], SafetyCheck | None] = DataLoader(
             load_fn=self._load_safety
@@ -90,6 +92,18 @@ class Loaders:
         async with self._db.session() as session:
             found = await list_photo_info(session, post_ids=list(post_ids))
         return [found.get(post_id, []) for post_id in post_ids]
+
+    async def _load_mentions(self, post_ids: Sequence[int]) -> list[list[int]]:
+        async with self._db.session() as session:
+            rows = await session.exec(
+                select(PostMention.post_id, PostMention.user_id)
+                .where(col(PostMention.post_id).in_(post_ids))
+                .order_by(col(PostMention.user_id))
+            )
+            found: dict[int, list[int]] = {}
+            for post_id, user_id in rows.all():
+                found.setdefault(post_id, []).append(user_id)
+        return [found.get(pid, []) for pid in post_ids]
 
     async def _load_safety(self, keys: Sequence[tuple[int, int]]) -> list[SafetyCheck | None]:
         async with self._db.session() as session:

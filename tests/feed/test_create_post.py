@@ -165,3 +165,36 @@ async def test_a_retry_is_answered_by_the_unique_constraint_with_the_stored_post
     refused = await nurse.execute(CREATE, {"input": moved})
     assert error_codes(refused) == ["BAD_USER_INPUT"], refused
     await _stored_once(runtime, first["data"]["createPost"]["id"])
+
+
+MENTIONING = """
+mutation($input: CreatePostInput!) { createPost(input: $input) { id mentions { username } } }
+"""
+MENTIONS_IN_TIMELINE = """
+query($id: ID!) {
+  patient(id: $id) { timeline(first: 5) { edges { node { id mentions { username } } } } }
+}
+"""
+
+
+async def test_a_post_shows_whom_it_mentions_to_those_who_read_it(
+    gql: GraphQLClient, runtime: Runtime
+) -> None:
+    nurse, doctor = await gql.login("nurse.sato"), await gql.login("dr.suzuki")
+    pid = encode_id("Patient", await patient_pk(runtime, "pt-ito-haru"))
+    me = (await doctor.execute("{ me { id } }"))["data"]["me"]["id"]
+    draft = {
+        "patientId": pid,
+        "clientId": "mention-1",
+        "category": "VISIT_REPORT",
+        "body": "先生、ご確認ください",
+        "mentionIds": [me],
+    }
+    created = await nurse.execute(MENTIONING, {"input": draft})
+    assert created["data"]["createPost"]["mentions"] == [{"username": "dr.suzuki"}]
+    timeline = await doctor.execute(MENTIONS_IN_TIMELINE, {"id": pid})
+    edges = timeline["data"]["patient"]["timeline"]["edges"]
+    post = next(e["node"] for e in edges if e["node"]["id"] == created["data"]["createPost"]["id"])
+    assert post["mentions"] == [{"username": "dr.suzuki"}]
+    # Unmentioned posts say so.
+    assert all(e["node"]["mentions"] == [] for e in edges if e["node"]["id"] != post["id"])

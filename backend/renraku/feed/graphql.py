@@ -148,6 +148,12 @@ class Post:
             load_now_or_later(info.context.loaders.users, self.row.author_id, user_or_none),
         )
 
+    @strawberry.field(description="The team members the post mentions.")
+    async def mentions(self, info: Info) -> list[User]:
+        ids = await info.context.loaders.mentions.load(self.pk)
+        users = await info.context.loaders.users.load_many(ids)
+        return [User(row=u) for u in users if u is not None]
+
     @strawberry.field
     def category(self) -> PostCategory:
         return PostCategory(self.row.category)
