@@ -5,7 +5,7 @@
 // updates (incidentUpdates) say it changed; the map is a chunk of its own, loaded
 // only when opened, so the first screen stays small.
 import type { ComponentType } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { useSession } from "../context";
 import { formatDateTime, formatNumber, locale, t, word, type MessageKey } from "../i18n";
 import { ApiError, gql, OfflineError } from "../lib/api";
@@ -180,8 +180,10 @@ const VIEWS: { view: IncidentView; label: MessageKey }[] = [
 
 export function IncidentScreen({ incidentId, view }: { incidentId: string; view: IncidentView }) {
   const [want, setWant] = useState(PRIORITY_PAGE);
-  // The call sheet holds everyone; the other views what was asked for.
-  const { loaded, error, reload } = useIncident(incidentId, view === "print" ? 10_000 : want, view === "board");
+  // The map and the call sheet hold everyone; the list and the board what was asked for.
+  const everyone = view === "print" || view === "map";
+  const { loaded, error, reload } = useIncident(incidentId, everyone ? 10_000 : want, view === "board");
+  const entries = useMemo(() => loaded?.list.edges.map((e) => e.node) ?? [], [loaded]);
   // The push signal: incidentUpdates says something changed, and the same refresh runs at once.
   useEffect(() => watchIncident(incidentId, () => dispatchEvent(new Event(INCIDENT_CHANGED_EVENT))), [incidentId]);
   const back: Route = { name: "home" };
@@ -229,7 +231,7 @@ export function IncidentScreen({ incidentId, view }: { incidentId: string; view:
               {view === "board" && (
                 <SafetyBoard incidentId={incidentId} list={loaded.list} progress={loaded.progress} reload={reload} />
               )}
-              {view === "map" && <LazyMap incidentId={incidentId} entries={loaded.list.edges.map((e) => e.node)} />}
+              {view === "map" && <LazyMap incidentId={incidentId} entries={entries} />}
               {view === "print" && <CallSheet list={loaded.list} at={loaded.at} />}
               {view === "board" && loaded.list.pageInfo.hasNextPage && (
                 <button type="button" onClick={() => setWant(loaded.list.edges.length + PRIORITY_PAGE)}>
