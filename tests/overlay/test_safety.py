@@ -298,3 +298,26 @@ async def test_an_ended_incident_leaves_a_report_of_counts_for_its_municipality(
     for username, code in (("nurse.sato", "NOT_FOUND"), ("planner.nishio", "NOT_FOUND")):
         other = await gql.login(username)
         assert error_codes(await other.execute(REPORT, {"id": incident})) == [code]
+
+
+ASSIGNABLE = """
+query($incident: ID!, $patient: ID!) {
+  assignableUsers(incidentId: $incident, patientId: $patient) { username }
+}
+"""
+
+
+async def test_the_planner_lists_whom_the_call_may_go_to(
+    gql: GraphQLClient, runtime: Runtime, demo: dict[str, Any]
+) -> None:
+    incident = await demo_incident_id(runtime)
+    ito = await patient_gid(runtime, "pt-ito-haru")
+    planner = await gql.login("planner.gamagori")
+    listed = await planner.execute(ASSIGNABLE, {"incident": incident, "patient": ito})
+    names = {u["username"] for u in listed["data"]["assignableUsers"]}
+    team = next(p for p in demo["patients"] if p["key"] == "pt-ito-haru")["team"]
+    assert names == {*team, "planner.gamagori", "manager.gamagori"}
+    for username, code in (("nurse.sato", "FORBIDDEN"), ("planner.nishio", "NOT_FOUND")):
+        other = await gql.login(username)
+        result = await other.execute(ASSIGNABLE, {"incident": incident, "patient": ito})
+        assert error_codes(result) == [code], username

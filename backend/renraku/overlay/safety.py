@@ -197,6 +197,35 @@ async def _may_be_assigned(session: AsyncSession, *, user_id: int, patient: Pati
     return member.first() is not None
 
 
+async def list_assignable(
+    session: AsyncSession, *, gate: Gate, incident_id: int, patient_id: int
+) -> list[User]:
+    """Who may be given a person's call: the professionals of the person's team, then the
+    planners and managers of the municipality (for whoever may assign it)."""
+    await gate.require(patient_id, Obj.SAFETY.value, Act.ASSIGN.value)
+    await _incident_in_force(session, incident_id, patient_id)
+    patient = await session.get(Patient, patient_id)
+    assert patient is not None
+    team = select(TeamMembership.user_id).where(
+        TeamMembership.patient_id == patient_id,
+        col(TeamMembership.role) != "family",
+        active_membership(),
+    )
+    rows = await session.exec(
+        select(User)
+        .where(
+            col(User.active).is_(True),
+            (col(User.id).in_(team) & (User.kind == UserKind.PROFESSIONAL.value))
+            | (
+                col(User.kind).in_([UserKind.PLANNER.value, UserKind.MUNICIPALITY.value])
+                & (User.municipality_code == patient.municipality_code)
+            ),
+        )
+        .order_by(col(User.kind).desc(), col(User.display_name_kana), col(User.id))
+    )
+    return list(rows.all())
+
+
 async def check_assign_safety(
     runtime: Runtime, *, gate: Gate, incident_id: int, patient_id: int, user_id: int | None
 ) -> SafetyCheck:

@@ -205,6 +205,22 @@ class Query:
         )
 
     @strawberry.field(
+        description="Who may be given a person's safety call: the professionals of the "
+        "person's team, then the municipality's planners and managers."
+    )
+    async def assignable_users(
+        self, info: Info, incident_id: strawberry.ID, patient_id: strawberry.ID
+    ) -> list[User]:
+        async with info.context.runtime.db.session() as session:
+            rows = await safety.list_assignable(
+                session,
+                gate=info.context.gate,
+                incident_id=decode_id("Incident", incident_id),
+                patient_id=decode_id("Patient", patient_id),
+            )
+        return [User(row=r) for r in rows]
+
+    @strawberry.field(
         description="Your people inside incidents in force: your teams' and those assigned to you."
     )
     async def my_safety_checks(self, info: Info) -> list[MySafetyCheck]:
