@@ -1,5 +1,5 @@
 """`renraku seed synthetic --patients N --professionals M [--posts K] [--big-timeline N]
-[--seed S]`."""
+[--seed S] [--focus CODE [--focus-share SHARE]]`."""
 
 from __future__ import annotations
 
@@ -38,6 +38,18 @@ def register_synthetic(seed_sub: argparse._SubParsersAction[argparse.ArgumentPar
         help="N more posts on one patient of their own (a timeline to measure paging on)",
     )
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same world")
+    parser.add_argument(
+        "--focus",
+        metavar="CODE",
+        help="a municipality (6-digit code) that gets --focus-share of the patients",
+    )
+    parser.add_argument(
+        "--focus-share",
+        type=float,
+        default=0.9,
+        metavar="SHARE",
+        help="the focus municipality's share of the patients, 0 to 1 (default 0.9)",
+    )
     parser.set_defaults(func=_cmd_seed_synthetic)
 
 
@@ -53,6 +65,8 @@ def _cmd_seed_synthetic(args: argparse.Namespace) -> int:
         posts=args.posts,
         # 0 is the default (none); a negative size is left to validate_spec to refuse.
         big_timelines=(args.big_timeline,) if args.big_timeline else (),
+        focus=args.focus,
+        focus_share=args.focus_share if args.focus else 0.0,
     )
     try:
         validate_spec(spec)

@@ -24,6 +24,7 @@ from renraku.db import Database
 from renraku.errors import BadInput
 from renraku.feed.events import lock_event_log
 from renraku.feed.models import FeedEvent, Post, PostAcknowledgement, PostRead
+from renraku.geo import municipalities
 from renraku.seed.batches import Formats, table_of, uncovered_columns
 from renraku.seed.bulk import bulk_transaction, reset_sequences, start_ids, write_batches
 from renraku.seed.rows import generate
@@ -66,6 +67,10 @@ def validate_spec(spec: SyntheticSpec) -> None:
         raise BadInput(
             f"a care team needs at least {MIN_TEAM_POOL} professionals", field="professionals"
         )
+    if spec.focus is not None and spec.focus not in municipalities():
+        raise BadInput(f"{spec.focus!r} is not a known municipality code", field="focus")
+    if not 0.0 <= spec.focus_share <= 1.0:
+        raise BadInput("the focus share is between 0 and 1", field="focus-share")
     if not 0 <= spec.seed <= MAX_SEED:
         raise BadInput("seed must be between 0 and 2**63-1", field="seed")
     big = spec.big_timelines
@@ -145,6 +150,8 @@ async def seed_synthetic(
                         "professionals": spec.professionals,
                         "posts": spec.posts,
                         "big_timelines": list(spec.big_timelines),
+                        "focus": spec.focus,
+                        "focus_share": spec.focus_share,
                     },
                     "rows": counts,
                 },

@@ -105,6 +105,10 @@ class SyntheticSpec:
     # Posts spread over the patients, and the sizes of timelines each given to one patient alone.
     posts: int = 0
     big_timelines: tuple[int, ...] = ()
+    # A municipality that gets `focus_share` of the patients (the others share the rest by
+    # population): a world where one incident's area can hold most of the patients.
+    focus: str | None = None
+    focus_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -158,9 +162,12 @@ def build_world(spec: SyntheticSpec) -> World:
     rng = np.random.default_rng(spec.seed)
     # No professionals means no patients either (validate_spec): then the world is empty.
     municipality_count = min(len(municipalities()), -(-spec.professionals // MIN_POOL))
-    codes = sorted(by_weight(list(municipalities()))[:municipality_count])
+    codes = by_weight(list(municipalities()))[:municipality_count]
+    if spec.focus is not None and codes and spec.focus not in codes:
+        codes[-1] = spec.focus
+    codes = sorted(codes)
     weights = np.array([POPULATION_THOUSANDS.get(c, 1) for c in codes], dtype=np.float64)
-    patients_in = apportion(spec.patients, weights)
+    patients_in = _patients_per_municipality(spec, codes, weights)
     pool = min(MIN_POOL, spec.professionals // max(len(codes), 1))
     spread = patients_in.astype(np.float64) if spec.patients else weights
     staff_in = pool + apportion(spec.professionals - pool * len(codes), spread)
@@ -226,6 +233,24 @@ def build_world(spec: SyntheticSpec) -> World:
         pro_profession=world.pro_profession,
     )
     return replace(world, notebook=notebook)
+
+
+def _patients_per_municipality(
+    spec: SyntheticSpec, codes: list[str], weights: NDArray[np.float64]
+) -> Ints:
+    """How many patients live in each municipality: by population, or `focus_share` of them in
+    the focus municipality and the rest by population over the others."""
+    if spec.focus is None or spec.focus not in codes:
+        return apportion(spec.patients, weights)
+    focus = codes.index(spec.focus)
+    focused = round(spec.patients * spec.focus_share)
+    others = weights.copy()
+    others[focus] = 0.0
+    counts = apportion(spec.patients - focused, others)
+    if others.sum() <= 0:  # the focus municipality is the only one
+        focused = spec.patients
+    counts[focus] += focused
+    return counts
 
 
 def _workplaces(rng: np.random.Generator, professions: Ints, org_base: int) -> tuple[Ints, Ints]:
