@@ -13,12 +13,12 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shapely.geometry import MultiPolygon, Point, Polygon, mapping
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
-from shapely.prepared import prep
-from sqlalchemy import ColumnElement, insert, or_
-from sqlalchemy import select as sa_select
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,9 +34,10 @@ from renraku.broker import Broker
 from renraku.db import Database
 from renraku.overlay.incidents import do_follow_alert
 from renraku.overlay.live import IncidentChange, announce_on_commit
+from renraku.overlay.points import load as load_points
+from renraku.overlay.points import municipality_number
 from renraku.settings import Settings
 from renraku.tables import table_of
-from renraku.teams.models import Patient
 from renraku.timeutil import utcnow
 
 ACCEPTED = "accepted"
@@ -361,38 +362,20 @@ async def _patients_inside(
     touched: set[str],
 ) -> set[int]:
     """Patients whose home lies in the area; where only the area code of a home is known (low
-    confidence), or the alert was only placed by geocode, the municipality decides."""
-    found: set[int] = set()
-    clauses: list[ColumnElement[bool]] = []
+    confidence), or the alert was only placed by geocode, the municipality decides. Homes are
+    the kept-ready points (overlay/points.py), tested at once."""
+    if area is None and not geocoded:
+        return set()
+    homes = (await load_points(session)).records
+    code = homes["municipality"]
+    found = np.isin(code, [municipality_number(c) for c in geocoded])
     if area is not None:
+        high = homes["high"].astype(np.bool_)
+        lon, lat = homes["longitude"], homes["latitude"]
         minx, miny, maxx, maxy = area.bounds
-        clauses.append(
-            (col(Patient.longitude).between(minx, maxx))
-            & (col(Patient.latitude).between(miny, maxy))
-            & (Patient.location_confidence == "high")
-        )
-    by_area_code = (geocoded | touched) if area is not None else geocoded
-    if by_area_code:
-        clauses.append(col(Patient.municipality_code).in_(sorted(by_area_code)))
-    if not clauses:
-        return found
-    rows = await (await session.connection()).execute(
-        sa_select(
-            col(Patient.id),
-            col(Patient.latitude),
-            col(Patient.longitude),
-            col(Patient.location_confidence),
-            col(Patient.municipality_code),
-        ).where(col(Patient.archived_at).is_(None), or_(*clauses))
-    )
-    inside = prep(area) if area is not None else None
-    for patient_id, latitude, longitude, confidence, code in rows:
-        assert patient_id is not None
-        if code in geocoded:
-            found.add(patient_id)
-        elif inside is not None and confidence == "high":
-            if inside.contains(Point(longitude, latitude)):
-                found.add(patient_id)
-        elif code in touched:
-            found.add(patient_id)
-    return found
+        near = high & (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
+        inside = np.zeros(len(homes), dtype=np.bool_)
+        shapely.prepare(area)
+        inside[near] = shapely.contains_xy(area, lon[near], lat[near])
+        found |= inside | (~high & np.isin(code, [municipality_number(c) for c in touched]))
+    return set(homes["id"][found].tolist())

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ColumnElement, and_
+from sqlalchemy import JSON, Column, ColumnElement, LargeBinary, and_
 from sqlmodel import Field, SQLModel, col
 
 from renraku.tables import when_column
@@ -20,6 +20,8 @@ from renraku.timeutil import utcnow
 
 DECLARED = "declared"
 ALERT = "alert"
+# Patients per block of kept-ready points (PatientPoints); migration 0007's triggers use it too.
+POINTS_CHUNK = 1024
 
 
 class Incident(SQLModel, table=True):
@@ -114,3 +116,26 @@ class SafetyUpdate(SQLModel, table=True):
     set_by: int | None = Field(default=None, foreign_key="app_user.id")
     set_at: datetime = Field(default_factory=utcnow, sa_column=when_column())
     client_id: str | None = Field(default=None, max_length=64, unique=True)
+
+
+class PatientPoints(SQLModel, table=True):
+    """Each live patient's home and vulnerability attributes, kept ready for placing incidents
+    and ranking the priority list: packed records (overlay/points.py) of the patients whose ids
+    fall in one block of POINTS_CHUNK, so that 400,000 of them read as a few hundred values."""
+
+    __tablename__ = "patient_points"
+
+    chunk: int = Field(primary_key=True)  # patient id // POINTS_CHUNK
+    layout: int  # overlay/points.py's LAYOUT when written
+    records: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class PatientPointsDirty(SQLModel, table=True):
+    """A block whose patients changed since its records were written: database triggers on
+    `patient` and `riskprofile` add one (migration 0007), whatever wrote the rows; a refresh
+    rewrites the block and removes the marks it read."""
+
+    __tablename__ = "patient_points_dirty"
+
+    id: int | None = Field(default=None, primary_key=True)
+    chunk: int = Field(index=True)

@@ -206,11 +206,10 @@ class Query:
         size = page_size(first)
         start = decode_cursor(after, types=_CURSOR_TYPES)
         async with info.context.runtime.db.session() as session:
-            incident, entries = await access_priority_list(
+            incident, ranking = await access_priority_list(
                 session, actor=actor, incident_id=decode_id("Incident", incident_id)
             )
-        rest = [e for e in entries if start is None or _key(e) > start]
-        page = rest[:size]
+            page, more = await ranking.page(session, after=start, size=size)
         await info.context.gate.touched(
             [e.patient.id for e in page if e.patient.id is not None], action="incident.priority"
         )
@@ -220,12 +219,9 @@ class Query:
             )
             for e in page
         ]
-        tiers = [e.scored.tier for e in entries]
         return PriorityConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=len(rest) > size, end_cursor=edges[-1].cursor if edges else None
-            ),
-            total_count=len(entries),
-            tier_counts=[tiers.count(t.value) for t in PriorityTier],
+            page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None),
+            total_count=ranking.total,
+            tier_counts=ranking.tier_counts,
         )

@@ -21,6 +21,7 @@ from renraku.audit.changes import audit
 from renraku.errors import BadInput
 from renraku.kinds import ArchiveReason, ConsentKind
 from renraku.overlay.incidents import do_place_patient
+from renraku.overlay.points import refresh as refresh_points
 from renraku.revocations import RevocationReason, revoke_on_commit
 from renraku.runtime import Runtime
 from renraku.teams import service
@@ -191,6 +192,7 @@ async def do_update_risk(
     row = await service.get_risk(session, patient_id) or RiskProfile(patient_id=patient_id)
     apply_risk(row, risk)
     session.add(row)
+    await refresh_points(session)  # the priority list's kept-ready record of the patient
     given = sorted(n for n, v in vars(risk).items() if v is not None)
     await audit(
         session,
@@ -281,6 +283,7 @@ async def do_archive_patient(
     patient.archive_reason = reason.value
     patient.archive_note = note
     session.add(patient)
+    await refresh_points(session)  # off the priority list's kept-ready records
     await audit(
         session,
         actor=actor,
