@@ -3,8 +3,10 @@
 // - /assets/*: file names carry a content hash, so cache first, kept as they are fetched.
 // - Everything else (/graphql, /auth, /uploads) goes to the network untouched: patient data is
 //   stored by the app in IndexedDB, where signing out wipes it, never in this cache.
-const SHELL = "renraku-shell-v1";
-const APP_PAGES = /^\/(patients(\/.*)?|outbox|notices|feed|home)?$/;
+const SHELL = "renraku-shell-v2";
+// The incident's views have no dot in their path: /incidents/ID/priority.csv and .geojson are the
+// server's downloads, never the shell (a navigation's answer is kept as the shell).
+const APP_PAGES = /^\/(patients(\/.*)?|outbox|notices|feed|home|safety|incidents(\/[^.]*)?)?$/;
 const SHELL_FILES = ["/", "/manifest.webmanifest", "/icons/icon-192.png", "/icons/icon-512.png"];
 
 // The shell and the hashed files its index.html names: the page that registered this worker

@@ -11,7 +11,7 @@ import {
   type AnyOutboxEntry,
   type SendResult,
 } from "../src/lib/outbox";
-import { parse, href } from "../src/lib/router";
+import { href, parse, redirectFor } from "../src/lib/router";
 import { dropPatient, openStore, type Store } from "../src/lib/store";
 import { ja } from "../src/i18n/ja";
 
@@ -105,13 +105,37 @@ describe("my safety checks", () => {
 });
 
 describe("the incident screens' addresses", () => {
-  it("live under /home's query, which the server answers with the app", () => {
+  it("are plain paths the server answers with the app", () => {
     const map = { name: "incident" as const, incidentId: "SW5j/1", view: "map" as const };
-    expect(href(map)).toBe("/home?incident=SW5j%2F1&view=map");
+    expect(href(map)).toBe("/incidents/SW5j%2F1/map");
     expect(parse(href(map))).toEqual(map);
-    expect(parse("/home?incident=X")).toEqual({ name: "incident", incidentId: "X", view: "list" });
-    expect(parse(href({ name: "safety" }))).toEqual({ name: "safety" });
+    expect(href({ name: "incident", incidentId: "X" })).toBe("/incidents/X");
+    expect(href({ name: "incident", incidentId: "X", view: "print" })).toBe("/incidents/X/sheet");
+    expect(parse("/incidents/X")).toEqual({ name: "incident", incidentId: "X", view: "list" });
+    expect(parse("/incidents/X/board")).toEqual({ name: "incident", incidentId: "X", view: "board" });
+    expect(href({ name: "safety" })).toBe("/safety");
+    expect(parse("/safety")).toEqual({ name: "safety" });
     expect(parse("/home")).toEqual({ name: "home" });
+  });
+
+  it("never take the server's downloads for a view", () => {
+    for (const view of ["list", "board", "map", "print"] as const) {
+      expect(href({ name: "incident", incidentId: "X", view })).not.toMatch(/\.(csv|geojson)$/);
+    }
+    expect(parse("/incidents/X/priority.csv")).toEqual({ name: "home" });
+  });
+
+  it("send the old /home?… links and roundabout ones to the plain path", () => {
+    expect(redirectFor("/home?incident=X&view=map")).toBe("/incidents/X/map");
+    expect(redirectFor("/home?incident=X&view=print")).toBe("/incidents/X/sheet");
+    expect(redirectFor("/home?incident=X")).toBe("/incidents/X");
+    expect(redirectFor("/home?view=safety")).toBe("/safety");
+    expect(redirectFor("/incidents/X/list")).toBe("/incidents/X");
+    expect(redirectFor("/incidents")).toBe("/");
+    expect(redirectFor("/incidents/X/board")).toBeNull();
+    expect(redirectFor("/safety")).toBeNull();
+    expect(redirectFor("/patients/P1")).toBeNull();
+    expect(redirectFor("/home")).toBeNull();
   });
 });
 

@@ -98,6 +98,7 @@ async def test_no_serious_violation_on_any_screen(axe_page: Page, web_server: Se
     await page.get_by_role("link", name="お知らせ").click()
     await expect(page.locator("h1")).to_have_text("お知らせ")
     await expect(page.locator("li.invitation")).to_have_count(1)
+    await expect(page.locator("li.kind-team_invitation a")).to_be_visible()
     found["notices"] = await violations(page)
 
     # The nurse's people inside the demo incident (災害対応): her safety checks, a status chosen.
@@ -114,7 +115,9 @@ async def test_no_serious_violation_on_any_screen(axe_page: Page, web_server: Se
     await page.locator("ul.patients a", has_text=patient["display_name"]).click()
     await page.get_by_role("link", name="ケアチーム").click()
     await page.get_by_role("button", name="チームに招待する").click()
+    await page.get_by_label("名前・よみがなで探す").fill("たかはし")
     await expect(page.locator("form.invite select[name=invitee] option").nth(1)).to_be_attached()
+    await expect(page.locator("ul.invitations li")).to_have_count(1)
     await expect(page.locator("ol.glass-openings, section p.empty").first).to_be_visible()
     found["care team (coordinator)"] = await violations(page)
 
@@ -131,6 +134,7 @@ async def test_no_serious_violation_on_any_screen(axe_page: Page, web_server: Se
     views = page.locator("nav.views")
     await views.get_by_role("link", name="安否確認ボード").click()
     await expect(page.locator("li.board-entry").first).to_be_visible()
+    await expect(page.locator("li.board-entry select optgroup").first).to_be_attached()
     found["safety board"] = await violations(page)
     await views.get_by_role("link", name="地図").click()
     await expect(page.locator(".leaflet-overlay-pane svg path.map-marker").first).to_be_attached()

@@ -204,7 +204,7 @@ async def test_the_planners_notice_of_the_incident_leads_to_it(
     await expect(notice.first).to_contain_text("災害対応が始まりました(警戒レベル3")
     await notice.first.locator("a").click()
     await expect(page.locator("ol.priority li").first).to_be_visible()
-    assert f"incident={incident_id(web_server)}" in page.url
+    assert page.url.endswith(f"/incidents/{incident_id(web_server)}")
 
 
 async def test_the_nurse_sees_the_incident_on_her_list_and_on_the_timeline(

@@ -66,7 +66,9 @@ async def test_client_routes_get_the_app_and_missing_files_a_404(
 ) -> None:
     index = (await web.get("/")).text
     pages = ["/patients", "/patients/UGF0aWVudDox", "/patients/x/new", "/patients/x/team"]
-    for path in [*pages, "/outbox", "/notices", "/feed", "/home"]:
+    overlay = ["/incidents", "/incidents/SW5jaWRlbnQ6MQ", "/incidents/SW5jaWRlbnQ6MQ/board"]
+    overlay += ["/incidents/SW5jaWRlbnQ6MQ/map", "/incidents/SW5jaWRlbnQ6MQ/sheet", "/safety"]
+    for path in [*pages, *overlay, "/outbox", "/notices", "/feed", "/home"]:
         response = await web.get(path)
         assert response.status_code == 200 and response.text == index, path
     for path in ("/assets/missing.js", "/icons/none.png", "/assets/.hidden", "/assets/%2e%2e/x"):

@@ -50,7 +50,18 @@ def available(dist: Path) -> bool:
 
 # The paths mobile-web/src/lib/router.ts answers (and its service worker's APP_PAGES): a reload
 # or a shared link on any of them must open the app.
-CLIENT_ROUTES = ("/", "/home", "/patients", "/patients/{rest:path}", "/outbox", "/notices", "/feed")
+CLIENT_ROUTES = (
+    "/",
+    "/home",
+    "/patients",
+    "/patients/{rest:path}",
+    "/outbox",
+    "/notices",
+    "/feed",
+    "/incidents",
+    "/incidents/{rest:path}",
+    "/safety",
+)
 
 
 def routes(dist: Path) -> list[Route]:

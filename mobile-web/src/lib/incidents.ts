@@ -53,6 +53,24 @@ export const MY_SAFETY_CHECKS = `query {
 
 export const ME_ID = `query { me { id displayName } }`;
 
+/** Whom each person's call may go to (the team's professionals, then the municipality's planners
+ *  and managers), for the people shown: one request, an alias a person. */
+export function assignableQuery(count: number): string {
+  const vars = Array.from({ length: count }, (_, i) => `$p${i}: ID!`).join(", ");
+  const fields = Array.from(
+    { length: count },
+    (_, i) => `a${i}: assignableUsers(incidentId: $id, patientId: $p${i}) { id displayName kind profession }`,
+  ).join("\n  ");
+  return `query($id: ID!, ${vars}) {\n  ${fields}\n}`;
+}
+
+export interface Assignable {
+  id: string;
+  displayName: string;
+  kind: string;
+  profession: string | null;
+}
+
 export interface Incident {
   id: string;
   reason: string;

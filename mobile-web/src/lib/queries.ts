@@ -17,6 +17,7 @@ export const POST_FIELDS = `id clientId patientId replyToId category body urgent
   acknowledgedBy { user { username displayName } }
   awaitingAcknowledgement { username displayName }
   overdue
+  mentions { id displayName }
   photos { id url thumbnailUrl width height }`;
 
 export const EDIT_POST = `mutation($input: EditPostInput!) { editPost(input: $input) { ${POST_FIELDS} } }`;
@@ -89,12 +90,20 @@ export const MY_FEED = `query($after: String, $urgentOnly: Boolean!) {
   }
 }`;
 
-// Coordinators invite a professional. The API has no search of users, so the people offered are
-// those the coordinator already sees: the professionals on the teams of her other patients.
-export const COLLEAGUES = `query {
-  patients(first: 100) {
-    edges { node { id careTeam { members { user { id username displayName displayNameKana kind profession } } } } }
-  }
+// Coordinators invite: accounts of the patient's municipality not on its team, found by part of
+// a name, reading or username (at least two characters; 20 at most an answer).
+export const JOINABLE = `query($p: ID!, $role: TeamRole!, $search: String!) {
+  joinableUsers(patientId: $p, role: $role, search: $search) { id username displayName displayNameKana profession }
+}`;
+
+/** The team's open invitations, for whoever may invite (asked only of coordinators). */
+export const TEAM_INVITATIONS = `query($p: ID!) {
+  teamInvitations(patientId: $p) { id role createdAt expiresAt invitee { id displayName profession } invitedBy { displayName } }
+}`;
+
+/** Who opened the record by break-the-glass, when and why (for who may read the access history). */
+export const GLASS_ACCESSES = `query($p: ID!) {
+  patientGlassAccesses(patientId: $p) { id reason startsAt expiresAt endedAt active user { displayName profession } }
 }`;
 
 export const INVITE = `mutation($p: ID!, $u: ID!, $role: TeamRole!) {

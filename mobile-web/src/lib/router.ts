@@ -16,10 +16,13 @@ export type Route =
 /** The planner's views of one incident. */
 export type IncidentView = "list" | "board" | "map" | "print";
 const VIEWS: readonly IncidentView[] = ["list", "board", "map", "print"];
+// A view's last path segment under /incidents/ID (the list has none). The call sheet is "sheet":
+// the server itself answers /incidents/ID/priority.csv and .geojson, never the app's views.
+const SEGMENT: Record<IncidentView, string> = { list: "", board: "board", map: "map", print: "sheet" };
 
-// The incident screens and the safety checks live under /home's query (/home?incident=ID&view=map,
-// /home?view=safety): the server answers only the client paths it lists with index.html, and
-// these are reached by reload or from a notice's link too.
+// The overlay's screens have plain paths: /incidents/ID (its list), /incidents/ID/board, /map and
+// /sheet, and /safety. Links from before (/home?incident=ID&view=map, /home?view=safety) still
+// open them: parse reads them, and useRoute replaces the address with the plain one.
 export function parse(path: string): Route {
   const [pathname, search = ""] = path.split("?", 2);
   const parts = pathname.split("/").filter(Boolean).map(decodeURIComponent);
@@ -30,6 +33,12 @@ export function parse(path: string): Route {
     if (incidentId) return { name: "incident", incidentId, view: view ?? "list" };
     if (query.get("view") === "safety") return { name: "safety" };
   }
+  if (parts[0] === "incidents" && parts[1] && parts.length <= 3) {
+    const segment = parts[2] ?? "";
+    const view = segment === "list" ? "list" : VIEWS.find((v) => SEGMENT[v] === segment);
+    if (view) return { name: "incident", incidentId: parts[1], view };
+  }
+  if (parts[0] === "safety" && parts.length === 1) return { name: "safety" };
   if (parts[0] === "patients" && parts.length === 1) return { name: "patients" };
   if (parts[0] === "patients" && parts.length === 2) return { name: "timeline", patientId: parts[1] };
   if (parts[0] === "patients" && parts[2] === "new") return { name: "compose", patientId: parts[1] };
@@ -41,6 +50,19 @@ export function parse(path: string): Route {
   if (parts[0] === "notices") return { name: "notices" };
   if (parts[0] === "feed") return { name: "feed" };
   return { name: "home" };
+}
+
+/** The plain address to put in place of `path` (an old /home?… link, /incidents/ID/list, or
+ *  /incidents alone), or null when `path` is the route's own address already. */
+export function redirectFor(path: string): string | null {
+  const route = parse(path);
+  const [pathname, search] = path.split("?", 2);
+  if (route.name === "incident" || route.name === "safety") {
+    const plain = href(route);
+    return plain === pathname && !search ? null : plain;
+  }
+  if (pathname.replace(/\/+$/, "") === "/incidents") return "/";
+  return null;
 }
 
 export function href(route: Route): string {
@@ -64,11 +86,12 @@ export function href(route: Route): string {
     case "feed":
       return "/feed";
     case "incident": {
-      const base = `/home?incident=${encodeURIComponent(route.incidentId)}`;
-      return route.view && route.view !== "list" ? `${base}&view=${route.view}` : base;
+      const base = `/incidents/${encodeURIComponent(route.incidentId)}`;
+      const segment = SEGMENT[route.view ?? "list"];
+      return segment ? `${base}/${segment}` : base;
     }
     case "safety":
-      return "/home?view=safety";
+      return "/safety";
   }
 }
 
@@ -79,10 +102,18 @@ export function navigate(route: Route, replace = false): void {
   dispatchEvent(new PopStateEvent("popstate"));
 }
 
+/** The current route; an old or roundabout address is replaced by the plain one first. */
+function current(): Route {
+  const path = location.pathname + location.search;
+  const plain = redirectFor(path);
+  if (plain !== null) history.replaceState(null, "", plain + location.hash);
+  return parse(path);
+}
+
 export function useRoute(): Route {
-  const [route, setRoute] = useState(() => parse(location.pathname + location.search));
+  const [route, setRoute] = useState(current);
   useEffect(() => {
-    const onPop = () => setRoute(parse(location.pathname + location.search));
+    const onPop = () => setRoute(current());
     addEventListener("popstate", onPop);
     return () => removeEventListener("popstate", onPop);
   }, []);

@@ -70,7 +70,8 @@ export async function loadPosts(db: Store, patientId: string): Promise<PostRow[]
   return rows.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }
 
-/** The meta keys kept per patient (its team for mentions, the invitations sent from here). */
+/** The meta keys kept per patient: its team for mentions, and `invites:` that phones kept of the
+ *  invitations they sent before the server listed a team's invitations (wiped with the rest). */
 export const patientMetaKeys = (patientId: string): string[] => [`team:${patientId}`, `invites:${patientId}`];
 
 /** Forget a patient the user lost access to: its row, its posts, its unsent posts and what else

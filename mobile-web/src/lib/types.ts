@@ -77,6 +77,8 @@ export interface PostRow {
   acknowledgedBy: { user: Person }[] | null;
   awaitingAcknowledgement: Person[] | null;
   overdue: boolean;
+  /** Whom the post mentions (absent on posts kept from before the server said). */
+  mentions?: { id: string; displayName: string }[];
   photos: Photo[];
 }
 

@@ -15,6 +15,8 @@ import {
   END_INCIDENT,
   INCIDENTS,
   ME_ID,
+  assignableQuery,
+  type Assignable,
   PRIORITY_LIST,
   PRIORITY_PAGE,
   SAFETY_PROGRESS,
@@ -359,14 +361,36 @@ function SafetyBoard(props: {
       .then((r) => setMe(r.me))
       .catch(() => undefined);
   }, []);
-  // Whom a call can go to: the planner, and anyone already given one here (the API lists no
-  // municipality staff, and a planner may not read care teams).
-  const people = new Map<string, string>();
-  if (me) people.set(me.id, t("board.me", { name: me.displayName }));
-  for (const { node } of props.list.edges) {
-    const a = node.safety?.assignee;
-    if (a && !people.has(a.id)) people.set(a.id, a.displayName);
-  }
+  // Whom each person's call may go to, as the server says (assignableUsers): asked once for the
+  // people shown, and again only for people newly shown (another page, or a refresh that
+  // brought someone new).
+  const [assignable, setAssignable] = useState<Map<string, Assignable[]>>(() => new Map());
+  const shownIds = props.list.edges.flatMap(({ node }) => (node.patient ? [node.patient.id] : []));
+  const missing = shownIds.filter((id) => !assignable.has(id));
+  const missingKey = missing.join(" ");
+  useEffect(() => {
+    if (!missing.length) return;
+    let stale = false;
+    const vars: Record<string, string> = { id: props.incidentId };
+    missing.forEach((id, i) => (vars[`p${i}`] = id));
+    gql<Record<string, Assignable[]>>(assignableQuery(missing.length), vars)
+      .then((found) => {
+        if (stale) return;
+        setAssignable((current) => {
+          const next = new Map(current);
+          missing.forEach((id, i) => next.set(id, found[`a${i}`] ?? []));
+          return next;
+        });
+      })
+      .catch((caught) => {
+        if (!stale) notify(t("incidents.actionFailed", { reason: problem(caught) }));
+      });
+    return () => {
+      stale = true;
+    };
+  }, [props.incidentId, missingKey]);
+  const label = (person: { id: string; displayName: string }) =>
+    me && person.id === me.id ? t("board.me", { name: person.displayName }) : person.displayName;
   const assign = async (entry: PriorityEntry, userId: string) => {
     try {
       await gql(ASSIGN_SAFETY_CHECK, { incidentId: props.incidentId, patientId: entry.patient?.id, userId: userId || null });
@@ -428,23 +452,51 @@ function SafetyBoard(props: {
             {entry.patient && (
               <label class="field assign">
                 <span>{t("board.assignTo", { name: entry.person.displayName })}</span>
-                <select
-                  value={entry.safety?.assignee?.id ?? ""}
-                  onChange={(e) => void assign(entry, (e.target as HTMLSelectElement).value)}
-                >
-                  <option value="">{t("board.nobody")}</option>
-                  {[...people].map(([id, name]) => (
-                    <option key={id} value={id}>
-                      {name}
-                    </option>
-                  ))}
-                </select>
+                <AssignSelect
+                  current={entry.safety?.assignee ?? null}
+                  people={assignable.get(entry.patient.id) ?? null}
+                  label={label}
+                  onChange={(userId) => void assign(entry, userId)}
+                />
               </label>
             )}
           </li>
         ))}
       </ul>
     </>
+  );
+}
+
+/** The people a call may go to: the team's professionals, then the municipality's planners and
+ *  managers, in groups; whoever holds it now stays listed even if no longer offered. */
+function AssignSelect(props: {
+  current: { id: string; displayName: string } | null;
+  people: Assignable[] | null;
+  label(person: { id: string; displayName: string }): string;
+  onChange(userId: string): void;
+}) {
+  const people = props.people ?? [];
+  const team = people.filter((p) => p.kind.toUpperCase() === "PROFESSIONAL");
+  const staff = people.filter((p) => p.kind.toUpperCase() !== "PROFESSIONAL");
+  const current = props.current;
+  const stray = current && !people.some((p) => p.id === current.id) ? current : null;
+  const option = (p: Assignable) => (
+    <option key={p.id} value={p.id}>
+      {props.label(p)}
+      {p.profession ? ` (${word("profession", p.profession)})` : ""}
+    </option>
+  );
+  return (
+    <select
+      value={current?.id ?? ""}
+      aria-busy={props.people === null ? "true" : "false"}
+      onChange={(e) => props.onChange((e.target as HTMLSelectElement).value)}
+    >
+      <option value="">{props.people === null ? t("board.loadingPeople") : t("board.nobody")}</option>
+      {stray && <option value={stray.id}>{props.label(stray)}</option>}
+      {team.length > 0 && <optgroup label={t("board.team")}>{team.map(option)}</optgroup>}
+      {staff.length > 0 && <optgroup label={t("board.staff")}>{staff.map(option)}</optgroup>}
+    </select>
   );
 }
 

@@ -23,22 +23,21 @@ export async function loadInvitations(): Promise<Invitation[]> {
   }
 }
 
-/** Invitations to care teams, answered here (on the notices screen). The API does not say which
- *  patient an invitation is for: the patient shows in the list once accepted. */
-export function Invitations() {
+/** Invitations to care teams, answered here (on the notices screen), which loads them and
+ *  passes them in (its notices of an invitation lead to one of these). The API does not say
+ *  which patient an invitation is for: the patient shows in the list once accepted. */
+export function Invitations(props: { invitations: Invitation[]; onAnswered(id: string): void }) {
   const { notify } = useSession();
-  const [invitations, setInvitations] = useState<Invitation[]>([]);
+  const { invitations } = props;
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState("");
-
-  useEffect(() => void loadInvitations().then(setInvitations), []);
 
   const answer = async (invitation: Invitation, accept: boolean) => {
     setBusy(invitation.id);
     setError("");
     try {
       await gql(accept ? ACCEPT_INVITATION : DECLINE_INVITATION, { id: invitation.id });
-      setInvitations((current) => current.filter((i) => i.id !== invitation.id));
+      props.onAnswered(invitation.id);
       notify(t(accept ? "invitations.accepted" : "invitations.declined"));
       dispatchEvent(new Event(PATIENTS_CHANGED_EVENT));
     } catch (caught) {
@@ -49,9 +48,7 @@ export function Invitations() {
             ? t("invitations.gone")
             : t("invitations.failed", { message: caught instanceof ApiError ? caught.message : String(caught) }),
       );
-      if (caught instanceof ApiError && caught.code === "NOT_FOUND") {
-        setInvitations((current) => current.filter((i) => i.id !== invitation.id));
-      }
+      if (caught instanceof ApiError && caught.code === "NOT_FOUND") props.onAnswered(invitation.id);
     } finally {
       setBusy(null);
     }
@@ -69,7 +66,7 @@ export function Invitations() {
       )}
       <ul class="notices invitations">
         {invitations.map((invitation) => (
-          <li key={invitation.id} class="notice invitation">
+          <li key={invitation.id} class="notice invitation" id={invitationAnchor(invitation.id)} tabIndex={-1}>
             <div>
               <span class="name">{t("invitations.from", { name: invitation.invitedBy?.displayName ?? "—" })}</span>
               <span class="sub">
@@ -94,6 +91,11 @@ export function Invitations() {
       </ul>
     </section>
   );
+}
+
+/** The element id of an invitation on the notices screen, where its notice leads. */
+export function invitationAnchor(id: string): string {
+  return `invitation-${id.replace(/[^A-Za-z0-9_-]/g, "")}`;
 }
 
 /** On the patient list: a link to the notices when invitations wait for an answer. */

@@ -1,11 +1,11 @@
 import { useEffect, useState } from "preact/hooks";
 import { useSession } from "../context";
-import { formatDateTime, t, type MessageKey } from "../i18n";
+import { formatDateTime, t, word, type MessageKey } from "../i18n";
 import { gql, OfflineError } from "../lib/api";
 import { MARK_NOTICES_READ, NOTICES } from "../lib/queries";
 import { kindOf } from "../lib/roles";
 import { href, onLinkClick, type Route } from "../lib/router";
-import { Invitations } from "./Invitations";
+import { invitationAnchor, Invitations, loadInvitations, type Invitation } from "./Invitations";
 
 interface Notice {
   id: string;
@@ -33,6 +33,11 @@ interface Data {
 
 const KNOWN = new Set(["post_mention", "urgent_unread", "glass_opened", "member_offboarded"]);
 const INCIDENT_KINDS = new Set(["incident_started", "incident_pending"]);
+/** An invitation to a care team (no patient: the invitee learns whose team on accepting). */
+const INVITATION_KIND = "team_invitation";
+
+const invitationOf = (notice: Notice): string | null =>
+  notice.kind === INVITATION_KIND && typeof notice.data?.invitationId === "string" ? notice.data.invitationId : null;
 
 export function noticeText(notice: Notice): string {
   if (INCIDENT_KINDS.has(notice.kind)) {
@@ -40,6 +45,10 @@ export function noticeText(notice: Notice): string {
     const level = typeof data.level === "number" ? data.level : "?";
     const patients = typeof data.patients === "number" ? data.patients : "?";
     return t(`notices.${notice.kind}` as MessageKey, { level, patients });
+  }
+  if (notice.kind === INVITATION_KIND) {
+    const role = typeof notice.data?.role === "string" ? notice.data.role.toUpperCase() : "";
+    return t("notices.team_invitation", { role: role ? word("role", role) : "—" });
   }
   const key = `notices.${KNOWN.has(notice.kind) ? notice.kind : "other"}` as MessageKey;
   return t(key, { patient: notice.patient?.displayName ?? "" });
@@ -65,8 +74,10 @@ export function Notices() {
   const { notify, me } = useSession();
   const planner = kindOf(me) === "planner" || kindOf(me) === "municipality";
   const [data, setData] = useState<Data | null>(null);
+  const [invitations, setInvitations] = useState<Invitation[]>([]);
 
   useEffect(() => {
+    void loadInvitations().then(setInvitations);
     void (async () => {
       try {
         const loaded = await gql<Data>(NOTICES);
@@ -85,7 +96,10 @@ export function Notices() {
   return (
     <section class="stack">
       <h1>{t("notices.title")}</h1>
-      <Invitations />
+      <Invitations
+        invitations={invitations}
+        onAnswered={(id) => setInvitations((current) => current.filter((i) => i.id !== id))}
+      />
       {data.myOverdueInstructions.length > 0 && (
         <>
           <h2>{t("notices.overdue")}</h2>
@@ -111,18 +125,29 @@ export function Notices() {
         <ul class="notices" aria-label={t("notices.title")}>
           {notices.map((notice) => {
             const route = noticeRoute(notice, planner);
+            const invitationId = invitationOf(notice);
+            const open = invitationId !== null && invitations.some((i) => i.id === invitationId);
             return (
-            <li key={notice.id} class={`${notice.readAt ? "notice" : "notice unread"} kind-${notice.kind}`}>
-              {route ? (
-                <a href={href(route)} onClick={(e) => onLinkClick(e, route)}>
-                  <NoticeBody notice={notice} planner={planner} />
-                </a>
-              ) : (
-                <div>
-                  <NoticeBody notice={notice} planner={planner} />
-                </div>
-              )}
-            </li>
+              <li key={notice.id} class={`${notice.readAt ? "notice" : "notice unread"} kind-${notice.kind}`}>
+                {route ? (
+                  <a href={href(route)} onClick={(e) => onLinkClick(e, route)}>
+                    <NoticeBody notice={notice} planner={planner} />
+                  </a>
+                ) : open ? (
+                  // To the invitation above, where it is accepted or declined.
+                  <a href={`#${invitationAnchor(invitationId)}`} onClick={(e) => toInvitation(e, invitationId)}>
+                    <NoticeBody notice={notice} planner={planner} hint={t("notices.toAnswer")} />
+                  </a>
+                ) : (
+                  <div>
+                    <NoticeBody
+                      notice={notice}
+                      planner={planner}
+                      hint={invitationId !== null ? t("notices.invitationClosed") : undefined}
+                    />
+                  </div>
+                )}
+              </li>
             );
           })}
         </ul>
@@ -131,7 +156,16 @@ export function Notices() {
   );
 }
 
-function NoticeBody({ notice, planner }: { notice: Notice; planner: boolean }) {
+/** Moves to the invitation's card and puts focus on it (its buttons are next). */
+function toInvitation(event: MouseEvent, invitationId: string): void {
+  const target = document.getElementById(invitationAnchor(invitationId));
+  if (!target) return;
+  event.preventDefault();
+  target.scrollIntoView({ block: "center" });
+  target.focus();
+}
+
+function NoticeBody({ notice, planner, hint }: { notice: Notice; planner: boolean; hint?: string }) {
   return (
     <>
       {!notice.readAt && <span class="badge urgent">{t("notices.unread")}</span>}
@@ -141,6 +175,7 @@ function NoticeBody({ notice, planner }: { notice: Notice; planner: boolean }) {
           {t(!planner ? "notices.toChecks" : notice.kind === "incident_pending" ? "notices.toConfirm" : "notices.toIncident")}
         </span>
       )}
+      {hint && <span class="sub link-hint">{hint}</span>}
       <span class="sub">{formatDateTime(notice.createdAt)}</span>
     </>
   );

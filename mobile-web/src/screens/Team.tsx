@@ -3,11 +3,8 @@ import { useSession } from "../context";
 import { formatDate, formatDateTime, t, word } from "../i18n";
 import { ApiError, gql, gqlPartial, OfflineError } from "../lib/api";
 import { PATIENTS_CHANGED_EVENT } from "../lib/events";
-import { glassOpenings, type AccessEntry } from "../lib/glass";
-import { openInvitations, rememberInvitation, type SentInvitation } from "../lib/invites";
-import { COLLEAGUES, END_MEMBERSHIP, INVITE, TEAM } from "../lib/queries";
+import { END_MEMBERSHIP, GLASS_ACCESSES, INVITE, JOINABLE, TEAM, TEAM_INVITATIONS } from "../lib/queries";
 import { onLinkClick } from "../lib/router";
-import type { Store } from "../lib/store";
 
 interface Member {
   role: string;
@@ -16,7 +13,34 @@ interface Member {
   user: { id: string; username: string; displayName: string; profession: string | null };
 }
 
-type Access = AccessEntry;
+interface Access {
+  at: string;
+  action: string;
+  decision: string;
+  actor: { displayName: string; profession: string | null } | null;
+  basis: { kind: string; reason: string | null } | null;
+}
+
+/** An open invitation to the team, as the server lists it. */
+interface TeamInvitation {
+  id: string;
+  role: string;
+  createdAt: string;
+  expiresAt: string;
+  invitee: { id: string; displayName: string; profession: string | null } | null;
+  invitedBy: { displayName: string } | null;
+}
+
+/** A break-the-glass opening of the record: who, when, why, and whether still in force. */
+interface GlassAccess {
+  id: string;
+  reason: string;
+  startsAt: string;
+  expiresAt: string;
+  endedAt: string | null;
+  active: boolean;
+  user: { displayName: string; profession: string | null } | null;
+}
 
 interface TeamData {
   patient: {
@@ -32,19 +56,27 @@ const ROLE_ORDER = ["COORDINATOR", "MEMBER", "FAMILY"];
 
 
 export function Team({ patientId }: { patientId: string }) {
-  const { me, db, notify } = useSession();
+  const { me, notify } = useSession();
   const [data, setData] = useState<TeamData["patient"] | undefined>(undefined);
   const [ending, setEnding] = useState<Member | null>(null);
   const [reason, setReason] = useState("");
   const [error, setError] = useState("");
-  const [invited, setInvited] = useState<SentInvitation[]>([]);
+  // The team's open invitations and its break-the-glass openings: asked only of coordinators
+  // (whoever may invite and read the access history); null until then.
+  const [invited, setInvited] = useState<TeamInvitation[] | null>(null);
+  const [glass, setGlass] = useState<GlassAccess[] | null>(null);
 
   const load = async () => {
     try {
       const { data: loaded } = await gqlPartial<TeamData>(TEAM, { id: patientId });
       setData(loaded?.patient ?? null);
-      const memberIds = new Set((loaded?.patient?.careTeam?.members ?? []).map((m) => m.user.id));
-      setInvited(await openInvitations(db, patientId, memberIds));
+      if (!loaded?.patient?.myRoles.some((r) => r.toUpperCase() === "COORDINATOR")) return;
+      const [invitations, openings] = await Promise.all([
+        gqlPartial<{ teamInvitations: TeamInvitation[] }>(TEAM_INVITATIONS, { p: patientId }),
+        gqlPartial<{ patientGlassAccesses: GlassAccess[] }>(GLASS_ACCESSES, { p: patientId }),
+      ]);
+      setInvited(invitations.data?.teamInvitations ?? null);
+      setGlass(openings.data?.patientGlassAccesses ?? null);
     } catch (caught) {
       setError(caught instanceof OfflineError ? t("app.offline") : t("app.error", { message: String(caught) }));
     }
@@ -134,35 +166,40 @@ export function Team({ patientId }: { patientId: string }) {
       </ul>
       {coordinator && (
         <Invite
-          db={db}
           patientId={patientId}
-          memberIds={new Set(members.filter((m) => !m.until || Date.parse(m.until) > Date.now()).map((m) => m.user.id))}
-          invitedIds={new Set(invited.flatMap((i) => (i.invitee ? [i.invitee.id] : [])))}
+          invitedIds={new Set((invited ?? []).flatMap((i) => (i.invitee ? [i.invitee.id] : [])))}
           onInvited={(invitation) => {
             notify(t("team.invited", { name: invitation.invitee?.displayName ?? "" }));
-            setInvited([invitation, ...invited]);
-            void load(); // the access history has the invitation now
+            setInvited((current) => [invitation, ...(current ?? []).filter((i) => i.id !== invitation.id)]);
+            void load(); // the server's list, and the access history has the invitation now
           }}
         />
       )}
-      {coordinator && invited.length > 0 && (
+      {coordinator && invited !== null && (
         <section class="stack" aria-labelledby="team-invited">
           <h2 id="team-invited">{t("team.invitedTitle")}</h2>
-          <p class="note">{t("team.invitedNote")}</p>
-          <ul class="members invitations">
-            {invited.map((i) => (
-              <li key={i.id} class="member">
-                <span class="name">{i.invitee?.displayName ?? "—"}</span>
-                <span class="sub">
-                  {word("role", i.role)} · {t("team.invitedAt", { date: formatDateTime(i.createdAt) })} ·{" "}
-                  {t("team.expires", { date: formatDate(i.expiresAt) })}
-                </span>
-              </li>
-            ))}
-          </ul>
+          {invited.length === 0 ? (
+            <p class="empty">{t("team.invitedNone")}</p>
+          ) : (
+            <ul class="members invitations">
+              {invited.map((i) => (
+                <li key={i.id} class="member" data-invitation-id={i.id}>
+                  <span class="name">
+                    {i.invitee?.displayName ?? "—"}
+                    {i.invitee?.profession ? ` · ${word("profession", i.invitee.profession)}` : ""}
+                  </span>
+                  <span class="sub">
+                    {word("role", i.role)} · {t("team.invitedAt", { date: formatDateTime(i.createdAt) })}
+                    {i.invitedBy ? ` · ${t("team.invitedBy", { name: i.invitedBy.displayName })}` : ""}
+                  </span>
+                  <span class="sub">{t("team.expires", { date: formatDate(i.expiresAt) })}</span>
+                </li>
+              ))}
+            </ul>
+          )}
         </section>
       )}
-      {data.accessHistory && <Glass entries={data.accessHistory.edges.map((e) => e.node)} />}
+      {glass !== null && <Glass openings={glass} />}
       {data.accessHistory && (
         <>
           <h2>{t("team.history")}</h2>
@@ -190,9 +227,9 @@ export function Team({ patientId }: { patientId: string }) {
   );
 }
 
-/** Break-the-glass openings of this record, for its coordinators: who, when, why. */
-function Glass({ entries }: { entries: Access[] }) {
-  const openings = glassOpenings(entries);
+/** Break-the-glass openings of this record, for its coordinators: who, when, why, and whether
+ *  the access is still in force. */
+function Glass({ openings }: { openings: GlassAccess[] }) {
   return (
     <section class="stack" aria-labelledby="team-glass">
       <h2 id="team-glass">{t("team.glassTitle")}</h2>
@@ -200,15 +237,19 @@ function Glass({ entries }: { entries: Access[] }) {
         <p class="empty">{t("team.glassNone")}</p>
       ) : (
         <ol class="history glass-openings">
-          {openings.map((o, i) => (
-            <li key={i} class="glass">
+          {openings.map((o) => (
+            <li key={o.id} class={o.active ? "glass active" : "glass"} data-active={String(o.active)}>
               <span class="name">
-                {o.actor?.displayName ?? "—"}
-                {o.actor?.profession ? ` · ${word("profession", o.actor.profession)}` : ""}
+                {o.user?.displayName ?? "—"}
+                {o.user?.profession ? ` · ${word("profession", o.user.profession)}` : ""}
               </span>
-              <span class="sub">{t("team.glassOpened", { date: formatDateTime(o.at) })}</span>
-              <span class="sub">{t("team.glassReason", { reason: o.reason ?? t("team.glassNoReason") })}</span>
-              {o.reads > 0 && <span class="sub">{t("team.glassReads", { count: o.reads })}</span>}
+              <span class="sub">{t("team.glassOpened", { date: formatDateTime(o.startsAt) })}</span>
+              <span class="sub">{t("team.glassReason", { reason: o.reason || t("team.glassNoReason") })}</span>
+              <span class={o.active ? "sub badge urgent" : "sub"}>
+                {o.active
+                  ? t("team.glassActive", { date: formatDateTime(o.expiresAt) })
+                  : t("team.glassEnded", { date: formatDateTime(o.endedAt ?? o.expiresAt) })}
+              </span>
             </li>
           ))}
         </ol>
@@ -217,32 +258,23 @@ function Glass({ entries }: { entries: Access[] }) {
   );
 }
 
-interface Colleague {
+interface Joinable {
   id: string;
   username: string;
   displayName: string;
   displayNameKana: string;
-  kind: string;
   profession: string | null;
 }
 
-interface ColleaguesData {
-  patients: { edges: { node: { id: string; careTeam: { members: { user: Colleague }[] } | null } }[] };
-}
-
 const INVITE_ROLES = ["MEMBER", "COORDINATOR"] as const;
+const MIN_SEARCH = 2; // the server's least
+const SEARCH_PAUSE_MS = 300;
 
-/** Invite a professional: one the coordinator already works with on her other patients' teams
- *  (the API has no search of users), in a role. */
-function Invite(props: {
-  db: Store;
-  patientId: string;
-  memberIds: Set<string>;
-  invitedIds: Set<string>;
-  onInvited(invitation: SentInvitation): void;
-}) {
+/** Invite an account of the municipality not on the team: found by part of a name, reading or
+ *  username (the server searches; at least two characters), in a role. */
+function Invite(props: { patientId: string; invitedIds: Set<string>; onInvited(invitation: TeamInvitation): void }) {
   const [open, setOpen] = useState(false);
-  const [people, setPeople] = useState<Colleague[] | null>(null);
+  const [people, setPeople] = useState<Joinable[] | null>([]);
   const [filter, setFilter] = useState("");
   const [chosen, setChosen] = useState("");
   const [role, setRole] = useState<string>("MEMBER");
@@ -253,42 +285,49 @@ function Invite(props: {
     if (open) first.current?.focus();
   }, [open]);
 
-  const start = async () => {
-    setOpen(true);
-    setError("");
-    try {
-      const { data } = await gqlPartial<ColleaguesData>(COLLEAGUES);
-      const found = new Map<string, Colleague>();
-      for (const { node } of data?.patients.edges ?? []) {
-        for (const { user } of node.careTeam?.members ?? []) {
-          if (user.kind === "PROFESSIONAL") found.set(user.id, user);
-        }
-      }
-      setPeople([...found.values()].sort((a, b) => a.displayNameKana.localeCompare(b.displayNameKana, "ja")));
-    } catch (caught) {
-      setError(caught instanceof OfflineError ? t("team.inviteOffline") : t("app.error", { message: String(caught) }));
-      setPeople([]);
-    }
-  };
+  // The server is asked once typing pauses; an answer to an older search is dropped.
+  const wanted = filter.trim();
+  useEffect(() => {
+    if (!open || wanted.length < MIN_SEARCH) return setPeople([]);
+    let stale = false;
+    setPeople(null);
+    const timer = setTimeout(() => {
+      gql<{ joinableUsers: Joinable[] }>(JOINABLE, { p: props.patientId, role, search: wanted })
+        .then((found) => {
+          if (stale) return;
+          setPeople(found.joinableUsers);
+          setError("");
+        })
+        .catch((caught) => {
+          if (stale) return;
+          setPeople([]);
+          setError(inviteError(caught));
+        });
+    }, SEARCH_PAUSE_MS);
+    return () => {
+      stale = true;
+      clearTimeout(timer);
+    };
+  }, [open, wanted, role, props.patientId]);
 
   if (!open) {
     return (
       <div class="actions">
-        <button type="button" onClick={() => void start()}>
+        <button type="button" onClick={() => setOpen(true)}>
           {t("team.invite")}
         </button>
       </div>
     );
   }
 
-  const wanted = filter.trim().toLowerCase();
-  const candidates = (people ?? []).filter(
-    (p) =>
-      !props.memberIds.has(p.id) &&
-      !props.invitedIds.has(p.id) &&
-      (!wanted || [p.displayName, p.displayNameKana, p.username].some((s) => s.toLowerCase().includes(wanted))),
-  );
+  const candidates = (people ?? []).filter((p) => !props.invitedIds.has(p.id));
   const selected = candidates.find((p) => p.id === chosen) ?? null;
+  const placeholder =
+    people === null
+      ? t("team.inviteSearching")
+      : wanted.length < MIN_SEARCH
+        ? t("team.inviteTypeMore", { count: MIN_SEARCH })
+        : t("team.invitePickOption", { count: candidates.length });
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -296,12 +335,11 @@ function Invite(props: {
     setBusy(true);
     setError("");
     try {
-      const { inviteToTeam } = await gql<{ inviteToTeam: SentInvitation }>(INVITE, {
+      const { inviteToTeam } = await gql<{ inviteToTeam: TeamInvitation }>(INVITE, {
         p: props.patientId,
         u: selected.id,
         role,
       });
-      await rememberInvitation(props.db, props.patientId, inviteToTeam);
       props.onInvited(inviteToTeam);
       setOpen(false);
       setChosen("");
@@ -318,22 +356,6 @@ function Invite(props: {
       <h2 id="team-invite">{t("team.invite")}</h2>
       <p class="note">{t("team.inviteWho")}</p>
       <label class="field">
-        <span>{t("team.inviteFilter")}</span>
-        <input ref={first} type="search" name="inviteFilter" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
-      </label>
-      <label class="field">
-        <span>{t("team.invitePerson")}</span>
-        <select name="invitee" value={chosen} onChange={(e) => setChosen(e.currentTarget.value)} disabled={people === null}>
-          <option value="">{people === null ? t("app.loading") : t("team.invitePickOption", { count: candidates.length })}</option>
-          {candidates.map((p) => (
-            <option key={p.id} value={p.id}>
-              {p.displayName}
-              {p.profession ? ` (${word("profession", p.profession)})` : ""}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label class="field">
         <span>{t("team.inviteRole")}</span>
         <select name="role" value={role} onChange={(e) => setRole(e.currentTarget.value)}>
           {INVITE_ROLES.map((r) => (
@@ -343,6 +365,37 @@ function Invite(props: {
           ))}
         </select>
       </label>
+      <label class="field">
+        <span>{t("team.inviteFilter")}</span>
+        <input
+          ref={first}
+          type="search"
+          name="inviteFilter"
+          autocomplete="off"
+          value={filter}
+          onInput={(e) => setFilter(e.currentTarget.value)}
+        />
+      </label>
+      <label class="field">
+        <span>{t("team.invitePerson")}</span>
+        <select
+          name="invitee"
+          value={chosen}
+          onChange={(e) => setChosen(e.currentTarget.value)}
+          aria-busy={people === null ? "true" : "false"}
+        >
+          <option value="">{placeholder}</option>
+          {candidates.map((p) => (
+            <option key={p.id} value={p.id}>
+              {p.displayName}
+              {p.profession ? ` (${word("profession", p.profession)})` : ""}
+            </option>
+          ))}
+        </select>
+      </label>
+      <p class="sub" role="status" aria-live="polite">
+        {people !== null && wanted.length >= MIN_SEARCH ? t("team.inviteFound", { count: candidates.length }) : ""}
+      </p>
       {error && (
         <p class="error" role="alert">
           {error}

@@ -325,6 +325,9 @@ export function PostItem(props: { post: PostRow; team: string[] | null; me: stri
       ) : (
         <>
           {post.body && <p class="body">{post.body}</p>}
+          {!!post.mentions?.length && (
+            <p class="meta mentions">{t("timeline.mentions", { names: formatList(post.mentions.map((m) => m.displayName)) })}</p>
+          )}
           {post.photos.length > 0 && (
             <ul class="thumbs">
               {post.photos.map((photo, i) => (
