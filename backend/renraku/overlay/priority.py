@@ -369,13 +369,10 @@ async def _eligible_ids(session: AsyncSession, incident_id: int) -> Ints:
     conn = await session.connection()
     if conn.dialect.name == "postgresql":
         found = await conn.execute(
-            text(
-                "SELECT array_agg(patient_id ORDER BY patient_id) FROM incident_patient"
-                " WHERE incident_id = :i"
-            ),
+            text("SELECT array_agg(patient_id) FROM incident_patient WHERE incident_id = :i"),
             {"i": incident_id},
         )
-        return np.array(found.scalar() or [], dtype=np.int64)
+        return np.sort(np.array(found.scalar() or [], dtype=np.int64))
     found = await conn.execute(
         text("SELECT group_concat(patient_id) FROM incident_patient WHERE incident_id = :i"),
         {"i": incident_id},
