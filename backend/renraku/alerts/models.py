@@ -83,3 +83,37 @@ class AlertPatient(SQLModel, table=True):
 
     alert_id: int = Field(foreign_key="alert.id", primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", primary_key=True, index=True)
+
+
+class AlertFeed(SQLModel, table=True):
+    """A feed `alerts watch` polls for a source, with the validators its last answer carried
+    (ETag, Last-Modified), so that the next poll, even after a restart, asks only for a change."""
+
+    __tablename__ = "alert_feed"
+    __table_args__ = (UniqueConstraint("source_id", "url_sha256", name="uq_alert_feed_source_url"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="alert_source.id")
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    # The URL's SHA-256: what the unique constraint compares (a URL may be long).
+    url_sha256: str = Field(max_length=64)
+    etag: str = Field(default="", max_length=400)
+    last_modified: str = Field(default="", max_length=100)
+    checked_at: datetime | None = Field(default=None, sa_column=when_column(nullable=True))
+
+
+class AlertFeedEntry(SQLModel, table=True):
+    """An entry of a watched feed whose document was fetched (or refused for good), with the
+    update time the feed gave it then: the entry is fetched again only when that changes."""
+
+    __tablename__ = "alert_feed_entry"
+
+    feed_id: int = Field(foreign_key="alert_feed.id", primary_key=True)
+    # SHA-256 of the entry's id (Atom id, RSS guid, else its link).
+    entry_sha256: str = Field(max_length=64, primary_key=True)
+    entry_id: str = Field(sa_column=Column(Text, nullable=False))
+    updated: str = Field(default="", max_length=100)
+    # The import's outcome (accepted ... rejected), and the alert it stored or found.
+    status: str = Field(max_length=12)
+    alert_id: int | None = Field(default=None, foreign_key="alert.id")
+    seen_at: datetime = Field(default_factory=utcnow, sa_column=when_column())
