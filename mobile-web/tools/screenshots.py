@@ -4,8 +4,9 @@
 
 Drives Debian's Chromium (/usr/bin/chromium) through Playwright at 360x640 and writes
 screenshots/*.png: sign-in, my patients, a timeline, compose with vitals and the outbox with
-posts waiting, in Japanese, and my patients in English. It posts nothing: the outbox's posts are
-discarded before the end.
+posts waiting, in Japanese, my patients in English, and the disaster overlay: the planner's
+priority list of the demo incident and a nurse's safety checks. It posts nothing and records no
+status: the outbox's posts are discarded before the end, and the safety checks are only shown.
 """
 
 from __future__ import annotations
@@ -20,12 +21,17 @@ OUT = Path(__file__).resolve().parents[1] / "screenshots"
 PASSWORD = "renraku-demo-2026"  # the demo password (seed/demo.toml), valid only in demo mode
 
 
-async def sign_in(page: Page, username: str) -> None:
+async def sign_in(page: Page, username: str, ready: str = "ul.patients li") -> None:
     await page.goto("/")
     await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", PASSWORD)
     await page.press("input[name=password]", "Enter")
-    await page.wait_for_selector("ul.patients li")
+    await page.wait_for_selector(ready)
+
+
+async def sign_out(page: Page) -> None:
+    await page.get_by_role("button", name="ログアウト").click()
+    await page.wait_for_selector("input[name=username]")
 
 
 async def main(base_url: str) -> None:
@@ -72,6 +78,20 @@ async def main(base_url: str) -> None:
         await page.get_by_role("link", name="My patients").click()
         await page.wait_for_selector("ul.patients li")
         await page.screenshot(path=OUT / "patients-en.png")
+        await page.get_by_label("Language").select_option("ja")
+
+        # The nurse's safety checks (安否確認) for her people inside the demo incident.
+        await page.locator(".incident-banner a").click()
+        await page.wait_for_selector("li.check-card")
+        await page.screenshot(path=OUT / "safety-checks.png")
+        await sign_out(page)
+
+        # The planner's priority list of the demo incident, ranked with its reasons.
+        await sign_in(page, "planner.gamagori", ready="ul.incidents li")
+        await page.get_by_role("link", name="優先リストを開く").click()
+        await page.wait_for_selector("ol.priority li")
+        await page.screenshot(path=OUT / "priority-list.png")
+        await sign_out(page)
         await browser.close()
 
 
