@@ -23,7 +23,7 @@ from renraku.realtime.ws import build_endpoint
 from renraku.runtime import Runtime, build_runtime
 from renraku.schema import build_schema
 from renraku.settings import Settings, load_settings
-from renraku.web import pages, spa
+from renraku.web import incident_exports, pages, spa
 from renraku.web.graphql_app import build_graphql
 from renraku.web.limits import BodySizeLimit
 
@@ -67,6 +67,7 @@ def build_app(settings: Settings | None = None, runtime: Runtime | None = None) 
         *accounts_oidc_http.routes(settings),
         *uploads_http.routes,
         *alerts_http.routes,
+        *incident_exports.routes,
         Route("/graphql", graphql, methods=["GET", "POST"]),
         # Subscriptions: our own graphql-transport-ws path with shared fan-out (realtime/ws.py).
         WebSocketRoute("/graphql", build_endpoint(hub, schema)),
