@@ -9,7 +9,7 @@ import json
 
 import httpx
 import pytest
-from sqlmodel import update
+from sqlmodel import col, update
 
 from renraku.runtime import Runtime
 from renraku.teams.models import Patient
@@ -85,7 +85,7 @@ async def test_a_cell_that_a_spreadsheet_would_run_is_written_as_text(
     async with runtime.db.transaction() as session:
         await session.exec(
             update(Patient)
-            .where(Patient.id == await patient_pk(runtime, "pt-ito-haru"))
+            .where(col(Patient.id) == await patient_pk(runtime, "pt-ito-haru"))
             .values(address=hostile)
         )
     planner = await gql.login("planner.gamagori")
