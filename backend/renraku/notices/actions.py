@@ -9,16 +9,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import update
+from sqlalchemy import JSON, insert, literal, null, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from renraku.access.actor import Actor
 from renraku.audit import changes
 from renraku.errors import BadInput, NotFound
 from renraku.notices.models import Notice
 from renraku.runtime import Runtime
-from renraku.timeutil import utcnow
+from renraku.tables import table_of
+from renraku.timeutil import UTCDateTime, utcnow
 
 # Which kind of object each id key of a notice's data names (its GraphQL id type).
 ID_TYPES = {
@@ -74,6 +77,34 @@ async def do_notify(
     session.add_all(notices)
     await session.flush()
     return notices
+
+
+async def do_notify_all(
+    session: AsyncSession,
+    *,
+    user_ids: SelectOfScalar[int],
+    kind: str,
+    data: Mapping[str, DataValue],
+) -> int:
+    """One notice to each user `user_ids` selects, written in one statement (an incident may
+    tell thousands of coordinators at once); how many were written."""
+    if not _WORD.match(kind):
+        raise ValueError("notice kind must be a short kind word")
+    checked = _checked_data(data)
+    table = table_of(Notice)
+    # Each user once (PostgreSQL cannot compare json values for a DISTINCT on the whole row).
+    found = user_ids.distinct().subquery()
+    rows = sa_select(
+        found.c[0],
+        literal(kind),
+        null(),
+        literal(checked, JSON),
+        literal(utcnow(), UTCDateTime()),
+    )
+    result = await (await session.connection()).execute(
+        insert(table).from_select(["user_id", "kind", "patient_id", "data", "created_at"], rows)
+    )
+    return int(result.rowcount or 0)
 
 
 def validate_count(count: int) -> None:

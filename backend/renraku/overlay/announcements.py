@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from renraku.access.scopes import active_membership
 from renraku.accounts.models import User
 from renraku.kinds import TeamRole, UserKind
-from renraku.notices.actions import do_notify
+from renraku.notices.actions import do_notify, do_notify_all
 from renraku.overlay.models import Incident, IncidentPatient
 from renraku.teams.models import TeamMembership
 
@@ -33,18 +34,18 @@ async def _planners(session: AsyncSession, municipality_code: str) -> list[int]:
     return [uid for uid in rows.all() if uid is not None]
 
 
-async def _coordinators(session: AsyncSession, incident_id: int) -> list[int]:
-    rows = await session.exec(
-        select(TeamMembership.user_id)
+def _coordinators(incident_id: int, planners: list[int]) -> SelectOfScalar[int]:
+    """The coordinators of the people inside the incident (a planner is told once)."""
+    return (
+        select(col(TeamMembership.user_id))
         .join(IncidentPatient, col(IncidentPatient.patient_id) == col(TeamMembership.patient_id))
         .where(
             IncidentPatient.incident_id == incident_id,
             TeamMembership.role == TeamRole.COORDINATOR.value,
             active_membership(),
+            col(TeamMembership.user_id).not_in(planners),
         )
-        .distinct()
     )
-    return list(rows.all())
 
 
 async def do_announce(session: AsyncSession, *, incident: Incident, inside: int) -> int:
@@ -58,10 +59,10 @@ async def do_announce(session: AsyncSession, *, incident: Incident, inside: int)
     }
     kind = PENDING if incident.pending else STARTED
     planners = await _planners(session, incident.municipality_code)
-    sent = await do_notify(session, user_ids=planners, kind=kind, patient_id=None, data=data)
+    sent = len(await do_notify(session, user_ids=planners, kind=kind, patient_id=None, data=data))
     if not incident.pending:
-        coordinators = [c for c in await _coordinators(session, incident.id) if c not in planners]
-        sent += await do_notify(
-            session, user_ids=coordinators, kind=STARTED, patient_id=None, data=data
+        # One statement however many: an incident may hold thousands of teams.
+        sent += await do_notify_all(
+            session, user_ids=_coordinators(incident.id, planners), kind=STARTED, data=data
         )
-    return len(sent)
+    return sent
