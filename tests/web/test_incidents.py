@@ -12,6 +12,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
@@ -193,6 +194,25 @@ async def test_the_call_sheet_renders_for_print(planner_page: Page, web_server: 
     await expect(first.locator("ul.reasons li").first).to_contain_text("警戒レベル")
     pdf = await page.pdf(format="A4", landscape=True)
     assert pdf.startswith(b"%PDF")
+
+
+async def test_the_call_sheet_offers_the_whole_list_as_files(
+    planner_page: Page, web_server: Server
+) -> None:
+    page = planner_page
+    await open_incident(page)
+    count = await page.locator("ol.priority > li").count()
+    await page.locator("nav.views").get_by_role("link", name="電話連絡表(印刷)").click()
+    link = page.get_by_role("link", name="CSVで保存")
+    async with page.expect_download() as waiting:
+        await link.click()
+    download = await waiting.value
+    saved = Path(await download.path())
+    text = await asyncio.to_thread(saved.read_text, encoding="utf-8-sig")
+    assert text.splitlines()[0].startswith("tier,score,name")
+    assert len(text.splitlines()) == count + 1
+    geojson = await page.get_by_role("link", name="GeoJSONで保存").get_attribute("href")
+    assert geojson is not None and geojson.endswith("/priority.geojson")
 
 
 async def test_the_planners_notice_of_the_incident_leads_to_it(

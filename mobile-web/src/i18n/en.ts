@@ -354,6 +354,8 @@ export const en: Record<MessageKey, string> = {
   "map.noLocation": "No location: {count}",
   "print.title": "Call sheet",
   "print.button": "Print",
+  "print.csv": "Download CSV",
+  "print.geojson": "Download GeoJSON",
   "print.help": "Print this sheet in case phones or power fail.",
   "print.loadingAll": "Loading everyone…",
   "print.tier": "Priority",

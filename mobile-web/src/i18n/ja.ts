@@ -353,6 +353,8 @@ export const ja = {
   "map.noLocation": "位置不明: {count}人",
   "print.title": "電話連絡表",
   "print.button": "印刷する",
+  "print.csv": "CSVで保存",
+  "print.geojson": "GeoJSONで保存",
   "print.help": "停電や通信障害に備えて、この表を印刷しておいてください。",
   "print.loadingAll": "全員分を読み込んでいます…",
   "print.tier": "優先度",

@@ -234,7 +234,7 @@ export function IncidentScreen({ incidentId, view }: { incidentId: string; view:
                 <SafetyBoard incidentId={incidentId} list={loaded.list} progress={loaded.progress} reload={reload} />
               )}
               {view === "map" && <LazyMap incidentId={incidentId} entries={entries} />}
-              {view === "print" && <CallSheet list={loaded.list} at={loaded.at} />}
+              {view === "print" && <CallSheet incidentId={incidentId} list={loaded.list} at={loaded.at} />}
               {view === "board" && loaded.list.pageInfo.hasNextPage && (
                 <button type="button" onClick={() => setWant(loaded.list.edges.length + PRIORITY_PAGE)}>
                   {t("priority.more")}
@@ -516,15 +516,23 @@ function LazyMap(props: MapProps) {
   return <Map {...props} />;
 }
 
-function CallSheet({ list, at }: { list: PriorityPage; at: Date }) {
+function CallSheet({ incidentId, list, at }: { incidentId: string; list: PriorityPage; at: Date }) {
   const lang = locale();
+  // The server's files of the whole list (audited downloads; the session cookie rides along).
+  const file = (kind: "csv" | "geojson") => `/incidents/${encodeURIComponent(incidentId)}/priority.${kind}`;
   return (
     <>
       <p class="no-print note">{t("print.help")}</p>
-      <p class="no-print">
+      <p class="no-print downloads">
         <button type="button" class="primary" onClick={() => print()}>
           {t("print.button")}
         </button>
+        <a class="button" href={file("csv")} download>
+          {t("print.csv")}
+        </a>
+        <a class="button" href={file("geojson")} download>
+          {t("print.geojson")}
+        </a>
       </p>
       <p class="sub">{t("print.printed", { time: formatDateTime(at.toISOString()) })}</p>
       {/* Wider than a phone: a region that scrolls sideways, reachable with the keyboard. */}
