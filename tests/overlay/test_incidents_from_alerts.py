@@ -259,3 +259,27 @@ async def test_a_pending_incident_asks_the_planners_and_tells_coordinators_once_
     assert await _incident_notices(coordinator, incident) == []
     assert "errors" not in await planner.execute(CONFIRM, {"id": incident})
     assert await _incident_notices(coordinator, incident) == ["incident_started"]
+
+
+async def test_an_untrusted_cancel_leaves_a_trusted_alert_and_its_incident_alone(
+    gql: GraphQLClient, runtime: Runtime
+) -> None:
+    await _end_demo_incident(gql, runtime)
+    opened = await import_document(
+        runtime.db, sample("synthetic-cap12-gamagori-alert.xml"), OPERATOR
+    )
+    (incident_id,) = opened.incident_ids
+    updated = await import_document(
+        runtime.db, sample("synthetic-cap12-gamagori-update.xml"), OPERATOR
+    )
+    source, _token = await add_source(runtime.db, "untrusted-feed", trusted=False)
+    origin = Origin(trusted=False, source_id=source.id, source_name=source.name)
+    cancel = await import_document(
+        runtime.db, sample("synthetic-cap12-gamagori-cancel.xml"), origin, incident_grace=GRACE
+    )
+    assert "trusted source" in cancel.reason and cancel.incident_ids == ()
+    async with runtime.db.session() as session:
+        alert = await session.get(Alert, updated.alert_id)
+        incident = await session.get(Incident, incident_id)
+    assert alert is not None and alert.cancelled_by is None and alert.ended_at is None
+    assert incident is not None and incident.ends_at > utcnow() + GRACE

@@ -18,7 +18,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
-from sqlalchemy import insert
+from sqlalchemy import insert, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -298,6 +298,14 @@ async def _follow_references(
                 f"<references>: '{reference.identifier[:80]}' is {earlier.cap_status}; left alone"
             )
             continue
+        if earlier.trusted and not alert.trusted:
+            # An untrusted message never ends or replaces a trusted one: its sender field is
+            # only what it says, and ending an alert would close a board people are working.
+            notes.append(
+                f"<references>: '{reference.identifier[:80]}' came from a trusted source; "
+                "an untrusted message leaves it alone"
+            )
+            continue
         _end_or_replace(earlier, alert, ended=ended, now=now)
         session.add(earlier)
         if ended:
@@ -337,6 +345,8 @@ async def _follow_thread(
                 col(Alert.sent) <= alert.sent,
                 col(Alert.superseded_by).is_(None),
                 col(Alert.ended_at).is_(None),
+                # An untrusted message replaces only untrusted ones (see _follow_references).
+                col(Alert.trusted).is_(False) if not alert.trusted else true(),
             )
         )
     ).all()
