@@ -17,9 +17,8 @@ from renraku.overlay import counts, declarations
 from renraku.overlay.areas import to_geojson
 from renraku.overlay.counts import CountDimension
 from renraku.overlay.incidents import TRIGGER_LEVEL
-from renraku.overlay.models import ALERT, DECLARED
+from renraku.overlay.models import ALERT, DECLARED, is_open
 from renraku.overlay.models import Incident as IncidentRow
-from renraku.timeutil import utcnow
 
 strawberry.enum(CountDimension)
 
@@ -99,8 +98,7 @@ class Incident:
         description="Open (not ended, not past its end); a pending one unlocks nothing."
     )
     def active(self) -> bool:
-        now = utcnow()
-        return self.row.ended_at is None and self.row.starts_at <= now < self.row.ends_at
+        return is_open(self.row)
 
     @strawberry.field(description="How many patients' homes lie inside the area.")
     def patient_count(self) -> int:

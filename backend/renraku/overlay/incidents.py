@@ -36,6 +36,7 @@ from renraku.overlay.models import (
     Incident,
     IncidentAlert,
     IncidentPatient,
+    is_open,
     open_incident,
 )
 from renraku.overlay.points import load as load_points
@@ -206,7 +207,7 @@ async def do_declare_incident(
 
 
 async def do_end_incident(session: AsyncSession, *, actor: Actor, incident: Incident) -> Incident:
-    if incident.ended_at is not None or incident.ends_at <= utcnow():
+    if not is_open(incident):
         raise NotFound
     incident.ended_at = utcnow()
     incident.ended_by = actor.user_id
@@ -226,7 +227,7 @@ async def do_confirm_incident(
     session: AsyncSession, *, actor: Actor, incident: Incident
 ) -> Incident:
     """A planner confirms what an untrusted source's alert opened: names unlock from now."""
-    if not incident.pending or incident.ended_at is not None or incident.ends_at <= utcnow():
+    if not incident.pending or not is_open(incident):
         raise NotFound
     incident.pending = False
     incident.confirmed_by = actor.user_id

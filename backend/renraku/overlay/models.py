@@ -66,6 +66,17 @@ class IncidentAlert(SQLModel, table=True):
     alert_id: int = Field(foreign_key="alert.id", primary_key=True, index=True)
 
 
+def is_open(incident: Incident, now: datetime | None = None) -> bool:
+    """`open_incident` for a row in hand: started, not ended and not past its end time."""
+    now = now or utcnow()
+    return incident.ended_at is None and incident.starts_at <= now < incident.ends_at
+
+
+def in_force(incident: Incident, now: datetime | None = None) -> bool:
+    """`active_incident` for a row in hand: open and not waiting for a planner to confirm it."""
+    return is_open(incident, now) and not incident.pending
+
+
 def open_incident(now: datetime | None = None) -> ColumnElement[bool]:
     """A WHERE clause on Incident: started, not ended and not past its end time (pending or not)."""
     now = now or utcnow()

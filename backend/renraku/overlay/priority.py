@@ -44,7 +44,7 @@ from renraku.kinds import LandslideZone, Living, Mobility
 from renraku.overlay.areas import parse_area
 from renraku.overlay.declarations import access_incident
 from renraku.overlay.incidents import alert_in_force, alerts_of
-from renraku.overlay.models import Incident, SafetyCheck
+from renraku.overlay.models import Incident, SafetyCheck, in_force
 from renraku.overlay.points import (
     AIR_CONDITIONING,
     CARE_LEVELS,
@@ -388,11 +388,7 @@ async def access_priority_list(
     """The incident's ranked list, highest priority first; Forbidden unless a planner may see it."""
     now = now or utcnow()
     incident = await access_incident(session, actor=actor, incident_id=incident_id, act="priority")
-    if (
-        incident.pending
-        or incident.ended_at is not None
-        or not (incident.starts_at <= now < incident.ends_at)
-    ):
+    if not in_force(incident, now):
         raise NotInForce
     assert incident.id is not None
     alerts = [a for a in await alerts_of(session, incident.id) if alert_in_force(a, now)]

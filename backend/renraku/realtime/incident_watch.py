@@ -21,16 +21,17 @@ from graphql.execution import Executor, execute_subscription_event
 
 from renraku.access.actor import Actor
 from renraku.context import Context
-from renraku.errors import Forbidden, RenrakuError
+from renraku.errors import RenrakuError
 from renraku.graphql_errors import coded
 from renraku.ids import encode_id
 from renraku.overlay.declarations import access_incident
 from renraku.overlay.live import CHANNEL, IncidentChange
 from renraku.overlay.live import IncidentUpdate as Update
 from renraku.overlay.live_graphql import IncidentChangeKind, IncidentUpdate
+from renraku.overlay.models import in_force
+from renraku.overlay.priority import NotInForce
 from renraku.runtime import Runtime
 from renraku.schema import RenrakuSchema
-from renraku.timeutil import utcnow
 
 
 class Watcher(Protocol):
@@ -49,17 +50,12 @@ class Watcher(Protocol):
 
 async def may_watch(runtime: Runtime, actor: Actor, incident_id: int) -> None:
     """Raises unless the actor may see the incident's priority list now."""
-    now = utcnow()
     async with runtime.db.session() as session:
         incident = await access_incident(
             session, actor=actor, incident_id=incident_id, act="priority"
         )
-    if (
-        incident.pending
-        or incident.ended_at is not None
-        or not (incident.starts_at <= now < incident.ends_at)
-    ):
-        raise Forbidden("The incident is not in force.")
+    if not in_force(incident):
+        raise NotInForce
 
 
 async def _payload(
