@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -178,23 +179,21 @@ async def do_set_safety(session: AsyncSession, *, gate: Gate, value: SafetyInput
     return check
 
 
-async def _may_be_assigned(session: AsyncSession, *, user_id: int, patient: Patient) -> bool:
-    user = await session.get(User, user_id)
-    if user is None or not user.active:
-        return False
-    if user.kind in (UserKind.PLANNER.value, UserKind.MUNICIPALITY.value):
-        return user.municipality_code == patient.municipality_code
-    if user.kind != UserKind.PROFESSIONAL.value:
-        return False
-    member = await session.exec(
-        select(TeamMembership.id).where(
-            TeamMembership.patient_id == patient.id,
-            TeamMembership.user_id == user_id,
-            col(TeamMembership.role) != "family",
-            active_membership(),
+def _assignable(patient: Patient) -> ColumnElement[bool]:
+    """A WHERE clause on User: may be given the person's call (an active professional of the
+    person's team, or an active planner or manager of the municipality)."""
+    team = select(TeamMembership.user_id).where(
+        TeamMembership.patient_id == patient.id,
+        col(TeamMembership.role) != "family",
+        active_membership(),
+    )
+    return col(User.active).is_(True) & (
+        (col(User.id).in_(team) & (User.kind == UserKind.PROFESSIONAL.value))
+        | (
+            col(User.kind).in_([UserKind.PLANNER.value, UserKind.MUNICIPALITY.value])
+            & (User.municipality_code == patient.municipality_code)
         )
     )
-    return member.first() is not None
 
 
 async def list_assignable(
@@ -206,21 +205,9 @@ async def list_assignable(
     await _incident_in_force(session, incident_id, patient_id)
     patient = await session.get(Patient, patient_id)
     assert patient is not None
-    team = select(TeamMembership.user_id).where(
-        TeamMembership.patient_id == patient_id,
-        col(TeamMembership.role) != "family",
-        active_membership(),
-    )
     rows = await session.exec(
         select(User)
-        .where(
-            col(User.active).is_(True),
-            (col(User.id).in_(team) & (User.kind == UserKind.PROFESSIONAL.value))
-            | (
-                col(User.kind).in_([UserKind.PLANNER.value, UserKind.MUNICIPALITY.value])
-                & (User.municipality_code == patient.municipality_code)
-            ),
-        )
+        .where(_assignable(patient))
         .order_by(col(User.kind).desc(), col(User.display_name_kana), col(User.id))
     )
     return list(rows.all())
@@ -235,14 +222,16 @@ async def check_assign_safety(
         await _incident_in_force(session, incident_id, patient_id)
         patient = await session.get(Patient, patient_id)
         assert patient is not None
-        if user_id is not None and not await _may_be_assigned(
-            session, user_id=user_id, patient=patient
-        ):
-            raise BadInput(
-                "Assign a professional of the person's care team, or a planner or manager "
-                "of the municipality.",
-                field="userId",
+        if user_id is not None:
+            found = await session.exec(
+                select(User.id).where(col(User.id) == user_id, _assignable(patient))
             )
+            if found.first() is None:
+                raise BadInput(
+                    "Assign a professional of the person's care team, or a planner or manager "
+                    "of the municipality.",
+                    field="userId",
+                )
         check = await session.get(SafetyCheck, (incident_id, patient_id), with_for_update=True)
         if check is None:
             check = SafetyCheck(incident_id=incident_id, patient_id=patient_id)
