@@ -11,7 +11,6 @@ the audited queries.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -22,7 +21,6 @@ from graphql.execution import Executor, execute_subscription_event
 from renraku.access.actor import Actor
 from renraku.context import Context
 from renraku.errors import RenrakuError
-from renraku.graphql_errors import coded
 from renraku.ids import encode_id
 from renraku.overlay.declarations import access_incident
 from renraku.overlay.live import CHANNEL, IncidentChange
@@ -30,6 +28,7 @@ from renraku.overlay.live import IncidentUpdate as Update
 from renraku.overlay.live_graphql import IncidentChangeKind, IncidentUpdate
 from renraku.overlay.models import in_force
 from renraku.overlay.priority import NotInForce
+from renraku.realtime.execution import payload
 from renraku.runtime import Runtime
 from renraku.schema import RenrakuSchema
 
@@ -81,14 +80,9 @@ async def _payload(
         operation_name=operation_name,
     )
     if isinstance(built, list):
-        result = ExecutionResult(data=None, errors=built)
-    else:
-        executed = execute_subscription_event(built.build_per_event_executor(root))
-        result = await executed if isinstance(executed, Awaitable) else executed
-    body: dict[str, Any] = {"data": result.data}
-    if result.errors:
-        body["errors"] = [dict(coded(e).formatted) for e in result.errors]
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        return payload(ExecutionResult(data=None, errors=built))
+    executed = execute_subscription_event(built.build_per_event_executor(root))
+    return payload(await executed if isinstance(executed, Awaitable) else executed)
 
 
 async def watch(
