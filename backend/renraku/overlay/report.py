@@ -19,19 +19,9 @@ from renraku.overlay.declarations import access_incident
 from renraku.overlay.models import (
     SAFETY_STATUSES,
     Incident,
-    IncidentPatient,
-    SafetyCheck,
     SafetyUpdate,
 )
-from renraku.overlay.safety import district_of
-from renraku.teams.models import Patient
-
-
-@dataclass(frozen=True)
-class District:
-    district: str
-    total: int
-    reached: int
+from renraku.overlay.safety import DistrictCounts, per_district, statuses_of
 
 
 @dataclass(frozen=True)
@@ -43,23 +33,12 @@ class Report:
     # Minutes from the incident's start until each person's first status, summarised.
     median_minutes_to_reach: float | None
     reached_within_hour: int
-    districts: list[District]
+    districts: list[DistrictCounts]
 
 
 async def access_report(session: AsyncSession, *, actor: Actor, incident_id: int) -> Report:
     incident = await access_incident(session, actor=actor, incident_id=incident_id, act="read")
-    rows = await session.exec(
-        select(Patient.id, Patient.address, SafetyCheck.status)
-        .join(IncidentPatient, col(IncidentPatient.patient_id) == col(Patient.id))
-        .join(
-            SafetyCheck,
-            (col(SafetyCheck.patient_id) == col(Patient.id))
-            & (col(SafetyCheck.incident_id) == incident_id),
-            isouter=True,
-        )
-        .where(IncidentPatient.incident_id == incident_id)
-    )
-    people = rows.all()
+    people = await statuses_of(session, incident_id, live_only=False)
     firsts = await session.exec(
         select(SafetyUpdate.patient_id, func.min(SafetyUpdate.set_at))
         .where(SafetyUpdate.incident_id == incident_id)
@@ -70,10 +49,7 @@ async def access_report(session: AsyncSession, *, actor: Actor, incident_id: int
         for _pid, first in firsts.all()
         if first is not None
     ]
-    statuses = Counter(status or "unknown" for _pid, _address, status in people)
-    districts: dict[str, list[bool]] = {}
-    for _pid, address, status in people:
-        districts.setdefault(district_of(address), []).append((status or "unknown") != "unknown")
+    statuses = Counter(status for _address, status in people)
     return Report(
         incident=incident,
         listed=len(people),
@@ -81,7 +57,5 @@ async def access_report(session: AsyncSession, *, actor: Actor, incident_id: int
         by_status={s: statuses[s] for s in SAFETY_STATUSES},
         median_minutes_to_reach=round(statistics.median(minutes), 1) if minutes else None,
         reached_within_hour=sum(m <= 60 for m in minutes),
-        districts=[
-            District(name, len(flags), sum(flags)) for name, flags in sorted(districts.items())
-        ],
+        districts=per_district(people),
     )

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from renraku.access.actor import Actor
 from renraku.access.gate import Gate
 from renraku.access.scopes import active_membership
 from renraku.access.vocabulary import Act, Obj
@@ -25,6 +26,7 @@ from renraku.accounts.models import User
 from renraku.audit import changes
 from renraku.errors import BadInput, NotFound
 from renraku.kinds import UserKind
+from renraku.overlay.declarations import access_incident
 from renraku.overlay.live import IncidentChange, announce_on_commit
 from renraku.overlay.models import (
     SAFETY_STATUSES,
@@ -272,3 +274,57 @@ def overdue(check: SafetyCheck | None, *, tier: str, started: datetime, minutes:
     status = check.status if check is not None else "unknown"
     late = (utcnow() - started).total_seconds() > minutes * 60
     return tier == "P1" and status == "unknown" and late
+
+
+@dataclass(frozen=True)
+class DistrictCounts:
+    district: str
+    total: int
+    # Everyone whose status is no longer unknown.
+    reached: int
+    by_status: dict[str, int]
+
+
+async def statuses_of(
+    session: AsyncSession, incident_id: int, *, live_only: bool
+) -> list[tuple[str, str]]:
+    """(address, latest status) of each person inside the incident; `live_only` leaves the
+    archived out (the board), a report counts everyone it listed."""
+    query = (
+        select(Patient.address, SafetyCheck.status)
+        .join(IncidentPatient, col(IncidentPatient.patient_id) == col(Patient.id))
+        .join(
+            SafetyCheck,
+            (col(SafetyCheck.patient_id) == col(Patient.id))
+            & (col(SafetyCheck.incident_id) == incident_id),
+            isouter=True,
+        )
+        .where(IncidentPatient.incident_id == incident_id)
+    )
+    if live_only:
+        query = query.where(col(Patient.archived_at).is_(None))
+    rows = await session.exec(query)
+    return [(address, status or "unknown") for address, status in rows.all()]
+
+
+def per_district(statuses: list[tuple[str, str]]) -> list[DistrictCounts]:
+    by: dict[str, list[str]] = {}
+    for address, status in statuses:
+        by.setdefault(district_of(address), []).append(status)
+    return [
+        DistrictCounts(
+            district=district,
+            total=len(found),
+            reached=sum(s != "unknown" for s in found),
+            by_status={s: found.count(s) for s in SAFETY_STATUSES},
+        )
+        for district, found in sorted(by.items())
+    ]
+
+
+async def access_progress(
+    session: AsyncSession, *, actor: Actor, incident_id: int
+) -> list[DistrictCounts]:
+    """Completion per district, for whoever may see the incident's priority list."""
+    await access_incident(session, actor=actor, incident_id=incident_id, act="priority")
+    return per_district(await statuses_of(session, incident_id, live_only=True))

@@ -16,7 +16,6 @@ from renraku.accounts.graphql import User
 from renraku.context import Info
 from renraku.ids import decode_id, encode_id
 from renraku.overlay import report, safety
-from renraku.overlay.declarations import access_incident
 from renraku.overlay.models import Incident as IncidentRow
 from renraku.overlay.models import IncidentPatient, active_incident
 from renraku.overlay.models import SafetyCheck as SafetyRow
@@ -143,36 +142,23 @@ class Query:
     async def safety_progress(
         self, info: Info, incident_id: strawberry.ID
     ) -> list[DistrictProgress]:
-        actor = info.context.require_actor()
-        pk = decode_id("Incident", incident_id)
         async with info.context.runtime.db.session() as session:
-            await access_incident(session, actor=actor, incident_id=pk, act="priority")
-            rows = await session.exec(
-                select(PatientRow.address, SafetyRow.status)
-                .join(IncidentPatient, col(IncidentPatient.patient_id) == col(PatientRow.id))
-                .join(
-                    SafetyRow,
-                    (col(SafetyRow.patient_id) == col(PatientRow.id))
-                    & (col(SafetyRow.incident_id) == pk),
-                    isouter=True,
-                )
-                .where(IncidentPatient.incident_id == pk, col(PatientRow.archived_at).is_(None))
+            found = await safety.access_progress(
+                session,
+                actor=info.context.require_actor(),
+                incident_id=decode_id("Incident", incident_id),
             )
-            found = rows.all()
-        by: dict[str, list[str]] = {}
-        for address, status in found:
-            by.setdefault(safety.district_of(address), []).append(status or "unknown")
         return [
             DistrictProgress(
-                district=district,
-                total=len(statuses),
-                reached=sum(s != "unknown" for s in statuses),
-                safe=statuses.count("safe"),
-                needs_help=statuses.count("needs_help"),
-                evacuated=statuses.count("evacuated"),
-                hospitalised=statuses.count("hospitalised"),
+                district=d.district,
+                total=d.total,
+                reached=d.reached,
+                safe=d.by_status["safe"],
+                needs_help=d.by_status["needs_help"],
+                evacuated=d.by_status["evacuated"],
+                hospitalised=d.by_status["hospitalised"],
             )
-            for district, statuses in sorted(by.items())
+            for d in found
         ]
 
     @strawberry.field(
