@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from renraku.access.actor import Actor
 from renraku.access.gate import Gate
-from renraku.access.scopes import active_membership
+from renraku.access.scopes import active_membership, visible_patients
 from renraku.access.vocabulary import Act, Obj
 from renraku.accounts.models import User
 from renraku.audit import changes
@@ -328,3 +328,35 @@ async def access_progress(
     """Completion per district, for whoever may see the incident's priority list."""
     await access_incident(session, actor=actor, incident_id=incident_id, act="priority")
     return per_district(await statuses_of(session, incident_id, live_only=True))
+
+
+# Enough for a carer's round; an incident larger than this lists its people on the board.
+MAX_MINE = 200
+
+
+async def list_my_checks(
+    session: AsyncSession, *, gate: Gate
+) -> list[tuple[Incident, Patient, SafetyCheck | None]]:
+    """The people the actor may see inside incidents in force, with where their check stands,
+    newest incident first; only those whose safety the actor may read."""
+    rows = await session.exec(
+        select(Incident, Patient, SafetyCheck)
+        .join(IncidentPatient, col(IncidentPatient.incident_id) == col(Incident.id))
+        .join(Patient, col(Patient.id) == col(IncidentPatient.patient_id))
+        .join(
+            SafetyCheck,
+            (col(SafetyCheck.patient_id) == col(Patient.id))
+            & (col(SafetyCheck.incident_id) == col(Incident.id)),
+            isouter=True,
+        )
+        .where(active_incident(), visible_patients(gate.actor))
+        .order_by(col(Incident.starts_at).desc(), col(Patient.id))
+        .limit(MAX_MINE)
+    )
+    found = rows.all()
+    await gate.touched([p.id for _i, p, _s in found if p.id is not None], action="safety.mine")
+    return [
+        (incident, patient, check)
+        for incident, patient, check in found
+        if patient.id is not None and await gate.may(patient.id, Obj.SAFETY.value, Act.READ.value)
+    ]

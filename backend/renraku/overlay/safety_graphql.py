@@ -8,19 +8,14 @@ from datetime import datetime
 from enum import Enum
 
 import strawberry
-from sqlmodel import col, select
 
 from renraku.access.fields import with_object
-from renraku.access.scopes import visible_patients
 from renraku.accounts.graphql import User
 from renraku.context import Info
 from renraku.ids import decode_id, encode_id
 from renraku.overlay import report, safety
-from renraku.overlay.models import Incident as IncidentRow
-from renraku.overlay.models import IncidentPatient, active_incident
 from renraku.overlay.models import SafetyCheck as SafetyRow
 from renraku.teams.graphql import Patient
-from renraku.teams.models import Patient as PatientRow
 
 
 @strawberry.enum
@@ -212,39 +207,18 @@ class Query:
     async def my_safety_checks(self, info: Info) -> list[MySafetyCheck]:
         actor = info.context.require_actor()
         async with info.context.runtime.db.session() as session:
-            rows = await session.exec(
-                select(IncidentRow, PatientRow, SafetyRow)
-                .join(IncidentPatient, col(IncidentPatient.incident_id) == col(IncidentRow.id))
-                .join(PatientRow, col(PatientRow.id) == col(IncidentPatient.patient_id))
-                .join(
-                    SafetyRow,
-                    (col(SafetyRow.patient_id) == col(PatientRow.id))
-                    & (col(SafetyRow.incident_id) == col(IncidentRow.id)),
-                    isouter=True,
-                )
-                .where(active_incident(), visible_patients(actor))
-                .order_by(col(IncidentRow.starts_at).desc(), col(PatientRow.id))
-                .limit(200)
+            found = await safety.list_my_checks(session, gate=info.context.gate)
+        return [
+            MySafetyCheck(
+                incident_id=strawberry.ID(encode_id("Incident", incident.id or 0)),
+                incident_reason=incident.reason,
+                incident_level=incident.level,
+                patient=Patient(row=patient),
+                check=SafetyCheck(row=check) if check else unset(incident.id or 0, patient.id or 0),
+                assigned_to_me=check is not None and check.assigned_to == actor.user_id,
             )
-            found = rows.all()
-        gate = info.context.gate
-        await gate.touched([p.id for _i, p, _s in found if p.id is not None], action="safety.mine")
-        listed = []
-        for incident, patient, check in found:
-            assert incident.id is not None and patient.id is not None
-            if not await gate.may(patient.id, "safety", "read"):
-                continue
-            listed.append(
-                MySafetyCheck(
-                    incident_id=strawberry.ID(encode_id("Incident", incident.id)),
-                    incident_reason=incident.reason,
-                    incident_level=incident.level,
-                    patient=Patient(row=patient),
-                    check=SafetyCheck(row=check) if check else unset(incident.id, patient.id),
-                    assigned_to_me=check is not None and check.assigned_to == actor.user_id,
-                )
-            )
-        return listed
+            for incident, patient, check in found
+        ]
 
 
 @strawberry.type
