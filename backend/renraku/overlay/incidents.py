@@ -372,7 +372,8 @@ async def do_follow_alert(
     """Open, join or end incidents after an alert was stored; the ids of the incidents touched.
 
     `municipalities` are those the alert touches, `served` those that have a `municipality`
-    row (only there can an incident be). Drills, tests and alerts below the trigger open nothing.
+    row (only there can an incident be). An Exercise opens or joins only a drill incident; Test,
+    Draft and System messages and alerts below the trigger open nothing.
     """
     now = now or utcnow()
     assert alert.id is not None
